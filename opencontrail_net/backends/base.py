@@ -1,0 +1,61 @@
+"""The backend plugin point: where networks, endpoints and VMs live."""
+
+import abc
+
+from opencontrail_net import plugin
+
+
+class Backend(plugin.PluginBase):
+    """Keeps Docker networks and endpoints, keyed by full Docker IDs.
+
+    Every operation is idempotent, and a failing operation leaves nothing
+    it made behind. Records are :mod:`opencontrail_net.model` objects.
+    """
+
+    @abc.abstractmethod
+    def create_network(self, network):
+        """Create ``network``; return ``(network, created)``.
+
+        A network that already exists with the same content is returned
+        with ``created`` False; one with other content is a Conflict.
+        """
+
+    @abc.abstractmethod
+    def get_network(self, network_id):
+        """Return the network, or raise NetworkNotFound."""
+
+    @abc.abstractmethod
+    def delete_network(self, network_id):
+        """Delete the network and whatever endpoints it still holds."""
+
+    @abc.abstractmethod
+    def create_endpoint(self, network, endpoint):
+        """Create ``endpoint``; return ``(endpoint, created)``.
+
+        The returned endpoint carries its MAC: the one Docker gave, else
+        one the backend allocated.
+        """
+
+    @abc.abstractmethod
+    def get_endpoint(self, network, endpoint_id):
+        """Return the endpoint, or raise EndpointNotFound."""
+
+    @abc.abstractmethod
+    def delete_endpoint(self, network, endpoint_id):
+        """Delete the endpoint, and its VM when no other endpoint uses it."""
+
+    @abc.abstractmethod
+    def attach_endpoint(self, network, endpoint, sandbox):
+        """Bind the endpoint to the VM of container sandbox ``sandbox``.
+
+        Returns ``(endpoint, attached)``: the endpoint with ``vm_uuid``
+        set, and whether this call made the binding.
+        """
+
+    @abc.abstractmethod
+    def detach_endpoint(self, network, endpoint):
+        """Undo attach_endpoint: unbind, delete the VM if it is unused."""
+
+    def list_endpoints(self, host):
+        """Return ``[(network, endpoint)]`` bound on ``host``."""
+        return []

@@ -1,0 +1,234 @@
+"""A complete embedded backend that needs no Contrail.
+
+State lives in one SQLite database under ``state_path``, committed before
+any call is answered, so a driver killed at any moment loses nothing it
+acknowledged.
+"""
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+
+from oslo_log import log as logging
+
+from opencontrail_net.backends import base
+from opencontrail_net import exception
+from opencontrail_net import ids
+from opencontrail_net import model
+
+LOG = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS endpoints (
+    id TEXT PRIMARY KEY, network_id TEXT NOT NULL, host TEXT,
+    vm_uuid TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS endpoints_network ON endpoints (network_id);
+CREATE INDEX IF NOT EXISTS endpoints_vm ON endpoints (vm_uuid);
+CREATE TABLE IF NOT EXISTS vms (
+    uuid TEXT PRIMARY KEY, data TEXT NOT NULL);
+"""
+
+DEFAULT_PROJECT = ['default-domain', 'default-project']
+
+
+class MockBackend(base.Backend):
+    """Networks, endpoints and VMs in a local SQLite database."""
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self._lock = threading.Lock()
+        os.makedirs(conf.state_path, mode=0o700, exist_ok=True)
+        self.path = os.path.join(conf.state_path, 'mock-backend.sqlite')
+        self._db = sqlite3.connect(self.path, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=FULL')
+        self._db.executescript(_SCHEMA)
+        self.host = conf.host
+
+    def stop(self):
+        with self._lock:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _txn(self):
+        with self._lock:
+            self._db.execute('BEGIN IMMEDIATE')
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute('ROLLBACK')
+                raise
+            self._db.execute('COMMIT')
+
+    @staticmethod
+    def _network(db, network_id):
+        row = db.execute('SELECT data FROM networks WHERE id = ?',
+                         (network_id,)).fetchone()
+        if row is None:
+            raise exception.NetworkNotFound(id=network_id)
+        return model.Network.from_dict(json.loads(row[0]))
+
+    @staticmethod
+    def _endpoint(db, endpoint_id):
+        row = db.execute('SELECT data FROM endpoints WHERE id = ?',
+                         (endpoint_id,)).fetchone()
+        if row is None:
+            raise exception.EndpointNotFound(id=endpoint_id)
+        return model.Endpoint.from_dict(json.loads(row[0]))
+
+    @staticmethod
+    def _save_endpoint(db, ep):
+        db.execute('INSERT OR REPLACE INTO endpoints VALUES (?, ?, ?, ?, ?)',
+                   (ep.id, ep.network_id, ep.host, ep.vm_uuid,
+                    json.dumps(ep.to_dict())))
+
+    def create_network(self, network):
+        if network.existing:
+            raise exception.InvalidOption(
+                key='opencontrail.network', value=network.existing,
+                reason='the mock backend holds no pre-existing networks')
+        network.project = network.project or DEFAULT_PROJECT
+        network.name = network.name or network.id
+        network.uuid = ids.network_uuid(network.id)
+        network.project_uuid = ids.project_uuid(network.project)
+        with self._txn() as db:
+            try:
+                old = self._network(db, network.id)
+            except exception.NetworkNotFound:
+                db.execute('INSERT INTO networks VALUES (?, ?)',
+                           (network.id, json.dumps(network.to_dict())))
+                LOG.info('Created network %s (%s)', network.id, network.name)
+                return network, True
+        if old != network:
+            raise exception.Conflict(
+                reason='network %s exists with other settings' % network.id)
+        return old, False
+
+    def get_network(self, network_id):
+        with self._lock:
+            return self._network(self._db, network_id)
+
+    def delete_network(self, network_id):
+        with self._txn() as db:
+            vms = [r[0] for r in db.execute(
+                'SELECT DISTINCT vm_uuid FROM endpoints WHERE network_id = ?'
+                ' AND vm_uuid IS NOT NULL', (network_id,))]
+            gone = db.execute('DELETE FROM endpoints WHERE network_id = ?',
+                              (network_id,)).rowcount
+            for vm in vms:
+                self._drop_vm_if_unused(db, vm)
+            deleted = db.execute('DELETE FROM networks WHERE id = ?',
+                                 (network_id,)).rowcount
+        if gone:
+            LOG.warning('Network %s still had %d endpoints; deleted them',
+                        network_id, gone)
+        if deleted:
+            LOG.info('Deleted network %s', network_id)
+
+    def create_endpoint(self, network, endpoint):
+        endpoint.uuid = ids.endpoint_uuid(endpoint.id)
+        endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)
+        endpoint.host = endpoint.host or self.host
+        with self._txn() as db:
+            self._network(db, network.id)
+            try:
+                old = self._endpoint(db, endpoint.id)
+            except exception.EndpointNotFound:
+                old = None
+            if old is not None:
+                if (old.network_id, old.ipv4, old.ipv6, old.mac) != (
+                        endpoint.network_id, endpoint.ipv4, endpoint.ipv6,
+                        endpoint.mac):
+                    raise exception.Conflict(
+                        reason='endpoint %s exists with other settings'
+                        % endpoint.id)
+                return old, False
+            self._check_addresses(db, endpoint)
+            self._save_endpoint(db, endpoint)
+        LOG.info('Created endpoint %s on network %s (mac %s)',
+                 endpoint.id, network.id, endpoint.mac)
+        return endpoint, True
+
+    @staticmethod
+    def _check_addresses(db, endpoint):
+        mine = {a.split('/')[0] for a in (endpoint.ipv4, endpoint.ipv6) if a}
+        if not mine:
+            return
+        for (data,) in db.execute(
+                'SELECT data FROM endpoints WHERE network_id = ?',
+                (endpoint.network_id,)):
+            other = json.loads(data)
+            for key in ('ipv4', 'ipv6'):
+                if other[key] and other[key].split('/')[0] in mine:
+                    raise exception.AddressInUse(address=other[key],
+                                                 pool=endpoint.network_id)
+
+    def get_endpoint(self, network, endpoint_id):
+        with self._lock:
+            ep = self._endpoint(self._db, endpoint_id)
+        if ep.network_id != network.id:
+            raise exception.EndpointNotFound(id=endpoint_id)
+        return ep
+
+    def delete_endpoint(self, network, endpoint_id):
+        with self._txn() as db:
+            row = db.execute('SELECT vm_uuid FROM endpoints WHERE id = ?',
+                             (endpoint_id,)).fetchone()
+            if row is None:
+                return
+            db.execute('DELETE FROM endpoints WHERE id = ?', (endpoint_id,))
+            if row[0]:
+                self._drop_vm_if_unused(db, row[0])
+        LOG.info('Deleted endpoint %s', endpoint_id)
+
+    @staticmethod
+    def _drop_vm_if_unused(db, vm_uuid):
+        used = db.execute('SELECT 1 FROM endpoints WHERE vm_uuid = ? LIMIT 1',
+                          (vm_uuid,)).fetchone()
+        if not used:
+            db.execute('DELETE FROM vms WHERE uuid = ?', (vm_uuid,))
+
+    def attach_endpoint(self, network, endpoint, sandbox):
+        vm_uuid = ids.vm_uuid(self.host, sandbox)
+        with self._txn() as db:
+            ep = self._endpoint(db, endpoint.id)
+            if ep.vm_uuid == vm_uuid:
+                return ep, False
+            ep.sandbox, ep.vm_uuid, ep.vm_name = sandbox, vm_uuid, sandbox
+            ep.host = self.host
+            db.execute('INSERT OR IGNORE INTO vms VALUES (?, ?)',
+                       (vm_uuid, json.dumps({'name': sandbox,
+                                             'host': self.host})))
+            self._save_endpoint(db, ep)
+        return ep, True
+
+    def detach_endpoint(self, network, endpoint):
+        with self._txn() as db:
+            try:
+                ep = self._endpoint(db, endpoint.id)
+            except exception.EndpointNotFound:
+                return
+            vm, ep.sandbox, ep.vm_uuid, ep.vm_name = ep.vm_uuid, None, None, None
+            self._save_endpoint(db, ep)
+            if vm:
+                self._drop_vm_if_unused(db, vm)
+
+    def list_endpoints(self, host):
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT n.data, e.data FROM endpoints e JOIN networks n'
+                ' ON n.id = e.network_id WHERE e.host = ?'
+                ' AND e.vm_uuid IS NOT NULL', (host,)).fetchall()
+        return [(model.Network.from_dict(json.loads(n)),
+                 model.Endpoint.from_dict(json.loads(e))) for n, e in rows]
+
+    def counts(self):
+        """Number of networks, endpoints and VMs held (for operators)."""
+        with self._lock:
+            return {t: self._db.execute('SELECT COUNT(*) FROM %s' % t)
+                    .fetchone()[0] for t in ('networks', 'endpoints', 'vms')}

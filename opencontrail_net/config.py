@@ -1,0 +1,105 @@
+"""Options of the driver service (oslo.config)."""
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+CONF = cfg.CONF
+
+# Options that may also be given on the command line.
+default_cli_opts = [
+    cfg.StrOpt('scope', short='g', default='local',
+               choices=[('local', 'networks of one host'),
+                        ('global', 'networks every host of a cluster '
+                                   'store or swarm sees')],
+               help='Scope answered to Docker: "global" for multi-host '
+                    'networks through a cluster store or swarm.'),
+]
+
+default_opts = [
+    cfg.StrOpt('socket_path',
+               default='/run/docker/plugins/opencontrail.sock',
+               help='Unix socket the driver serves. Docker finds the driver '
+                    'by the socket\'s basename without ".sock", the name '
+                    'users give to "docker network create -d".'),
+    cfg.StrOpt('socket_mode', default='0660',
+               help='Octal permissions of the socket after bind.'),
+    cfg.StrOpt('backend', default='mock',
+               help='Config backend, by entry point name in '
+                    'opencontrail_net.backends ("mock", "contrail").'),
+    cfg.StrOpt('port_driver', default='bridge',
+               help='Port driver, by entry point name in '
+                    'opencontrail_net.port_drivers ("bridge", "veth", '
+                    '"vrouter").'),
+    cfg.StrOpt('state_path', default='/var/lib/opencontrail-net',
+               help='Directory where the mock backend keeps its state.'),
+    cfg.StrOpt('host', sample_default='<hostname>',
+               help='Name of this host, recorded in the bindings of the '
+                    'interfaces it plugs. Defaults to the hostname.'),
+    cfg.IntOpt('max_request_body', default=1024 * 1024, min=1024,
+               help='Largest request body accepted, in bytes.'),
+    cfg.IntOpt('server_threads', default=16, min=2,
+               help='Requests served at once; Docker calls concurrently.'),
+    cfg.IntOpt('default_mtu', default=1500, min=68, max=65535,
+               help='MTU of container interfaces when a network sets none.'),
+    cfg.IntOpt('global_asn', default=64512, min=1, max=4294967295,
+               help='The Contrail cluster\'s own ASN: route targets in it '
+                    'from 8000000 up are Contrail\'s and refused.'),
+    cfg.StrOpt('docker_url', default='unix:///run/docker.sock',
+               help='Docker Engine API, read for network labels (the seed '
+                    'README\'s "--label rt=..."). Empty disables it.'),
+]
+
+# The original tool's command line, kept for operators' scripts.
+cli_opts = [
+    cfg.StrOpt('socketpath', short='s', dest='socket_path_cli',
+               help='Overrides [DEFAULT] socket_path.'),
+    cfg.StrOpt('tenant', short='y', dest='project_cli',
+               help='Overrides [contrail] project.'),
+    cfg.StrOpt('api_server', short='a', dest='api_server_cli',
+               help='Overrides [contrail] api_server.'),
+    cfg.PortOpt('api_port', short='x', dest='api_port_cli',
+                help='Overrides [contrail] api_port.'),
+    cfg.StrOpt('admin_user', short='u', dest='admin_user_cli',
+               help='Overrides [contrail] admin_user.'),
+    cfg.StrOpt('admin_tenant', short='t', dest='admin_tenant_cli',
+               help='Overrides [contrail] admin_tenant.'),
+    cfg.StrOpt('admin_password', short='p', dest='admin_password_cli',
+               secret=True, help='Overrides [contrail] admin_password.'),
+]
+
+
+def register_opts(conf=CONF):
+    conf.register_opts(default_opts)
+    conf.register_cli_opts(default_cli_opts)
+    logging.register_options(conf)
+
+
+def parse_args(argv, conf=CONF, default_config_files=None):
+    """Register every option, parse the command line and config files."""
+    register_opts(conf)
+    conf.register_cli_opts(cli_opts)
+    conf(argv, project='opencontrail-net',
+         default_config_files=default_config_files)
+
+
+def apply_cli_overrides(conf=CONF):
+    """Let the original tool's command-line flags win over the file.
+
+    Called once the plugins have registered their option groups.
+    """
+    if conf.socket_path_cli:
+        conf.set_override('socket_path', conf.socket_path_cli)
+    group = getattr(conf, 'contrail', None)
+    if group is None:
+        return
+    for cli, opt in (('project_cli', 'project'),
+                     ('api_port_cli', 'api_port'),
+                     ('admin_user_cli', 'admin_user'),
+                     ('admin_tenant_cli', 'admin_tenant'),
+                     ('admin_password_cli', 'admin_password')):
+        value = getattr(conf, cli)
+        if value is not None:
+            conf.set_override(opt, value, group='contrail')
+    if conf.api_server_cli:
+        conf.set_override('api_server', conf.api_server_cli.split(','),
+                          group='contrail')

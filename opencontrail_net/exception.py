@@ -1,0 +1,79 @@
+"""Errors of the driver; each knows the HTTP status Docker is answered with."""
+
+
+class OpenContrailNetError(Exception):
+    """Base of every error the driver reports to Docker."""
+
+    msg_fmt = 'An unknown error occurred'
+    code = 500
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if message is None:
+            message = self.msg_fmt % kwargs
+        self.message = message
+        super().__init__(message)
+
+
+class InvalidRequest(OpenContrailNetError):
+    msg_fmt = 'invalid request: %(reason)s'
+    code = 400
+
+
+class InvalidOption(InvalidRequest):
+    msg_fmt = 'invalid value %(value)r for option %(key)s: %(reason)s'
+
+
+class UnknownCall(OpenContrailNetError):
+    msg_fmt = 'unknown call %(call)s'
+    code = 404
+
+
+class NotFound(OpenContrailNetError):
+    msg_fmt = '%(kind)s %(id)s not found'
+    code = 404
+
+
+class NetworkNotFound(NotFound):
+    msg_fmt = 'network %(id)s not found'
+
+
+class EndpointNotFound(NotFound):
+    msg_fmt = 'endpoint %(id)s not found'
+
+
+class PoolNotFound(NotFound):
+    msg_fmt = 'address pool %(id)s not found'
+
+
+class Conflict(OpenContrailNetError):
+    msg_fmt = '%(reason)s'
+    code = 409
+
+
+class AddressInUse(Conflict):
+    msg_fmt = 'address %(address)s is already in use in %(pool)s'
+
+
+class PoolExhausted(Conflict):
+    msg_fmt = 'no free address left in %(pool)s'
+
+
+class BackendUnavailable(OpenContrailNetError):
+    msg_fmt = 'backend unavailable: %(reason)s'
+    code = 503
+
+
+class BackendError(OpenContrailNetError):
+    msg_fmt = 'backend error: %(reason)s'
+    code = 500
+
+
+class PortError(OpenContrailNetError):
+    msg_fmt = 'host interface error: %(reason)s'
+    code = 500
+
+
+class PluginLoadError(OpenContrailNetError):
+    msg_fmt = ('cannot load %(kind)s %(name)r: %(reason)s '
+               '(installed: %(choices)s)')

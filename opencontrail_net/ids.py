@@ -1,0 +1,46 @@
+"""Names and uuids derived from full Docker IDs.
+
+Every host and every restart of the driver derives the same backend keys
+from the same Docker object, so an object is found with one lookup and no
+local state.
+"""
+
+import hashlib
+import uuid
+
+# A fixed namespace: changing it orphans every object made before.
+_NAMESPACE = uuid.UUID('0b6a5f0e-3f0a-4c43-9c0e-5e6b1f4d7a21')
+
+
+def _derive(kind, key):
+    return str(uuid.uuid5(_NAMESPACE, '%s:%s' % (kind, key)))
+
+
+def network_uuid(network_id):
+    return _derive('network', network_id)
+
+
+def endpoint_uuid(endpoint_id):
+    return _derive('endpoint', endpoint_id)
+
+
+def instance_ip_uuid(endpoint_id, family):
+    return _derive('instance-ip-%s' % family, endpoint_id)
+
+
+def vm_uuid(host, sandbox_id):
+    return _derive('vm', '%s:%s' % (host, sandbox_id))
+
+
+def project_uuid(fq_name):
+    return _derive('project', ':'.join(fq_name))
+
+
+def mac_from_uuid(value):
+    """The MAC Contrail gives an interface created without one."""
+    raw = uuid.UUID(value).bytes[:5]
+    return '02:' + ':'.join('%02x' % b for b in raw)
+
+
+def short_hash(value, length=8):
+    return hashlib.sha256(value.encode()).hexdigest()[:length]

@@ -1,0 +1,156 @@
+"""Every netlink operation of the driver, through pyroute2.
+
+Small functions, one IPRoute socket per call; NetlinkError becomes
+PortError so callers see one kind of failure.
+"""
+
+import errno
+import functools
+import ipaddress
+import os
+
+from oslo_log import log as logging
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
+
+from opencontrail_net import exception
+
+LOG = logging.getLogger(__name__)
+
+
+def _netlink(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except NetlinkError as exc:
+            raise exception.PortError(
+                reason='%s%r failed: %s' % (func.__name__, args, exc))
+    return wrapper
+
+
+def _index(ip, name):
+    found = ip.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+@_netlink
+def link_alias(name):
+    """Return (exists, alias) of the interface ``name``."""
+    with IPRoute() as ip:
+        index = _index(ip, name)
+        if index is None:
+            return False, None
+        return True, ip.get_links(index)[0].get_attr('IFLA_IFALIAS')
+
+
+def link_exists(name):
+    return link_alias(name)[0]
+
+
+@_netlink
+def link_info(name):
+    """Return a dict of an interface's address, mtu, master, state."""
+    with IPRoute() as ip:
+        index = _index(ip, name)
+        if index is None:
+            return None
+        link = ip.get_links(index)[0]
+        return {'index': index, 'address': link.get_attr('IFLA_ADDRESS'),
+                'mtu': link.get_attr('IFLA_MTU'),
+                'master': link.get_attr('IFLA_MASTER'),
+                'alias': link.get_attr('IFLA_IFALIAS'),
+                'state': link.get_attr('IFLA_OPERSTATE')}
+
+
+@_netlink
+def create_veth(host_name, peer_name, peer_mac, mtu, alias):
+    """Create a veth pair; the host end is up, the peer carries the MAC.
+
+    Both ends carry ``alias`` (the full endpoint ID) so a later call can
+    tell our interface from anyone else's of the same name.
+    """
+    with IPRoute() as ip:
+        ip.link('add', ifname=host_name, kind='veth', mtu=mtu,
+                peer={'ifname': peer_name, 'address': peer_mac, 'mtu': mtu})
+        try:
+            host = _index(ip, host_name)
+            peer = _index(ip, peer_name)
+            ip.link('set', index=host, ifalias=alias)
+            ip.link('set', index=peer, ifalias=alias)
+            ip.link('set', index=host, state='up')
+        except NetlinkError:
+            _delete(ip, host_name)
+            raise
+
+
+def _delete(ip, name):
+    index = _index(ip, name)
+    if index is None:
+        return False
+    try:
+        ip.link('del', index=index)
+    except NetlinkError as exc:
+        if exc.code != errno.ENODEV:
+            raise
+        return False
+    return True
+
+
+@_netlink
+def delete_link(name):
+    """Delete an interface; a missing one is not an error."""
+    with IPRoute() as ip:
+        return _delete(ip, name)
+
+
+@_netlink
+def set_master(name, bridge):
+    with IPRoute() as ip:
+        ip.link('set', index=_index(ip, name), master=_index(ip, bridge),
+                state='up')
+
+
+def _enable_ipv6(name):
+    # A bridge created while IPv6 is disabled by default stays without it.
+    for key, value in (('disable_ipv6', '0'), ('accept_dad', '0')):
+        path = '/proc/sys/net/ipv6/conf/%s/%s' % (name, key)
+        if os.path.exists(path):
+            with open(path, 'w') as f:
+                f.write(value)
+
+
+@_netlink
+def ensure_bridge(name, mac, mtu, alias, addresses):
+    """Create the bridge if missing, with a fixed MAC and the addresses.
+
+    A fixed MAC keeps the gateway's MAC stable while ports come and go.
+    ``addresses`` are CIDR strings (gateway/prefix).
+    """
+    with IPRoute() as ip:
+        index = _index(ip, name)
+        if index is None:
+            try:
+                ip.link('add', ifname=name, kind='bridge', address=mac,
+                        mtu=mtu)
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
+                    raise
+            index = _index(ip, name)
+            ip.link('set', index=index, ifalias=alias)
+        _enable_ipv6(name)
+        have = {(a.get_attr('IFA_ADDRESS'), a['prefixlen'])
+                for a in ip.get_addr(index=index)}
+        for cidr in addresses:
+            iface = ipaddress.ip_interface(cidr)
+            key = (str(iface.ip), iface.network.prefixlen)
+            if key in have:
+                continue
+            kwargs = {}
+            if iface.version == 6:
+                kwargs['flags'] = IFA_F_NODAD
+            ip.addr('add', index=index, address=key[0], prefixlen=key[1],
+                    **kwargs)
+        ip.link('set', index=index, state='up')
+    return name

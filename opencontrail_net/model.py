@@ -1,0 +1,94 @@
+"""Plain records passed between the libnetwork layer, backends and ports."""
+
+import dataclasses
+import ipaddress
+import typing
+
+
+@dataclasses.dataclass
+class Subnet:
+    """One subnet of a network: a CIDR and its gateway (plain address)."""
+
+    cidr: str
+    gateway: typing.Optional[str] = None
+    aux_addresses: typing.Dict[str, str] = dataclasses.field(
+        default_factory=dict)
+
+    @property
+    def version(self):
+        return ipaddress.ip_network(self.cidr).version
+
+
+@dataclasses.dataclass
+class Network:
+    """A Docker network and what the backend made of it."""
+
+    id: str
+    subnets: typing.List[Subnet] = dataclasses.field(default_factory=list)
+    name: typing.Optional[str] = None
+    project: typing.Optional[typing.List[str]] = None
+    route_targets: typing.List[str] = dataclasses.field(default_factory=list)
+    import_targets: typing.List[str] = dataclasses.field(
+        default_factory=list)
+    export_targets: typing.List[str] = dataclasses.field(
+        default_factory=list)
+    existing: typing.Optional[str] = None
+    ipam: typing.Optional[str] = None
+    mtu: typing.Optional[int] = None
+    enable_ipv6: bool = False
+    internal: bool = False
+    # Filled by the backend.
+    uuid: typing.Optional[str] = None
+    project_uuid: typing.Optional[str] = None
+
+    def gateway(self, version):
+        for subnet in self.subnets:
+            if subnet.version == version and subnet.gateway:
+                return subnet.gateway
+        return None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        data['subnets'] = [Subnet(**s) for s in data.get('subnets', [])]
+        return cls(**data)
+
+
+@dataclasses.dataclass
+class Endpoint:
+    """A Docker endpoint: one interface of one container on one network."""
+
+    id: str
+    network_id: str
+    mac: typing.Optional[str] = None
+    ipv4: typing.Optional[str] = None  # CIDR form, as Docker gives it
+    ipv6: typing.Optional[str] = None
+    host: typing.Optional[str] = None
+    # Filled by the backend.
+    uuid: typing.Optional[str] = None
+    sandbox: typing.Optional[str] = None
+    vm_uuid: typing.Optional[str] = None
+    vm_name: typing.Optional[str] = None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**data)
+
+
+@dataclasses.dataclass
+class JoinInfo:
+    """What Docker must be told to bring an endpoint into a sandbox."""
+
+    src_name: str
+    dst_prefix: str = 'eth'
+    gateway: typing.Optional[str] = None
+    gateway_ipv6: typing.Optional[str] = None
+    static_routes: typing.List[dict] = dataclasses.field(
+        default_factory=list)
+    disable_gateway_service: bool = False

@@ -1,0 +1,236 @@
+"""Validation of Docker requests and network options (``-o KEY=VALUE``)."""
+
+import ipaddress
+import re
+import uuid
+
+from opencontrail_net import exception
+from opencontrail_net import model
+
+GENERIC = 'com.docker.network.generic'
+
+# Every key a user may give with -o, and where its value goes.
+ALIASES = {
+    'rt': 'rt', 'opencontrail.rt': 'rt',
+    'opencontrail.rt.import': 'rt_import',
+    'opencontrail.rt.export': 'rt_export',
+    'name': 'name', 'opencontrail.name': 'name',
+    'tenant': 'project', 'opencontrail.project': 'project',
+    'opencontrail.network': 'existing',
+    'opencontrail.ipam': 'ipam',
+    'mtu': 'mtu', 'com.docker.network.driver.mtu': 'mtu',
+}
+
+_NAME_RE = re.compile(r'^[^:/\s][^:/]{0,254}$')
+_ID_RE = re.compile(r'^[0-9a-zA-Z]{1,128}$')
+# Contrail keeps 8000000 and up of its own ASN's 2-byte space to itself.
+RESERVED_RT_START = 8000000
+
+
+def require_id(body, key):
+    """A full Docker ID from the request body."""
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise exception.InvalidRequest(reason='missing %s' % key)
+    if not _ID_RE.match(value):
+        raise exception.InvalidRequest(
+            reason='%s %r is not a Docker ID' % (key, value))
+    return value
+
+
+def route_targets(key, value, global_asn):
+    """Parse a comma list of route targets into ``target:X:N`` strings."""
+    result = []
+    for item in (v.strip() for v in value.split(',')):
+        if not item:
+            continue
+        text = item[len('target:'):] if item.startswith('target:') else item
+        parts = text.split(':')
+        bad = lambda why: exception.InvalidOption(key=key, value=item,
+                                                  reason=why)
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise bad('a route target is ASN:N or A.B.C.D:N')
+        number = int(parts[1])
+        try:
+            admin = ipaddress.IPv4Address(parts[0])
+        except ValueError:
+            admin = None
+        if admin is not None:
+            if number > 0xFFFF:
+                raise bad('N must be at most 65535 after an IPv4 address')
+        elif parts[0].isdigit():
+            asn = int(parts[0])
+            if not 0 < asn <= 0xFFFFFFFF:
+                raise bad('ASN must be 1 to 4294967295')
+            limit = 0xFFFFFFFF if asn <= 0xFFFF else 0xFFFF
+            if number > limit:
+                raise bad('N must be at most %d with ASN %d' % (limit, asn))
+            if asn == global_asn and number >= RESERVED_RT_START:
+                raise bad('%d and up are reserved by Contrail in ASN %d'
+                          % (RESERVED_RT_START, asn))
+        else:
+            raise bad('a route target is ASN:N or A.B.C.D:N')
+        target = 'target:%s:%d' % (parts[0], number)
+        if target not in result:
+            result.append(target)
+    return result
+
+
+def _project(key, value):
+    parts = value.split(':')
+    if len(parts) == 1:
+        parts = ['default-domain'] + parts
+    if len(parts) != 2 or not all(_NAME_RE.match(p) for p in parts):
+        raise exception.InvalidOption(
+            key=key, value=value, reason='expected PROJECT or DOMAIN:PROJECT')
+    return parts
+
+
+def _existing(key, value):
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        pass
+    parts = value.split(':')
+    if len(parts) != 3 or not all(_NAME_RE.match(p) for p in parts):
+        raise exception.InvalidOption(
+            key=key, value=value, reason='expected a uuid or '
+            'DOMAIN:PROJECT:NAME of an existing Contrail network')
+    return value
+
+
+def _mtu(key, value):
+    try:
+        mtu = int(value)
+    except (TypeError, ValueError):
+        mtu = None
+    if mtu is None or not 68 <= mtu <= 65535:
+        raise exception.InvalidOption(key=key, value=value,
+                                      reason='MTU must be 68 to 65535')
+    return mtu
+
+
+def _name(key, value):
+    if not _NAME_RE.match(value):
+        raise exception.InvalidOption(
+            key=key, value=value,
+            reason='1 to 255 characters without ":" or "/"')
+    return value
+
+
+def _ipam_data(entries, version, key):
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise exception.InvalidRequest(reason='%s must be a list' % key)
+    subnets = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise exception.InvalidRequest(reason='%s entry is not an object'
+                                           % key)
+        try:
+            pool = ipaddress.ip_network(entry.get('Pool'), strict=False)
+            gateway = entry.get('Gateway') or None
+            if gateway is not None:
+                gateway = ipaddress.ip_interface(gateway).ip
+            aux = {str(k): str(ipaddress.ip_interface(v).ip)
+                   for k, v in (entry.get('AuxAddresses') or {}).items()}
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise exception.InvalidRequest(reason='bad %s: %s' % (key, exc))
+        if pool.version != version:
+            raise exception.InvalidRequest(
+                reason='%s holds an IPv%d pool %s' % (key, pool.version,
+                                                      pool))
+        if gateway is not None and gateway not in pool:
+            raise exception.InvalidRequest(
+                reason='gateway %s is outside %s' % (gateway, pool))
+        subnets.append(model.Subnet(
+            cidr=str(pool), gateway=str(gateway) if gateway else None,
+            aux_addresses=aux))
+    return subnets
+
+
+def parse_network(body, global_asn=64512):
+    """Turn a CreateNetwork request into a validated Network record."""
+    network_id = require_id(body, 'NetworkID')
+    options = body.get('Options')
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise exception.InvalidRequest(reason='Options must be an object')
+    generic = options.get(GENERIC)
+    generic = {} if generic is None else generic
+    if not isinstance(generic, dict):
+        raise exception.InvalidRequest(reason='%s must be an object'
+                                       % GENERIC)
+    net = model.Network(
+        id=network_id,
+        subnets=(_ipam_data(body.get('IPv4Data'), 4, 'IPv4Data') +
+                 _ipam_data(body.get('IPv6Data'), 6, 'IPv6Data')),
+        enable_ipv6=bool(options.get('com.docker.network.enable_ipv6')),
+        internal=bool(options.get('com.docker.network.internal')))
+    seen = {}
+    for key, value in generic.items():
+        target = ALIASES.get(key)
+        if target is None:
+            if key.startswith('opencontrail.'):
+                raise exception.InvalidOption(
+                    key=key, value=value, reason='unknown option; known: %s'
+                    % ', '.join(sorted(ALIASES)))
+            continue
+        if not isinstance(value, str):
+            value = str(value)
+        if target in seen and seen[target] != value:
+            raise exception.InvalidOption(
+                key=key, value=value, reason='conflicts with another key '
+                'for the same setting')
+        seen[target] = value
+        if target == 'rt':
+            net.route_targets = route_targets(key, value, global_asn)
+        elif target == 'rt_import':
+            net.import_targets = route_targets(key, value, global_asn)
+        elif target == 'rt_export':
+            net.export_targets = route_targets(key, value, global_asn)
+        elif target == 'name':
+            net.name = _name(key, value)
+        elif target == 'project':
+            net.project = _project(key, value)
+        elif target == 'existing':
+            net.existing = _existing(key, value)
+        elif target == 'ipam':
+            net.ipam = value if ':' in value else _name(key, value)
+        elif target == 'mtu':
+            net.mtu = _mtu(key, value)
+    return net
+
+
+def parse_interface(body):
+    """The Interface of a CreateEndpoint request: (ipv4, ipv6, mac)."""
+    iface = body.get('Interface')
+    iface = {} if iface is None else iface
+    if not isinstance(iface, dict):
+        raise exception.InvalidRequest(reason='Interface must be an object')
+    result = []
+    for key, version in (('Address', 4), ('AddressIPv6', 6)):
+        value = iface.get(key) or None
+        if value is not None:
+            try:
+                addr = ipaddress.ip_interface(value)
+            except (TypeError, ValueError):
+                raise exception.InvalidRequest(
+                    reason='Interface.%s %r is not an address/prefix'
+                    % (key, value))
+            if addr.version != version:
+                raise exception.InvalidRequest(
+                    reason='Interface.%s %r is not IPv%d' % (key, value,
+                                                             version))
+            value = str(addr)
+        result.append(value)
+    mac = iface.get('MacAddress') or None
+    if mac is not None:
+        if not isinstance(mac, str) or not re.match(
+                r'^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$', mac):
+            raise exception.InvalidRequest(
+                reason='Interface.MacAddress %r is not a MAC' % (mac,))
+        mac = mac.lower()
+    result.append(mac)
+    return tuple(result)

@@ -1,0 +1,208 @@
+"""The libnetwork NetworkDriver semantics, between Docker and the plugins.
+
+Each handler takes the decoded request body and returns the reply body;
+errors are exceptions from :mod:`opencontrail_net.exception`.
+"""
+
+import os
+import threading
+
+from oslo_log import log as logging
+
+from opencontrail_net import exception
+from opencontrail_net import model
+from opencontrail_net import netopts
+
+LOG = logging.getLogger(__name__)
+
+# Swarm's own network IDs are 25 characters; local and global ones 64.
+SWARM_ID_LEN = 25
+
+
+def is_swarm(network_id):
+    return len(network_id) == SWARM_ID_LEN
+
+
+class NetworkDriver:
+    """Serves the NetworkDriver calls of the libnetwork remote protocol."""
+
+    def __init__(self, conf, backend, port_driver):
+        self.conf = conf
+        self.backend = backend
+        self.ports = port_driver
+        # Docker networks never change once made: caching them spares the
+        # backend a lookup on every endpoint call.
+        self._networks = {}
+        self._oper_info = {}
+        self._lock = threading.Lock()
+
+    def calls(self):
+        """The dispatch table: libnetwork call name → handler."""
+        return {
+            'Plugin.Activate': self.activate,
+            'NetworkDriver.GetCapabilities': self.get_capabilities,
+            'NetworkDriver.CreateNetwork': self.create_network,
+            'NetworkDriver.DeleteNetwork': self.delete_network,
+            'NetworkDriver.AllocateNetwork': self.allocate_network,
+            'NetworkDriver.FreeNetwork': self.free_network,
+            'NetworkDriver.CreateEndpoint': self.create_endpoint,
+            'NetworkDriver.EndpointOperInfo': self.endpoint_oper_info,
+            'NetworkDriver.DeleteEndpoint': self.delete_endpoint,
+            'NetworkDriver.Join': self.join,
+            'NetworkDriver.Leave': self.leave,
+            'NetworkDriver.DiscoverNew': self.discover,
+            'NetworkDriver.DiscoverDelete': self.discover,
+            'NetworkDriver.ProgramExternalConnectivity': self.no_op,
+            'NetworkDriver.RevokeExternalConnectivity': self.no_op,
+        }
+
+    def start(self):
+        """Re-register this host's plugged endpoints with the data plane."""
+        plugged = self.backend.list_endpoints(self.conf.host)
+        if plugged:
+            LOG.info('Resyncing %d endpoints of host %s', len(plugged),
+                     self.conf.host)
+            self.ports.resync(plugged)
+
+    def _network(self, network_id):
+        net = self._networks.get(network_id)
+        if net is None:
+            net = self.backend.get_network(network_id)
+            with self._lock:
+                self._networks[network_id] = net
+        return net
+
+    def activate(self, body):
+        """Plugin.Activate: the handshake, naming what this plugin serves."""
+        return {'Implements': ['NetworkDriver']}
+
+    def get_capabilities(self, body):
+        """NetworkDriver.GetCapabilities: scope from [DEFAULT] scope."""
+        return {'Scope': self.conf.scope,
+                'ConnectivityScope': self.conf.scope}
+
+    def create_network(self, body):
+        """NetworkDriver.CreateNetwork: the network in the backend."""
+        net = netopts.parse_network(body, self.conf.global_asn)
+        net, created = self.backend.create_network(net)
+        with self._lock:
+            self._networks[net.id] = net
+        LOG.info('%s network %s: subnets %s, route targets %s',
+                 'Created' if created else 'Found', net.id,
+                 [s.cidr for s in net.subnets], net.route_targets)
+        return {}
+
+    def delete_network(self, body):
+        """NetworkDriver.DeleteNetwork: the network leaves this host.
+
+        A swarm network stays in the backend until the manager's
+        FreeNetwork: workers get DeleteNetwork when their last task leaves.
+        """
+        network_id = netopts.require_id(body, 'NetworkID')
+        if not is_swarm(network_id):
+            self.backend.delete_network(network_id)
+        self.ports.network_deleted(network_id)
+        with self._lock:
+            self._networks.pop(network_id, None)
+        return {}
+
+    def allocate_network(self, body):
+        """NetworkDriver.AllocateNetwork (swarm manager): make the network.
+
+        The options returned reach every worker's CreateNetwork.
+        """
+        net = netopts.parse_network(body, self.conf.global_asn)
+        self.backend.create_network(net)
+        options = body.get('Options') or {}
+        return {'Options': {str(k): str(v) for k, v in options.items()
+                            if not isinstance(v, (dict, list))}}
+
+    def free_network(self, body):
+        """NetworkDriver.FreeNetwork (swarm manager): drop the network."""
+        network_id = netopts.require_id(body, 'NetworkID')
+        self.backend.delete_network(network_id)
+        with self._lock:
+            self._networks.pop(network_id, None)
+        return {}
+
+    def create_endpoint(self, body):
+        """NetworkDriver.CreateEndpoint: the endpoint and its MAC.
+
+        The reply fills only what Docker left empty: the MAC.
+        """
+        network_id = netopts.require_id(body, 'NetworkID')
+        endpoint_id = netopts.require_id(body, 'EndpointID')
+        ipv4, ipv6, mac = netopts.parse_interface(body)
+        net = self._network(network_id)
+        ep = model.Endpoint(id=endpoint_id, network_id=network_id, mac=mac,
+                            ipv4=ipv4, ipv6=ipv6, host=self.conf.host)
+        ep, _created = self.backend.create_endpoint(net, ep)
+        return {'Interface': {} if mac else {'MacAddress': ep.mac}}
+
+    def endpoint_oper_info(self, body):
+        """NetworkDriver.EndpointOperInfo: from memory, no backend I/O."""
+        endpoint_id = netopts.require_id(body, 'EndpointID')
+        return {'Value': self._oper_info.get(endpoint_id, {})}
+
+    def delete_endpoint(self, body):
+        """NetworkDriver.DeleteEndpoint: port (if Leave was lost), backend."""
+        network_id = netopts.require_id(body, 'NetworkID')
+        endpoint_id = netopts.require_id(body, 'EndpointID')
+        self.ports.unplug(network_id, endpoint_id)
+        try:
+            net = self._network(network_id)
+        except exception.NetworkNotFound:
+            net = model.Network(id=network_id)
+        self.backend.delete_endpoint(net, endpoint_id)
+        self._oper_info.pop(endpoint_id, None)
+        return {}
+
+    def join(self, body):
+        """NetworkDriver.Join: bind to the container's VM, plug the port."""
+        network_id = netopts.require_id(body, 'NetworkID')
+        endpoint_id = netopts.require_id(body, 'EndpointID')
+        sandbox_key = body.get('SandboxKey')
+        if not isinstance(sandbox_key, str) or not sandbox_key:
+            raise exception.InvalidRequest(reason='missing SandboxKey')
+        sandbox = os.path.basename(sandbox_key.rstrip('/'))
+        net = self._network(network_id)
+        ep = self.backend.get_endpoint(net, endpoint_id)
+        ep, attached = self.backend.attach_endpoint(net, ep, sandbox)
+        try:
+            info = self.ports.plug(net, ep, sandbox_key)
+        except Exception:
+            if attached:
+                self.backend.detach_endpoint(net, ep)
+            raise
+        self._oper_info[endpoint_id] = {
+            'host_if': info.src_name, 'mac': ep.mac,
+            'contrail_vmi': ep.uuid, 'contrail_vm': ep.vm_uuid}
+        reply = {'InterfaceName': {'SrcName': info.src_name,
+                                   'DstPrefix': info.dst_prefix},
+                 'DisableGatewayService': info.disable_gateway_service}
+        if info.gateway:
+            reply['Gateway'] = info.gateway
+        if info.gateway_ipv6:
+            reply['GatewayIPv6'] = info.gateway_ipv6
+        if info.static_routes:
+            reply['StaticRoutes'] = info.static_routes
+        return reply
+
+    def leave(self, body):
+        """NetworkDriver.Leave: unplug the port; the backend is untouched."""
+        network_id = netopts.require_id(body, 'NetworkID')
+        endpoint_id = netopts.require_id(body, 'EndpointID')
+        self.ports.unplug(network_id, endpoint_id)
+        return {}
+
+    def discover(self, body):
+        """NetworkDriver.DiscoverNew/DiscoverDelete: nodes come and go.
+
+        State lives in the backend, so nothing needs to follow them.
+        """
+        LOG.debug('Discovery event %s', body.get('DiscoveryData'))
+        return {}
+
+    def no_op(self, body):
+        """Program/RevokeExternalConnectivity: no port mappings here."""
+        return {}

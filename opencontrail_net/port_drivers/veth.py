@@ -1,0 +1,84 @@
+"""The ``veth`` port driver: a veth pair per endpoint, nothing more."""
+
+from oslo_log import log as logging
+
+from opencontrail_net import exception
+from opencontrail_net import ids
+from opencontrail_net import linux_net
+from opencontrail_net import model
+from opencontrail_net.port_drivers import base
+
+LOG = logging.getLogger(__name__)
+
+# A few names per endpoint: the seed's "veth<8 chars>p0" first, then
+# hashed ones for the rare endpoint whose prefix another one took.
+_NAME_TRIES = 8
+
+
+def _candidates(endpoint_id):
+    yield endpoint_id[:8]
+    for n in range(_NAME_TRIES):
+        yield ids.short_hash('%s:%d' % (endpoint_id, n))
+
+
+def host_name(tag):
+    return 'veth%sp0' % tag
+
+
+def peer_name(tag):
+    return 'veth%sc0' % tag
+
+
+def find_host_end(endpoint_id):
+    """The name of the host end plugged for ``endpoint_id``, or None."""
+    for tag in _candidates(endpoint_id):
+        exists, alias = linux_net.link_alias(host_name(tag))
+        if not exists:
+            return None
+        if alias == endpoint_id:
+            return host_name(tag)
+    return None
+
+
+class VethDriver(base.PortDriver):
+    """A veth pair; the container end carries the MAC and the MTU."""
+
+    def mtu(self, network):
+        return network.mtu or self.conf.default_mtu
+
+    def _free_tag(self, endpoint_id):
+        for tag in _candidates(endpoint_id):
+            exists, alias = linux_net.link_alias(host_name(tag))
+            if exists and alias == endpoint_id:
+                # Left by an earlier attempt of this same Join.
+                linux_net.delete_link(host_name(tag))
+                exists = False
+            if not exists and not linux_net.link_exists(peer_name(tag)):
+                return tag
+        raise exception.PortError(
+            reason='no free interface name for endpoint %s' % endpoint_id)
+
+    def create_pair(self, network, endpoint):
+        tag = self._free_tag(endpoint.id)
+        linux_net.create_veth(host_name(tag), peer_name(tag), endpoint.mac,
+                              self.mtu(network), endpoint.id)
+        LOG.debug('Created veth %s for endpoint %s', host_name(tag),
+                  endpoint.id)
+        return host_name(tag), peer_name(tag)
+
+    def join_info(self, network, peer):
+        return model.JoinInfo(
+            src_name=peer,
+            gateway=None if network.internal else network.gateway(4),
+            gateway_ipv6=None if network.internal else network.gateway(6),
+            disable_gateway_service=True)
+
+    def plug(self, network, endpoint, sandbox_key):
+        _host, peer = self.create_pair(network, endpoint)
+        return self.join_info(network, peer)
+
+    def unplug(self, network_id, endpoint_id):
+        name = find_host_end(endpoint_id)
+        if name and linux_net.delete_link(name):
+            LOG.debug('Deleted veth %s of endpoint %s', name, endpoint_id)
+        return name

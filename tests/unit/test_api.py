@@ -1,0 +1,221 @@
+"""Every libnetwork call in-process, through the CherryPy app."""
+
+import json
+
+import pytest
+import webtest
+
+from opencontrail_net.backends import mock
+from opencontrail_net import exception
+from opencontrail_net import model
+from opencontrail_net import network
+from opencontrail_net.port_drivers import base
+from opencontrail_net import server
+
+NID = '1' * 64
+EID = 'e' * 64
+SANDBOX = '/var/run/docker/netns/0123456789ab'
+
+
+class RecordingPorts(base.PortDriver):
+    """Records plug/unplug; can be told to fail."""
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.plugged = {}
+        self.fail = False
+
+    def plug(self, net, ep, sandbox_key):
+        if self.fail:
+            raise exception.PortError(reason='injected')
+        self.plugged[ep.id] = sandbox_key
+        return model.JoinInfo(src_name='vethtestc0', gateway=net.gateway(4),
+                              gateway_ipv6=net.gateway(6),
+                              disable_gateway_service=True)
+
+    def unplug(self, network_id, endpoint_id):
+        self.plugged.pop(endpoint_id, None)
+
+
+@pytest.fixture
+def env(conf):
+    backend = mock.MockBackend(conf)
+    ports = RecordingPorts(conf)
+    driver = network.NetworkDriver(conf, backend, ports)
+    app = webtest.TestApp(server.make_app(driver.calls(), 4096))
+    yield app, backend, ports
+    backend.stop()
+
+
+def call(app, name, body=None, raw=None, status=200):
+    params = raw if raw is not None else (
+        b'' if body is None else json.dumps(body).encode())
+    # Docker sends no Content-Type.
+    res = app.post('/' + name, params=params, status=status,
+                   headers={'Accept': 'application/vnd.docker.plugins.'
+                                      'v1.2+json'},
+                   content_type='')
+    assert res.headers['Content-Type'].startswith(server.CONTENT_TYPE)
+    return res.json
+
+
+def net_body(nid=NID, generic=None):
+    return {'NetworkID': nid,
+            'Options': {'com.docker.network.generic': generic or {}},
+            'IPv4Data': [{'AddressSpace': 'LocalDefault',
+                          'Pool': '192.168.4.0/24',
+                          'Gateway': '192.168.4.1/24'}],
+            'IPv6Data': []}
+
+
+def ep_body(eid=EID, address='192.168.4.2/24', mac=''):
+    return {'NetworkID': NID, 'EndpointID': eid, 'Options': {},
+            'Interface': {'Address': address, 'AddressIPv6': '',
+                          'MacAddress': mac}}
+
+
+def test_handshake(env):
+    app, _, _ = env
+    assert call(app, 'Plugin.Activate') == {'Implements': ['NetworkDriver']}
+    assert call(app, 'NetworkDriver.GetCapabilities') == {
+        'Scope': 'local', 'ConnectivityScope': 'local'}
+
+
+def test_full_lifecycle(env):
+    app, backend, ports = env
+    assert call(app, 'NetworkDriver.CreateNetwork', net_body(
+        generic={'rt': '64512:100,64512:200'})) == {}
+    # Docker re-sends: the same answer, one network.
+    assert call(app, 'NetworkDriver.CreateNetwork', net_body(
+        generic={'rt': '64512:100,64512:200'})) == {}
+    assert backend.get_network(NID).route_targets == [
+        'target:64512:100', 'target:64512:200']
+    reply = call(app, 'NetworkDriver.CreateEndpoint', ep_body())
+    mac = reply['Interface']['MacAddress']
+    assert mac.startswith('02:')
+    assert call(app, 'NetworkDriver.CreateEndpoint', ep_body()) == reply
+    join = call(app, 'NetworkDriver.Join',
+                {'NetworkID': NID, 'EndpointID': EID,
+                 'SandboxKey': SANDBOX, 'Options': {}})
+    assert join == {'InterfaceName': {'SrcName': 'vethtestc0',
+                                      'DstPrefix': 'eth'},
+                    'Gateway': '192.168.4.1',
+                    'DisableGatewayService': True}
+    assert ports.plugged == {EID: SANDBOX}
+    info = call(app, 'NetworkDriver.EndpointOperInfo',
+                {'NetworkID': NID, 'EndpointID': EID})
+    assert info['Value']['mac'] == mac
+    assert backend.counts() == {'networks': 1, 'endpoints': 1, 'vms': 1}
+    for name in ('ProgramExternalConnectivity',
+                 'RevokeExternalConnectivity', 'Leave', 'Leave',
+                 'DeleteEndpoint', 'DeleteEndpoint'):
+        assert call(app, 'NetworkDriver.' + name,
+                    {'NetworkID': NID, 'EndpointID': EID}) == {}
+    assert ports.plugged == {}
+    assert backend.counts() == {'networks': 1, 'endpoints': 0, 'vms': 0}
+    for _ in range(2):
+        assert call(app, 'NetworkDriver.DeleteNetwork',
+                    {'NetworkID': NID}) == {}
+    assert backend.counts() == {'networks': 0, 'endpoints': 0, 'vms': 0}
+
+
+def test_given_mac_is_kept_and_not_echoed(env):
+    app, backend, _ = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    reply = call(app, 'NetworkDriver.CreateEndpoint',
+                 ep_body(mac='02:42:c0:a8:04:09'))
+    assert reply == {'Interface': {}}
+    assert backend.get_endpoint(backend.get_network(NID), EID).mac == \
+        '02:42:c0:a8:04:09'
+
+
+def test_join_failure_undoes_the_vm(env):
+    app, backend, ports = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    call(app, 'NetworkDriver.CreateEndpoint', ep_body())
+    ports.fail = True
+    res = call(app, 'NetworkDriver.Join',
+               {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX},
+               status=500)
+    assert 'injected' in res['Err'] and res['Err'] == res['Error']
+    assert backend.counts()['vms'] == 0
+    ports.fail = False
+    call(app, 'NetworkDriver.Join',
+         {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX})
+    assert backend.counts()['vms'] == 1
+
+
+def test_address_in_use_is_refused(env):
+    app, backend, _ = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    call(app, 'NetworkDriver.CreateEndpoint', ep_body())
+    res = call(app, 'NetworkDriver.CreateEndpoint', ep_body(eid='f' * 64),
+               status=409)
+    assert '192.168.4.2' in res['Err']
+    assert backend.counts()['endpoints'] == 1
+
+
+BAD = [
+    ('NetworkDriver.CreateNetwork', b'{bad', 400, 'not JSON'),
+    ('NetworkDriver.CreateNetwork', b'[1]', 400, 'not an object'),
+    ('NetworkDriver.CreateNetwork', b'{}', 400, 'NetworkID'),
+    ('NetworkDriver.CreateNetwork',
+     json.dumps(net_body(generic={'rt': 'banana'})).encode(), 400, 'banana'),
+    ('NetworkDriver.CreateNetwork',
+     json.dumps(net_body(generic={'mtu': 'x'})).encode(), 400, "'x'"),
+    ('NetworkDriver.CreateNetwork',
+     json.dumps(net_body(generic={'opencontrail.network': 'a:b:c'}))
+     .encode(), 400, 'pre-existing'),
+    ('NetworkDriver.CreateEndpoint', b'{"NetworkID": "' + b'1' * 64 + b'"}',
+     400, 'EndpointID'),
+    ('NetworkDriver.CreateEndpoint',
+     json.dumps(dict(ep_body(), NetworkID='2' * 64)).encode(), 404,
+     'network'),
+    ('NetworkDriver.CreateEndpoint',
+     json.dumps(ep_body(address='garbage')).encode(), 400, 'garbage'),
+    ('NetworkDriver.Join', json.dumps(
+        {'NetworkID': NID, 'EndpointID': EID}).encode(), 400, 'SandboxKey'),
+    ('NetworkDriver.Join', json.dumps(
+        {'NetworkID': NID, 'EndpointID': 'd' * 64,
+         'SandboxKey': SANDBOX}).encode(), 404, 'endpoint'),
+    ('NetworkDriver.Leave', b'', 400, 'NetworkID'),
+    ('NetworkDriver.DeleteEndpoint', b'{"NetworkID": 7}', 400, 'NetworkID'),
+    ('NetworkDriver.DeleteNetwork', b'{}', 400, 'NetworkID'),
+    ('NetworkDriver.Bogus', b'{}', 404, 'unknown call'),
+    ('IpamDriver.RequestPool', b'{}', 404, 'unknown call'),
+]
+
+
+@pytest.mark.parametrize('name,raw,status,word', BAD)
+def test_bad_input(env, name, raw, status, word):
+    app, backend, ports = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    before = backend.counts()
+    res = call(app, name, raw=raw, status=status)
+    assert word in res['Err']
+    assert res['Err'] == res['Error']
+    assert backend.counts() == before
+    assert ports.plugged == {}
+
+
+def test_body_size_limit(env):
+    app, backend, _ = env
+    res = call(app, 'NetworkDriver.CreateNetwork',
+               raw=b'{"x": "' + b'a' * 5000 + b'"}', status=400)
+    assert 'exceeds' in res['Err']
+
+
+def test_get_is_refused(env):
+    app, _, _ = env
+    res = app.get('/Plugin.Activate', status=400)
+    assert 'POST' in res.json['Err']
+
+
+def test_unexpected_exception_is_a_clean_500(env, monkeypatch):
+    app, backend, _ = env
+
+    def boom(*args):
+        raise RuntimeError('disk on fire')
+    monkeypatch.setattr(backend, 'create_network', boom)
+    res = call(app, 'NetworkDriver.CreateNetwork', net_body(), status=500)
+    assert 'disk on fire' in res['Err'] and 'Traceback' not in res['Err']

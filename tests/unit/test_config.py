@@ -1,0 +1,61 @@
+"""Options, the generated sample and plugin loading."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from opencontrail_net.backends import base as backend_base
+from opencontrail_net.backends import mock
+from opencontrail_net import exception
+from opencontrail_net import plugin
+from opencontrail_net.port_drivers import base as port_base
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def test_sample_config_is_current(tmp_path):
+    out = tmp_path / 'sample.conf'
+    subprocess.run(
+        [sys.executable, '-m', 'oslo_config.generator', '--config-file',
+         os.path.join(ROOT, 'etc/oslo-config-generator/opencontrail-net.conf'),
+         '--output-file', str(out)], check=True, cwd=ROOT)
+    with open(os.path.join(ROOT, 'etc/opencontrail-net.conf.sample')) as f:
+        assert f.read() == out.read_text(), (
+            'etc/opencontrail-net.conf.sample is out of date: run '
+            'oslo-config-generator --config-file '
+            'etc/oslo-config-generator/opencontrail-net.conf')
+
+
+def test_fixed_option_names_and_defaults(conf):
+    assert conf.socket_path == '/run/docker/plugins/opencontrail.sock'
+    assert conf.socket_mode == '0660'
+    assert conf.scope == 'local'
+    assert conf.backend == 'mock'
+    assert conf.port_driver == 'bridge'
+    assert conf.debug is False
+
+
+def test_load_known_plugins(conf):
+    assert plugin.load(plugin.BACKENDS, 'mock', backend_base.Backend, conf,
+                       'backend') is mock.MockBackend
+    for name in ('veth', 'bridge'):
+        cls = plugin.load(plugin.PORT_DRIVERS, name, port_base.PortDriver,
+                          conf, 'port driver')
+        assert issubclass(cls, port_base.PortDriver)
+
+
+def test_unknown_plugin_names_the_choices(conf):
+    with pytest.raises(exception.PluginLoadError) as err:
+        plugin.load(plugin.BACKENDS, 'nope', backend_base.Backend, conf,
+                    'backend')
+    assert "'nope'" in str(err.value) and 'mock' in str(err.value)
+
+
+def test_wrong_kind_of_plugin_is_refused(conf):
+    with pytest.raises(exception.PluginLoadError) as err:
+        plugin.load(plugin.PORT_DRIVERS, 'veth', backend_base.Backend, conf,
+                    'backend')
+    assert 'is not a Backend' in str(err.value)

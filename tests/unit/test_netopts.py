@@ -1,0 +1,118 @@
+"""Validation of network options and request fields."""
+
+import pytest
+
+from opencontrail_net import exception
+from opencontrail_net import netopts
+
+NID = 'a' * 64
+
+
+def create(generic=None, v4=None, v6=None, **options):
+    options['com.docker.network.generic'] = generic or {}
+    return {'NetworkID': NID, 'Options': options,
+            'IPv4Data': v4 if v4 is not None else [
+                {'Pool': '192.168.4.0/24', 'Gateway': '192.168.4.1/24'}],
+            'IPv6Data': v6 or []}
+
+
+@pytest.mark.parametrize('value,expected', [
+    ('64512:100', ['target:64512:100']),
+    ('64512:100,64512:200', ['target:64512:100', 'target:64512:200']),
+    ('target:64512:100, 10.1.2.3:7', ['target:64512:100',
+                                      'target:10.1.2.3:7']),
+    ('70000:5', ['target:70000:5']),
+    ('64512:100,64512:100', ['target:64512:100']),
+    ('65000:8000000', ['target:65000:8000000']),
+])
+def test_route_targets_valid(value, expected):
+    assert netopts.route_targets('rt', value, 64512) == expected
+
+
+@pytest.mark.parametrize('value,word', [
+    ('banana', 'banana'),
+    ('64512', '64512'),
+    ('64512:x', '64512:x'),
+    ('0:5', '0:5'),
+    ('70000:70000', '70000:70000'),
+    ('10.1.2.3:70000', '10.1.2.3:70000'),
+    ('64512:8000000', 'reserved'),
+    ('1.2.3:4', '1.2.3:4'),
+    ('64512:100,banana', 'banana'),
+])
+def test_route_targets_invalid(value, word):
+    with pytest.raises(exception.InvalidOption) as err:
+        netopts.route_targets('rt', value, 64512)
+    assert word in str(err.value)
+
+
+def test_parse_network_options():
+    net = netopts.parse_network(create(
+        {'rt': '64512:100', 'opencontrail.rt.import': '64512:1',
+         'opencontrail.rt.export': '64512:2', 'name': 'blue',
+         'tenant': 'demo', 'mtu': '1400', 'opencontrail.ipam': 'ipam1',
+         'unrelated': 'x'},
+        v6=[{'Pool': '2002:1::/64', 'Gateway': '2002:1::1/64'}],
+        **{'com.docker.network.enable_ipv6': True}))
+    assert net.id == NID
+    assert [(s.cidr, s.gateway) for s in net.subnets] == [
+        ('192.168.4.0/24', '192.168.4.1'), ('2002:1::/64', '2002:1::1')]
+    assert net.route_targets == ['target:64512:100']
+    assert net.import_targets == ['target:64512:1']
+    assert net.export_targets == ['target:64512:2']
+    assert (net.name, net.project, net.mtu) == (
+        'blue', ['default-domain', 'demo'], 1400)
+    assert net.enable_ipv6 and net.gateway(6) == '2002:1::1'
+
+
+@pytest.mark.parametrize('generic,word', [
+    ({'rt': 'banana'}, 'banana'),
+    ({'mtu': 'big'}, 'big'),
+    ({'mtu': '20'}, '20'),
+    ({'tenant': 'a:b:c'}, 'a:b:c'),
+    ({'name': 'has/slash'}, 'has/slash'),
+    ({'opencontrail.network': 'nope'}, 'nope'),
+    ({'opencontrail.colour': 'red'}, 'opencontrail.colour'),
+    ({'rt': '64512:1', 'opencontrail.rt': '64512:2'}, 'conflicts'),
+])
+def test_parse_network_bad_options(generic, word):
+    with pytest.raises(exception.InvalidOption) as err:
+        netopts.parse_network(create(generic))
+    assert word in str(err.value)
+
+
+@pytest.mark.parametrize('body,word', [
+    ({}, 'NetworkID'),
+    ({'NetworkID': 5}, 'NetworkID'),
+    ({'NetworkID': 'not-hex!'}, 'not a Docker ID'),
+    ({'NetworkID': NID, 'Options': []}, 'Options'),
+    ({'NetworkID': NID, 'IPv4Data': {}}, 'IPv4Data'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': 'x'}]}, 'IPv4Data'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '2002::/64'}]}, 'IPv6'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'Gateway': '10.0.1.1/24'}]},
+     'outside'),
+])
+def test_parse_network_bad_requests(body, word):
+    with pytest.raises(exception.InvalidRequest) as err:
+        netopts.parse_network(body)
+    assert word in str(err.value)
+
+
+@pytest.mark.parametrize('iface,expected', [
+    ({'Address': '10.0.0.2/24'}, ('10.0.0.2/24', None, None)),
+    ({'Address': '10.0.0.2/24', 'AddressIPv6': '2002::2/64',
+      'MacAddress': '02:AA:bb:cc:dd:ee'},
+     ('10.0.0.2/24', '2002::2/64', '02:aa:bb:cc:dd:ee')),
+    ({'Address': '', 'MacAddress': ''}, (None, None, None)),
+])
+def test_parse_interface(iface, expected):
+    assert netopts.parse_interface({'Interface': iface}) == expected
+
+
+@pytest.mark.parametrize('iface', [
+    {'Address': 'nope'}, {'Address': '2002::2/64'},
+    {'AddressIPv6': '10.0.0.2/24'}, {'MacAddress': 'zz:zz'}, 'string'])
+def test_parse_interface_bad(iface):
+    with pytest.raises(exception.InvalidRequest):
+        netopts.parse_interface({'Interface': iface})
