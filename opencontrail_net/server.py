@@ -121,6 +121,9 @@ def serve(calls, socket_path, socket_mode, threads, max_body):
     cherrypy.config.update({
         'server.socket_file': socket_path,
         'server.thread_pool': threads,
+        # Docker fires calls in bursts; a short backlog makes connect()
+        # fail with EAGAIN on a Unix socket.
+        'server.socket_queue_size': 128,
         'server.max_request_body_size': max_body,
         'engine.autoreload.on': False,
         'checker.on': False,
@@ -144,9 +147,9 @@ def serve(calls, socket_path, socket_mode, threads, max_body):
                         'SIGINT': cherrypy.engine.exit}
     handler.subscribe()
     cherrypy.log.access_log.propagate = False
-    # Bind with no access for others, then open up to the configured mode:
-    # the socket is never briefly world-writable.
-    old_umask = os.umask(0o177)
+    # The umask gives the socket its mode at bind time: it is never
+    # briefly wider than configured, not even while Docker can connect.
+    old_umask = os.umask(0o777 & ~mode)
     try:
         cherrypy.engine.start()
     finally:

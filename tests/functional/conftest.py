@@ -1,0 +1,50 @@
+"""Fixtures for tests that run the real driver process as root."""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from tests import driverproc
+from tests import netns as netns_mod
+
+
+def need_root():
+    if os.geteuid() != 0 or not shutil.which('ip'):
+        pytest.skip('needs root and iproute2')
+
+
+@pytest.fixture
+def workdir():
+    # Short paths: a Unix socket path must stay under 108 bytes.
+    path = tempfile.mkdtemp(prefix='ocnf-')
+    yield path
+    if os.environ.get("OCN_KEEP"):
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def namespaces():
+    need_root()
+    ns = netns_mod.Namespaces()
+    yield ns
+    ns.close()
+
+
+@pytest.fixture
+def driver_factory(workdir):
+    procs = []
+
+    def make(netns=None, name='drv', **options):
+        sub = os.path.join(workdir, name)
+        os.makedirs(sub, exist_ok=True)
+        proc = driverproc.DriverProcess(
+            sub, os.path.join(sub, 'p.sock'), netns=netns, **options)
+        procs.append(proc)
+        return proc
+
+    yield make
+    for proc in procs:
+        proc.kill()

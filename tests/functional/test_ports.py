@@ -1,0 +1,164 @@
+"""veth and bridge ports, made by the real driver in namespaces we make.
+
+The driver runs inside a "host" namespace; "containers" are namespaces
+whose paths stand as SandboxKey. The test does what Docker does after
+Join: move SrcName into the sandbox, rename it, give it its address.
+"""
+
+import time
+
+import pytest
+
+from tests.functional import conftest
+from tests import netns as nsmod
+
+NID = '5e' * 32
+V4 = '10.77.0.0/24'
+V6 = 'fd00:77::/64'
+
+
+def network(driver, mtu=None):
+    generic = {'mtu': str(mtu)} if mtu else {}
+    driver.ok('NetworkDriver.CreateNetwork', {
+        'NetworkID': NID,
+        'Options': {'com.docker.network.generic': generic,
+                    'com.docker.network.enable_ipv6': True},
+        'IPv4Data': [{'Pool': V4, 'Gateway': '10.77.0.1/24'}],
+        'IPv6Data': [{'Pool': V6, 'Gateway': 'fd00:77::1/64'}]})
+
+
+def attach(driver, namespaces, host, n):
+    """Docker's CreateEndpoint + Join + sandbox setup for container n."""
+    eid = ('%02d' % n) * 32
+    sandbox = namespaces.add()
+    mac = driver.ok('NetworkDriver.CreateEndpoint', {
+        'NetworkID': NID, 'EndpointID': eid,
+        'Interface': {'Address': '10.77.0.%d/24' % (n + 1),
+                      'AddressIPv6': 'fd00:77::%d/64' % (n + 1)}})[
+        'Interface']['MacAddress']
+    join = driver.ok('NetworkDriver.Join', {
+        'NetworkID': NID, 'EndpointID': eid,
+        'SandboxKey': '/run/netns/' + sandbox, 'Options': {}})
+    src = join['InterfaceName']['SrcName']
+    assert len(src) <= 15
+    nsmod.sh('ip', '-n', host, 'link', 'set', src, 'netns', sandbox)
+    run = lambda *a: namespaces.run(sandbox, *a)
+    run('ip', 'link', 'set', src, 'name', 'eth0')
+    run('ip', 'addr', 'add', '10.77.0.%d/24' % (n + 1), 'dev', 'eth0')
+    run('ip', '-6', 'addr', 'add', 'fd00:77::%d/64' % (n + 1), 'dev',
+        'eth0', 'nodad')
+    run('ip', 'link', 'set', 'eth0', 'up')
+    run('ip', 'route', 'add', 'default', 'via', join['Gateway'])
+    return eid, sandbox, mac, join
+
+
+def link_json(namespaces, ns, name):
+    import json
+    out = namespaces.run(ns, 'ip', '-j', 'link', 'show', name).stdout
+    return json.loads(out)[0]
+
+
+def ping(namespaces, ns, addr, tries=20):
+    cmd = ['busybox', 'ping', '-c', '1', '-W', '1', addr]
+    for _ in range(tries):
+        if namespaces.run(ns, *cmd, check=False).returncode == 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def host(namespaces):
+    return namespaces.add()
+
+
+def test_bridge_data_plane(namespaces, host, driver_factory):
+    drv = driver_factory(netns=host, port_driver='bridge').start()
+    network(drv, mtu=1400)
+    eid1, c1, mac1, join = attach(drv, namespaces, host, 1)
+    eid2, c2, mac2, _ = attach(drv, namespaces, host, 2)
+    assert join['Gateway'] == '10.77.0.1'
+    assert join['GatewayIPv6'] == 'fd00:77::1'
+    assert join['DisableGatewayService'] is True
+    eth0 = link_json(namespaces, c1, 'eth0')
+    assert eth0['address'] == mac1 and eth0['mtu'] == 1400
+    assert ping(namespaces, c1, '10.77.0.3')
+    assert ping(namespaces, c2, '10.77.0.1')
+    assert ping(namespaces, c1, 'fd00:77::3')
+    bridges = [x for x in nsmod.links(host) if x.startswith('ocbr')]
+    assert len(bridges) == 1
+    assert link_json(namespaces, host, bridges[0])['mtu'] == 1400
+
+    # Killed and restarted: the containers keep working.
+    drv.restart()
+    assert ping(namespaces, c1, '10.77.0.3')
+    assert drv.ok('NetworkDriver.EndpointOperInfo', {
+        'NetworkID': NID, 'EndpointID': eid1}) == {'Value': {}}
+
+    for eid, sandbox in ((eid1, c1), (eid2, c2)):
+        # Docker moves the interface back to the host before Leave.
+        nsmod.sh('ip', '-n', sandbox, 'link', 'set', 'eth0', 'netns', host)
+        drv.ok('NetworkDriver.Leave', {'NetworkID': NID, 'EndpointID': eid})
+        drv.ok('NetworkDriver.DeleteEndpoint',
+               {'NetworkID': NID, 'EndpointID': eid})
+    assert not [x for x in nsmod.links(host) if x.startswith('veth')]
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
+    assert nsmod.links(host) == {'lo'}
+
+
+def test_veth_join_is_idempotent(namespaces, host, driver_factory):
+    drv = driver_factory(netns=host, port_driver='veth').start()
+    network(drv)
+    eid = '77' * 32
+    mac = drv.ok('NetworkDriver.CreateEndpoint', {
+        'NetworkID': NID, 'EndpointID': eid,
+        'Interface': {'Address': '10.77.0.9/24'}})['Interface']['MacAddress']
+    body = {'NetworkID': NID, 'EndpointID': eid,
+            'SandboxKey': '/run/netns/whatever'}
+    first = drv.ok('NetworkDriver.Join', body)
+    again = drv.ok('NetworkDriver.Join', body)
+    assert first == again
+    names = nsmod.links(host)
+    assert names == {'lo', 'veth77777777p0', 'veth77777777c0'}
+    peer = link_json(namespaces, host, 'veth77777777c0')
+    assert peer['address'] == mac and peer['mtu'] == 1500
+    for _ in range(2):
+        drv.ok('NetworkDriver.Leave', {'NetworkID': NID, 'EndpointID': eid})
+    assert nsmod.links(host) == {'lo'}
+
+
+def test_veth_name_collision_is_avoided(namespaces, host, driver_factory):
+    drv = driver_factory(netns=host, port_driver='veth').start()
+    network(drv)
+    # Someone else's interface holds the name the endpoint would get.
+    nsmod.sh('ip', '-n', host, 'link', 'add', 'veth12345678p0', 'type',
+             'veth', 'peer', 'name', 'other0')
+    eid = '12345678' + 'a' * 56
+    drv.ok('NetworkDriver.CreateEndpoint', {
+        'NetworkID': NID, 'EndpointID': eid,
+        'Interface': {'Address': '10.77.0.9/24'}})
+    src = drv.ok('NetworkDriver.Join', {
+        'NetworkID': NID, 'EndpointID': eid,
+        'SandboxKey': '/run/netns/x'})['InterfaceName']['SrcName']
+    assert src != 'veth12345678c0' and len(src) <= 15
+    drv.ok('NetworkDriver.DeleteEndpoint',
+           {'NetworkID': NID, 'EndpointID': eid})
+    assert nsmod.links(host) == {'lo', 'veth12345678p0', 'other0'}
+
+
+def test_join_failure_leaves_nothing(namespaces, host, driver_factory):
+    drv = driver_factory(netns=host, port_driver='veth').start()
+    network(drv)
+    eid = '99' * 32
+    # A MAC the kernel refuses (multicast) makes the veth creation fail.
+    drv.ok('NetworkDriver.CreateEndpoint', {
+        'NetworkID': NID, 'EndpointID': eid,
+        'Interface': {'Address': '10.77.0.9/24',
+                      'MacAddress': '01:00:5e:00:00:01'}})
+    status, reply = drv.call('NetworkDriver.Join', {
+        'NetworkID': NID, 'EndpointID': eid, 'SandboxKey': '/run/netns/x'})
+    assert status == 500 and 'host interface error' in reply['Err']
+    assert nsmod.links(host) == {'lo'}
+
+
+conftest  # noqa: B018  (fixtures)

@@ -1,0 +1,98 @@
+"""The driver process on a real socket: start, serve, stop."""
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+
+from tests.functional import conftest
+
+NID = 'ab' * 32
+
+
+def test_socket_mode_and_clean_exit(driver_factory):
+    drv = driver_factory().start()
+    mode = stat.S_IMODE(os.stat(drv.socket_path).st_mode)
+    assert mode == 0o660
+    assert drv.ok('Plugin.Activate') == {'Implements': ['NetworkDriver']}
+    assert drv.stop() == 0
+    assert not os.path.exists(drv.socket_path)
+
+
+def test_stale_socket_is_replaced(driver_factory):
+    drv = driver_factory(socket_mode='0600')
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(drv.socket_path)
+    stale.close()
+    drv.start()
+    assert stat.S_IMODE(os.stat(drv.socket_path).st_mode) == 0o600
+    assert drv.ok('NetworkDriver.GetCapabilities')['Scope'] == 'local'
+    assert drv.kill(signal.SIGINT) == 0
+    assert not os.path.exists(drv.socket_path)
+
+
+def test_unknown_plugin_stops_the_driver(driver_factory):
+    drv = driver_factory(backend='nosuch')
+    res = subprocess.run(drv.command(), capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode != 0
+    lines = [x for x in res.stderr.splitlines() if 'nosuch' in x]
+    assert len(lines) == 1
+    assert 'installed: ' in lines[0] and 'mock' in lines[0]
+    assert not os.path.exists(drv.socket_path)
+
+
+def test_concurrent_calls(driver_factory):
+    drv = driver_factory(port_driver='veth').start()
+    drv.ok('NetworkDriver.CreateNetwork', {
+        'NetworkID': NID, 'Options': {},
+        'IPv4Data': [{'Pool': '10.50.0.0/16', 'Gateway': '10.50.0.1/16'}]})
+    results = []
+
+    def create(n):
+        results.append(drv.call('NetworkDriver.CreateEndpoint', {
+            'NetworkID': NID, 'EndpointID': '%064x' % n,
+            'Interface': {'Address': '10.50.%d.%d/16' % (n // 250,
+                                                          n % 250 + 2)}}))
+    threads = [threading.Thread(target=create, args=(n,))
+               for n in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s for s, _ in results] == [200] * 60
+    assert len({r['Interface']['MacAddress'] for _, r in results}) == 60
+
+
+def test_killed_driver_keeps_its_state(driver_factory):
+    drv = driver_factory(port_driver='veth').start()
+    drv.ok('NetworkDriver.CreateNetwork', {
+        'NetworkID': NID, 'Options': {'com.docker.network.generic': {
+            'rt': '64512:100'}},
+        'IPv4Data': [{'Pool': '10.51.0.0/24', 'Gateway': '10.51.0.1/24'}]})
+    ep = {'NetworkID': NID, 'EndpointID': 'cd' * 32,
+          'Interface': {'Address': '10.51.0.2/24'}}
+    mac = drv.ok('NetworkDriver.CreateEndpoint', ep)['Interface']
+    drv.restart()
+    # The same request after a restart: the same endpoint, the same MAC.
+    assert drv.ok('NetworkDriver.CreateEndpoint', ep)['Interface'] == mac
+    status, reply = drv.call('NetworkDriver.CreateEndpoint', dict(
+        ep, EndpointID='ef' * 32))
+    assert status == 409 and '10.51.0.2' in reply['Err']
+    drv.ok('NetworkDriver.DeleteEndpoint', ep)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
+    drv.restart()
+    status, reply = drv.call('NetworkDriver.CreateEndpoint', ep)
+    assert status == 404 and NID in reply['Err']
+
+
+def test_help_runs_without_root():
+    res = subprocess.run([sys.executable, '-m', 'opencontrail_net.cmd.driver',
+                          '--help'], capture_output=True, text=True)
+    assert res.returncode == 0 and '--config-file' in res.stdout
+
+
+conftest  # noqa: B018  (fixtures)
