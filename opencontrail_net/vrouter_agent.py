@@ -1,0 +1,504 @@
+"""Client of the vrouter agent's port API (port control on 127.0.0.1:9091).
+
+The agent learns about a host interface through ``POST /port``; it then
+subscribes to the interface's configuration on the control node and attaches
+the interface to the vrouter.  It also keeps one file per port in its ports
+directory and re-adds those ports when it starts.  What this module relies on
+was read from the agent's sources (Tungsten Fabric ``tf-controller``,
+``src/vnsw/agent/port_ipc/port_ipc_handler.cc`` and ``rest_server.cc``).
+"""
+
+import datetime
+import ipaddress
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+
+import requests
+
+from opencontrail_net import exception
+
+DEFAULT_URL = 'http://127.0.0.1:9091'
+DEFAULT_PORTS_DIR = '/var/lib/contrail/ports'
+
+# Values of the "type" field.  Containers are VM ports: only for these does the
+# agent subscribe to the VM's and the network's config.
+PORT_TYPE_VM = 0
+PORT_TYPE_NAMESPACE = 1
+PORT_TYPE_REMOTE = 2
+
+NO_VLAN = -1
+# The agent keeps vlan ids in 16 bits: -1 becomes 0xffff, and that is what it
+# writes to its port files.
+_VLAN_MASK = 0xffff
+_IFNAMSIZ = 15
+_AUTHOR = 'opencontrail-net'
+_UUID_NAME = re.compile(
+    r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z')
+_TMP_PREFIX = '.tmp-'
+_NIL_UUID = str(uuid.UUID(int=0))
+
+
+class AgentError(exception.OpenContrailNetError):
+    """The agent refused a request, or answered something unexpected.
+
+    ``detail`` is the agent's own error text (without the ``{ }`` it wraps
+    around it), ``status`` the HTTP status (None when no answer came).
+    """
+
+    code = 500
+
+    def __init__(self, detail, status=None, method=None, path=None):
+        self.detail = detail
+        self.status = status
+        self.method = method
+        self.path = path
+        where = '%s %s' % (method, path) if method else 'request'
+        if status is None:
+            text = 'vrouter agent: %s failed: %s' % (where, detail)
+        else:
+            text = 'vrouter agent: %s answered %s: %s' % (where, status,
+                                                          detail)
+        super().__init__(text)
+
+
+class AgentUnreachable(AgentError):
+    """No answer from the agent: refused connection, reset, or timeout."""
+
+    code = 503
+
+
+def normalize_uuid(value, field='uuid', allow_nil=False):
+    """Return ``value`` as the lowercase dashed uuid the agent's URLs need.
+
+    The agent routes ``/port/<uuid>`` only for lowercase uuids, and it turns a
+    string that is not a uuid into the nil uuid without complaint, so every id
+    is checked here before it is sent.
+    """
+    try:
+        text = str(uuid.UUID(str(value)))
+    except (TypeError, ValueError, AttributeError):
+        raise ValueError('%s: %r is not a uuid' % (field, value)) from None
+    if text == _NIL_UUID and not allow_nil:
+        raise ValueError('%s: the nil uuid is not allowed' % field)
+    return text
+
+
+def normalize_mac(value):
+    """Return ``value`` as a lowercase ``xx:xx:xx:xx:xx:xx`` unicast MAC."""
+    parts = re.split(r'[:-]', str(value).strip())
+    if len(parts) != 6 or not all(re.fullmatch(r'[0-9a-fA-F]{1,2}', p)
+                                  for p in parts):
+        raise ValueError('mac-address: %r is not a MAC address' % (value,))
+    octets = [int(p, 16) for p in parts]
+    if not any(octets):
+        # The agent rejects the zero MAC ("Invalid MAC").
+        raise ValueError('mac-address: the zero MAC is not allowed')
+    if octets[0] & 1:
+        # A multicast MAC cannot be set on the container's interface.
+        raise ValueError('mac-address: %r is a multicast MAC' % (value,))
+    return ':'.join('%02x' % o for o in octets)
+
+
+def _normalize_ip(value, version, field):
+    """Return the bare address of ``value`` (prefix length dropped), or ''."""
+    if value is None or value == '':
+        return ''
+    try:
+        # Docker hands addresses out as "10.0.0.3/24"; the agent reads a
+        # prefixed address as no address at all, so the prefix is cut here.
+        addr = ipaddress.ip_interface(str(value)).ip
+    except ValueError:
+        raise ValueError('%s: %r is not an IP address' % (field, value)) \
+            from None
+    if addr.version != version:
+        raise ValueError('%s: %r is not an IPv%d address' % (field, value,
+                                                              version))
+    return str(addr)
+
+
+def _is_json_int(value):
+    # The agent reads these fields as 32-bit JSON integers; a bool, a float or
+    # a numeric string is "Invalid or missing field".
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and -2 ** 31 <= value < 2 ** 31)
+
+
+def validate_port(port):
+    """Raise ValueError unless the agent would accept ``port``.
+
+    Needed for arrays: the agent answers ``200 {}`` to an array even when it
+    rejects it (and then adds none of its ports), so an error there is only
+    seen by checking first.  Stricter than the agent about uuids, which it
+    would turn into the nil uuid.
+    """
+    if not isinstance(port, dict):
+        raise ValueError('a port must be a JSON object, not %s'
+                         % type(port).__name__)
+    for field in ('id', 'instance-id', 'vn-id', 'vm-project-id'):
+        value = port.get(field)
+        if not isinstance(value, str):
+            raise ValueError('Invalid or missing data for <%s>' % field)
+        if not _UUID_NAME.match(value):
+            raise ValueError('%s: %r is not a lowercase dashed uuid'
+                             % (field, value))
+    for field in ('display-name', 'ip-address', 'ip6-address'):
+        if not isinstance(port.get(field), str):
+            raise ValueError('Invalid or missing field for <%s>' % field)
+    if not _is_json_int(port.get('type')):
+        raise ValueError('Invalid or missing field for <type>')
+    if port['type'] not in (PORT_TYPE_NAMESPACE, PORT_TYPE_REMOTE) \
+            and port['vn-id'] == _NIL_UUID:
+        raise ValueError('Invalid VN uuid')
+    if not isinstance(port.get('system-name'), str):
+        raise ValueError('Invalid or missing field for <system-name>')
+    mac = port.get('mac-address')
+    if not isinstance(mac, str):
+        raise ValueError('Invalid or missing field for <mac-address>')
+    if mac.count(':') != 5:
+        raise ValueError('Invalid MAC, Use xx:xx:xx:xx:xx:xx format')
+    try:
+        normalize_mac(mac)
+    except ValueError as exc:
+        raise ValueError('Invalid MAC, Use xx:xx:xx:xx:xx:xx format (%s)'
+                         % exc) from None
+    for field in ('rx-vlan-id', 'tx-vlan-id'):
+        if not _is_json_int(port.get(field)):
+            raise ValueError('Invalid or missing field for <%s>' % field)
+
+
+def _boost_duration(usecs):
+    """Format microseconds like boost's time_duration: ``H:MM:SS[.ffffff]``."""
+    secs, frac = divmod(usecs, 1000000)
+    mins, secs = divmod(secs, 60)
+    hours, mins = divmod(mins, 60)
+    text = '%02d:%02d:%02d' % (hours, mins, secs)
+    if frac:
+        text += '.%06d' % frac
+    return text
+
+
+def _agent_ip(value, version):
+    """The address as the agent stores it: unparsable or '' is all zeroes."""
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        addr = None
+    if addr is None or addr.version != version:
+        return '0.0.0.0' if version == 4 else '::'
+    return str(addr)
+
+
+def format_port_file(port, author=_AUTHOR, now=None):
+    """Return the text the agent writes to ``<ports_dir>/<id>`` for ``port``.
+
+    The agent (``PortIpcHandler::MakeVmiUuidJson``) writes a rapidjson
+    PrettyWriter object: 4-space indent, ``"key": value``, no final newline,
+    keys in this order, addresses as it parsed them ('' -> ``0.0.0.0`` and
+    ``::``), vlan ids in 16 bits (-1 -> 65535), ``link-state`` only for remote
+    ports, then ``author`` and ``time`` (microseconds since the epoch printed
+    as a boost duration).  It reads every field back at start except
+    ``author`` and ``time``.
+    """
+    validate_port(port)
+    ptype = port['type'] if port['type'] in (PORT_TYPE_NAMESPACE,
+                                             PORT_TYPE_REMOTE) else 0
+    vhostuser = port.get('vhostuser-mode', 0)
+    data = {
+        'id': port['id'],
+        'instance-id': port['instance-id'],
+        'display-name': port['display-name'],
+        'ip-address': _agent_ip(port['ip-address'], 4),
+        'ip6-address': _agent_ip(port['ip6-address'], 6),
+        'vn-id': port['vn-id'],
+        'vm-project-id': port['vm-project-id'],
+        'mac-address': port['mac-address'],
+        'system-name': port['system-name'],
+        'type': ptype,
+        'rx-vlan-id': port['rx-vlan-id'] & _VLAN_MASK,
+        'tx-vlan-id': port['tx-vlan-id'] & _VLAN_MASK,
+        'vhostuser-mode': (vhostuser & 0xff) if _is_json_int(vhostuser)
+        else 0,
+    }
+    if ptype == PORT_TYPE_REMOTE:
+        link_state = port.get('link-state', 0)
+        data['link-state'] = (link_state & 0xff) if _is_json_int(link_state) \
+            else 0
+    if now is None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    usecs = (now - epoch) // datetime.timedelta(microseconds=1)
+    data['author'] = author
+    data['time'] = _boost_duration(usecs)
+    return json.dumps(data, indent=4, ensure_ascii=False)
+
+
+class AgentClient(object):
+    """Talks to one vrouter agent's port API and keeps its port files."""
+
+    def __init__(self, url=DEFAULT_URL, ports_dir=DEFAULT_PORTS_DIR,
+                 timeout=5.0):
+        self.url = url.rstrip('/')
+        self.ports_dir = ports_dir
+        self.timeout = timeout
+        self._session = requests.Session()
+        # Proxy variables from the environment must not divert loopback
+        # calls to the agent.
+        self._session.trust_env = False
+        # A fresh loopback connection per call costs nothing; see _request.
+        self._session.headers.update({'Connection': 'close',
+                                      'Content-Type': 'application/json'})
+        # requests.Session is not documented as thread-safe; calls are short.
+        self._lock = threading.Lock()
+
+    def close(self):
+        """Release the HTTP session."""
+        self._session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- HTTP ---------------------------------------------------------------
+
+    def _request(self, method, path, body=None, timeout=None):
+        """Send one request; return (status, parsed JSON or None, raw text)."""
+        data = None if body is None else json.dumps(body)
+        try:
+            with self._lock:
+                try:
+                    resp = self._session.request(
+                        method, self.url + path, data=data,
+                        timeout=self.timeout if timeout is None else timeout)
+                finally:
+                    # No connection is kept for the next call: the agent
+                    # restarts on its own (and keeps connections open, so the
+                    # header above is not enough), and a kept connection to
+                    # the old process would fail that call.
+                    self._session.close()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise AgentUnreachable(str(exc), method=method, path=path) \
+                from exc
+        except requests.RequestException as exc:
+            raise AgentError(str(exc), method=method, path=path) from exc
+        try:
+            parsed = resp.json()
+        except ValueError:
+            parsed = None
+        return resp.status_code, parsed, resp.text
+
+    @staticmethod
+    def _error_text(parsed, text):
+        if isinstance(parsed, dict) and isinstance(parsed.get('error'), str):
+            detail = parsed['error'].strip()
+            # The agent wraps most of its messages in "{ ... }".
+            if detail.startswith('{') and detail.endswith('}'):
+                detail = detail[1:-1].strip()
+            return detail
+        return text.strip() or '(empty answer)'
+
+    def _call(self, method, path, body=None, timeout=None, missing_ok=False):
+        status, parsed, text = self._request(method, path, body, timeout)
+        if status == 200:
+            return parsed
+        if status == 404 and missing_ok:
+            return None
+        raise AgentError(self._error_text(parsed, text), status=status,
+                         method=method, path=path)
+
+    # -- ports --------------------------------------------------------------
+
+    @staticmethod
+    def build_port(vmi_uuid, vm_uuid, vn_uuid, project_uuid, vm_name, ipv4,
+                   ipv6, system_name, mac, port_type=PORT_TYPE_VM,
+                   rx_vlan_id=NO_VLAN, tx_vlan_id=NO_VLAN, vhostuser_mode=0):
+        """Return the ``POST /port`` body for a container's interface.
+
+        ``ipv4``/``ipv6`` may be None, '' or carry a prefix length (dropped).
+        ``system_name`` is the host-side interface the vrouter attaches,
+        ``mac`` the VMI's MAC (the container-side interface must carry it).
+        Raises ValueError for anything the agent would refuse or would
+        silently turn into nothing (a non-uuid id becomes the nil uuid).
+        """
+        if not isinstance(system_name, str) or not system_name \
+                or len(system_name) > _IFNAMSIZ or '/' in system_name \
+                or any(c.isspace() for c in system_name):
+            raise ValueError('system-name: %r is not a Linux interface name'
+                             % (system_name,))
+        if port_type not in (PORT_TYPE_VM, PORT_TYPE_NAMESPACE,
+                             PORT_TYPE_REMOTE):
+            raise ValueError('type: %r is not 0, 1 or 2' % (port_type,))
+        for field, value in (('rx-vlan-id', rx_vlan_id),
+                             ('tx-vlan-id', tx_vlan_id)):
+            if not _is_json_int(value) or not -1 <= value <= 4095:
+                raise ValueError('%s: %r is not -1 or a vlan id'
+                                 % (field, value))
+        return {
+            'id': normalize_uuid(vmi_uuid, 'id'),
+            'instance-id': normalize_uuid(vm_uuid, 'instance-id'),
+            'vn-id': normalize_uuid(vn_uuid, 'vn-id'),
+            'vm-project-id': normalize_uuid(project_uuid, 'vm-project-id'),
+            'display-name': '' if vm_name is None else str(vm_name),
+            'ip-address': _normalize_ip(ipv4, 4, 'ip-address'),
+            'ip6-address': _normalize_ip(ipv6, 6, 'ip6-address'),
+            'system-name': system_name,
+            'mac-address': normalize_mac(mac),
+            'type': port_type,
+            'rx-vlan-id': rx_vlan_id,
+            'tx-vlan-id': tx_vlan_id,
+            'vhostuser-mode': vhostuser_mode,
+        }
+
+    def add_port(self, port):
+        """``POST /port`` one port (a dict) or several (a list, all or none).
+
+        The agent checks a single port and answers 500 with its reason, raised
+        here as AgentError.  It answers 200 to a list even when it rejected
+        it, so a list is checked here first (ValueError).
+        """
+        if isinstance(port, (list, tuple)):
+            for index, item in enumerate(port):
+                try:
+                    validate_port(item)
+                except ValueError as exc:
+                    raise ValueError('port %d: %s' % (index, exc)) from None
+            port = list(port)
+        self._call('POST', '/port', port)
+
+    def delete_port(self, vmi_uuid):
+        """``DELETE /port/<uuid>``; the agent answers 200 for unknown ports.
+
+        The agent also removes its port file for that uuid.
+        """
+        self._call('DELETE', '/port/' + normalize_uuid(vmi_uuid, 'id'))
+
+    def get_port(self, vmi_uuid, timeout=None):
+        """Return the agent's view of a port, or None while it has none.
+
+        The agent answers 404 until it has the interface, its VM, network and
+        IPAM from the control node; then ``ip-address``, ``plen``,
+        ``gateway``, ``dns-server`` (and ``v6-ip-address``, ``v6-gateway``,
+        ``v6-dns-server``) come with the port.
+        """
+        result = self._call('GET', '/port/' + normalize_uuid(vmi_uuid, 'id'),
+                            timeout=timeout, missing_ok=True)
+        if result is not None and not isinstance(result, dict):
+            raise AgentError('not a JSON object: %r' % (result,), status=200,
+                             method='GET', path='/port/' + str(vmi_uuid))
+        return result
+
+    def wait_ready(self, vmi_uuid, timeout, interval=0.1, max_interval=0.5):
+        """Poll ``GET /port/<uuid>`` until the agent knows the port.
+
+        Returns True once it does, False when ``timeout`` seconds pass first.
+        An unreachable agent counts as not ready (it may be restarting).
+        """
+        vmi_uuid = normalize_uuid(vmi_uuid, 'id')
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if self.get_port(vmi_uuid, timeout=max(
+                        0.05, min(self.timeout, remaining))) is not None:
+                    return True
+            except AgentUnreachable:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 2, max_interval)
+
+    def sync_ports(self):
+        """``POST /syncports``: start the agent's stale-port cleanup.
+
+        Ports not added again before the agent's stale timeout (60 s by
+        default) are removed, with their files.
+        """
+        self._call('POST', '/syncports')
+
+    # -- port files -------------------------------------------------------
+
+    def _port_path(self, vmi_uuid):
+        return os.path.join(self.ports_dir, normalize_uuid(vmi_uuid, 'id'))
+
+    def write_port_file(self, port, author=_AUTHOR):
+        """Write ``port`` to ``<ports_dir>/<id>`` in the agent's format.
+
+        The agent re-adds these ports when it starts (if the interface
+        exists).  It never overwrites an existing file on ``POST /port``, so a
+        file written here first stays.  The write is atomic: temp file, fsync,
+        rename.  Returns the path.
+        """
+        text = format_port_file(port, author=author)
+        path = self._port_path(port['id'])
+        os.makedirs(self.ports_dir, exist_ok=True)
+        # The temp name must not begin with a uuid: the agent loads every
+        # file whose name starts with one, so a leftover "<uuid>.tmp" would
+        # come back as a port.
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.ports_dir)
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        self._fsync_dir()
+        return path
+
+    def _fsync_dir(self):
+        # Makes the rename itself survive a crash.
+        try:
+            dir_fd = os.open(self.ports_dir, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+    def read_port_file(self, vmi_uuid):
+        """Return the JSON object in a port file, or None if there is none."""
+        try:
+            with open(self._port_path(vmi_uuid), encoding='utf-8') as handle:
+                return json.load(handle)
+        except FileNotFoundError:
+            return None
+
+    def remove_port_file(self, vmi_uuid):
+        """Remove a port file; no error if it is already gone."""
+        try:
+            os.unlink(self._port_path(vmi_uuid))
+        except FileNotFoundError:
+            pass
+
+    def list_port_files(self):
+        """Return the uuids of the port files, sorted.
+
+        Only regular files named by a lowercase uuid (the agent's and this
+        client's naming) count; the agent's ``vm/`` directory and temp files
+        are skipped.
+        """
+        try:
+            names = os.listdir(self.ports_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name for name in names
+            if _UUID_NAME.match(name)
+            and os.path.isfile(os.path.join(self.ports_dir, name)))
