@@ -1,0 +1,49 @@
+"""The driver as Docker finds it: a socket in /run/docker/plugins."""
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+
+from tests import driverproc
+from tests import netns as nsmod
+
+PLUGIN_DIR = '/run/docker/plugins'
+
+
+class DockerPlugin(driverproc.DriverProcess):
+    """A driver process whose socket name is the Docker driver name."""
+
+    def __init__(self, name, **options):
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix='ocne-')
+        os.makedirs(PLUGIN_DIR, exist_ok=True)
+        super().__init__(self.tmp, os.path.join(PLUGIN_DIR, name + '.sock'),
+                         **options)
+
+    def close(self):
+        self.kill()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def mock_rows(self, table):
+        """Rows of the mock backend's state, read as an operator would."""
+        path = os.path.join(self.options['state_path'], 'mock-backend.sqlite')
+        db = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
+        try:
+            return [json.loads(r[0]) for r in db.execute(
+                'SELECT data FROM %s' % table)]
+        finally:
+            db.close()
+
+
+def host_links(prefixes=('veth', 'ocbr')):
+    """Host interfaces a driver may have made."""
+    out = nsmod.sh('ip', '-o', 'link', 'show').stdout
+    names = {line.split(':')[1].strip().split('@')[0]
+             for line in out.splitlines()}
+    return {n for n in names if n.startswith(prefixes)}

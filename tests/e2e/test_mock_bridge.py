@@ -1,0 +1,176 @@
+"""The embedded default (mock backend, bridge ports) under a real dockerd."""
+
+import json
+import time
+
+import pytest
+
+from opencontrail_net import ids
+from tests.e2e import plugin as plugin_mod
+
+
+@pytest.fixture(scope='module')
+def drv(dockerd):
+    name = 'ocnb' + ids.short_hash(str(time.time()), 6)
+    plugin = plugin_mod.DockerPlugin(name, port_driver='bridge')
+    plugin.before = plugin_mod.host_links()
+    plugin.start()
+    yield plugin
+    plugin.close()
+
+
+@pytest.fixture
+def cleanup(dockerd):
+    made = {'containers': [], 'networks': []}
+    yield made
+    for c in made['containers']:
+        dockerd.cli('rm', '-f', c, check=False)
+    for n in made['networks']:
+        dockerd.cli('network', 'rm', n, check=False)
+
+
+def network(dockerd, drv, cleanup, name, *args):
+    dockerd.cli('network', 'create', '-d', drv.name, *args, name)
+    cleanup['networks'].append(name)
+    return json.loads(dockerd.cli('network', 'inspect', name).stdout)[0]
+
+
+def run(dockerd, cleanup, name, *args):
+    dockerd.cli('run', '-d', '--name', name, *args, 'bb:latest',
+                'sleep', '600')
+    cleanup['containers'].append(name)
+    return json.loads(dockerd.cli('inspect', name).stdout)[0]
+
+
+def sh(dockerd, container, *cmd, check=True):
+    return dockerd.cli('exec', container, *cmd, check=check).stdout
+
+
+def ip_link(dockerd, container):
+    out = sh(dockerd, container, 'ip', '-o', 'link')
+    return {line.split(':')[1].strip().split('@')[0]: line
+            for line in out.splitlines()}
+
+
+def pings(dockerd, container, address, tries=15):
+    cmd = ['ping6' if ':' in address else 'ping', '-c', '1', '-W', '1',
+           address]
+    for _ in range(tries):
+        if dockerd.cli('exec', container, *cmd, check=False).returncode == 0:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def test_network_create_and_inspect(dockerd, drv, cleanup):
+    net = network(dockerd, drv, cleanup, 'net4', '--subnet',
+                  '192.168.4.0/24', '-o', 'rt=64512:100,64512:200')
+    assert net['Driver'] == drv.name
+    assert net['IPAM']['Config'][0]['Subnet'] == '192.168.4.0/24'
+    assert net['Options'] == {'rt': '64512:100,64512:200'}
+    [record] = [n for n in drv.mock_rows('networks') if n['id'] == net['Id']]
+    assert record['route_targets'] == ['target:64512:100',
+                                       'target:64512:200']
+    assert [s['cidr'] for s in record['subnets']] == ['192.168.4.0/24']
+
+
+def test_two_containers_talk(dockerd, drv, cleanup):
+    net = network(dockerd, drv, cleanup, 'net4b', '--subnet',
+                  '192.168.4.0/24', '-o', 'mtu=1400')
+    a = run(dockerd, cleanup, 'ca', '--net', 'net4b')
+    b = run(dockerd, cleanup, 'cb', '--net', 'net4b')
+    records = {e['id']: e for e in drv.mock_rows('endpoints')}
+    for c in (a, b):
+        ep = c['NetworkSettings']['Networks']['net4b']
+        links = ip_link(dockerd, c['Name'].strip('/'))
+        # Exactly one leg: no docker_gwbridge.
+        assert set(links) == {'lo', 'eth0'}
+        assert ep['MacAddress'] in links['eth0']
+        assert ep['MacAddress'] == records[ep['EndpointID']]['mac']
+        assert 'mtu 1400' in links['eth0']
+        addr = sh(dockerd, c['Name'].strip('/'), 'ip', '-4', 'addr', 'show',
+                  'eth0')
+        assert '%s/24' % ep['IPAddress'] in addr
+        route = sh(dockerd, c['Name'].strip('/'), 'ip', 'route')
+        assert 'default via 192.168.4.1' in route
+    assert pings(dockerd, 'ca', b['NetworkSettings']['Networks']['net4b'][
+        'IPAddress'])
+    assert pings(dockerd, 'cb', '192.168.4.1')
+    assert net['Id']
+
+
+def test_connect_and_disconnect(dockerd, drv, cleanup):
+    network(dockerd, drv, cleanup, 'netc1', '--subnet', '192.168.6.0/24')
+    network(dockerd, drv, cleanup, 'netc2', '--subnet', '192.168.7.0/24')
+    run(dockerd, cleanup, 'cc', '--net', 'netc1')
+    before = plugin_mod.host_links(('veth',))
+    dockerd.cli('network', 'connect', 'netc2', 'cc')
+    assert set(ip_link(dockerd, 'cc')) == {'lo', 'eth0', 'eth1'}
+    assert pings(dockerd, 'cc', '192.168.7.1')
+    assert len(plugin_mod.host_links(('veth',)) - before) == 1
+    dockerd.cli('network', 'disconnect', 'netc2', 'cc')
+    assert set(ip_link(dockerd, 'cc')) == {'lo', 'eth0'}
+    assert plugin_mod.host_links(('veth',)) == before
+    assert pings(dockerd, 'cc', '192.168.6.1')
+
+
+def test_dual_stack(dockerd, drv, cleanup):
+    network(dockerd, drv, cleanup, 'net46', '--ipv6', '--subnet',
+            '192.168.5.0/24', '--subnet', '2002:1::/64')
+    a = run(dockerd, cleanup, 'c6a', '--net', 'net46')
+    b = run(dockerd, cleanup, 'c6b', '--net', 'net46')
+    ep_a = a['NetworkSettings']['Networks']['net46']
+    ep_b = b['NetworkSettings']['Networks']['net46']
+    assert ep_a['IPAddress'].startswith('192.168.5.')
+    assert ep_a['GlobalIPv6Address'].startswith('2002:1::')
+    addr = sh(dockerd, 'c6a', 'ip', 'addr', 'show', 'eth0')
+    assert ep_a['GlobalIPv6Address'] + '/64' in addr
+    assert pings(dockerd, 'c6a', ep_b['GlobalIPv6Address'])
+    assert pings(dockerd, 'c6b', ep_a['IPAddress'])
+
+
+def test_removal_leaves_nothing(dockerd, drv, cleanup):
+    net = network(dockerd, drv, cleanup, 'netrm', '--subnet',
+                  '192.168.8.0/24')
+    run(dockerd, cleanup, 'crm1', '--net', 'netrm')
+    run(dockerd, cleanup, 'crm2', '--net', 'netrm')
+    dockerd.cli('rm', '-f', 'crm1', 'crm2')
+    dockerd.cli('network', 'rm', 'netrm')
+    assert net['Id'] not in [n['id'] for n in drv.mock_rows('networks')]
+    assert [e for e in drv.mock_rows('endpoints')
+            if e['network_id'] == net['Id']] == []
+    assert not plugin_mod.host_links() - drv.before
+
+
+def test_driver_killed_while_containers_run(dockerd, drv, cleanup):
+    network(dockerd, drv, cleanup, 'netk', '--subnet', '192.168.9.0/24')
+    a = run(dockerd, cleanup, 'ck1', '--net', 'netk')
+    b = run(dockerd, cleanup, 'ck2', '--net', 'netk')
+    drv.restart()
+    ip_b = b['NetworkSettings']['Networks']['netk']['IPAddress']
+    assert pings(dockerd, 'ck1', ip_b)
+    c = run(dockerd, cleanup, 'ck3', '--net', 'netk')
+    assert pings(dockerd, 'ck3', ip_b)
+    assert pings(dockerd, 'ck1', c['NetworkSettings']['Networks']['netk'][
+        'IPAddress'])
+    dockerd.cli('rm', '-f', 'ck1', 'ck2', 'ck3')
+    dockerd.cli('network', 'rm', 'netk')
+    net_id = a['NetworkSettings']['Networks']['netk']['NetworkID']
+    assert net_id not in [n['id'] for n in drv.mock_rows('networks')]
+    assert drv.mock_rows('endpoints') == []
+    assert drv.mock_rows('vms') == []
+    assert not plugin_mod.host_links() - drv.before
+
+
+def test_bad_route_target(dockerd, drv, cleanup):
+    before = drv.mock_rows('networks')
+    res = dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
+                      '192.168.10.0/24', '-o', 'rt=banana', 'netbad',
+                      check=False)
+    cleanup['networks'].append('netbad')
+    assert res.returncode != 0
+    assert 'banana' in res.stderr
+    assert 'netbad' not in dockerd.cli('network', 'ls', '--format',
+                                       '{{.Name}}').stdout.split()
+    assert drv.mock_rows('networks') == before
+    assert not plugin_mod.host_links() - drv.before
