@@ -68,10 +68,17 @@ cli_opts = [
 ]
 
 
+# Netlink and HTTP internals drown the driver's own debug lines.
+QUIET_LOGGERS = ['pyroute2=WARNING', 'asyncio=WARNING',
+                 'cherrypy.access=WARNING']
+
+
 def register_opts(conf=CONF):
     conf.register_opts(default_opts)
     conf.register_cli_opts(default_cli_opts)
     logging.register_options(conf)
+    logging.set_defaults(default_log_levels=(
+        logging.get_default_log_levels() + QUIET_LOGGERS))
 
 
 def parse_args(argv, conf=CONF, default_config_files=None):

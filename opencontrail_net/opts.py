@@ -23,6 +23,8 @@ def _plugin_groups():
 
 
 def list_opts():
+    # config.cli_opts are command-line spellings of file options: not
+    # listed, their targets are.
     return [('DEFAULT', itertools.chain(config.default_cli_opts,
-                                        config.default_opts,
-                                        config.cli_opts))] + _plugin_groups()
+                                        config.default_opts))] + \
+        _plugin_groups()
