@@ -509,12 +509,16 @@ class ContrailBackend(base.Backend):
                     api.virtual_machine_interface_create(vmi)
                     made.append(('virtual_machine_interface', vmi.uuid))
                 except vnc_exc.RefsExistError:
-                    old = self._read_endpoint(api, network, endpoint.id)
-                    if (old.ipv4, old.ipv6, old.mac) != (
+                    try:
+                        old = self._read_endpoint(api, network, endpoint.id)
+                    except exception.EndpointNotFound:
+                        old = None
+                    if old is None or (old.ipv4, old.ipv6, old.mac) != (
                             endpoint.ipv4, endpoint.ipv6, endpoint.mac):
                         raise exception.Conflict(
                             reason='endpoint %s exists with other settings'
                             % endpoint.id)
+                    endpoint = old
                 for iip in self._iip_objs(network, endpoint, vmi):
                     self._create_iip(api, iip, made)
         except Exception:
@@ -624,8 +628,10 @@ class ContrailBackend(base.Backend):
         endpoint.vm_uuid = endpoint.vm_name = endpoint.sandbox = None
 
     def delete_endpoint(self, network, endpoint_id):
-        with self._lock:
-            ep = self._endpoints.pop(endpoint_id, None)
+        # The cached record names the VM; it is dropped only once all is
+        # gone, so a retry after a failure part-way still finds the VM.
+        ep = self._endpoints.get(endpoint_id)
+        vmi_uuid = ids.endpoint_uuid(endpoint_id)
         families = {s.version for s in network.subnets} or {4, 6}
         with self._api() as api:
             for version in sorted(families):
@@ -635,21 +641,19 @@ class ContrailBackend(base.Backend):
             vm_uuid = ep.vm_uuid if ep else None
             if ep is None:
                 try:
-                    vmi = api.virtual_machine_interface_read(
-                        id=ids.endpoint_uuid(endpoint_id))
+                    vmi = api.virtual_machine_interface_read(id=vmi_uuid)
                 except vnc_exc.NoIdError:
                     return
                 vm_uuid = (vmi.get_virtual_machine_refs() or [{}])[0].get(
                     'uuid')
-            try:
-                api.virtual_machine_interface_delete(
-                    id=ids.endpoint_uuid(endpoint_id))
-            except vnc_exc.NoIdError:
-                return
+            self._ignore_missing(api.virtual_machine_interface_delete,
+                                 vmi_uuid)
             if vm_uuid:
                 self._delete_vm(api, vm_uuid)
-        LOG.info('Deleted interface %s of endpoint %s',
-                 ids.endpoint_uuid(endpoint_id), endpoint_id)
+        with self._lock:
+            self._endpoints.pop(endpoint_id, None)
+        LOG.info('Deleted interface %s of endpoint %s', vmi_uuid,
+                 endpoint_id)
 
     def list_endpoints(self, host):
         with self._api() as api:

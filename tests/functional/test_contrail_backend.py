@@ -1,0 +1,309 @@
+"""The contrail backend in the real driver process, against the fake API.
+
+Request counts are read at the fake server; every Docker call is made
+over the driver's real socket.
+"""
+
+import time
+
+import pytest
+
+from opencontrail_net import ids
+from tests.fakes import contrail_api
+from tests.functional import conftest
+
+V4 = [{'Pool': '192.168.4.0/24', 'Gateway': '192.168.4.1/24'}]
+V6 = [{'Pool': '2002:1::/64', 'Gateway': '2002:1::1/64'}]
+RT = {'rt': '64512:100,64512:200'}
+TYPES = ('virtual-network', 'virtual-machine-interface', 'instance-ip',
+         'virtual-machine')
+
+
+@pytest.fixture
+def fake():
+    api = contrail_api.FakeContrailAPI(timeout_hold=4)
+    api.start()
+    yield api
+    api.stop()
+
+
+def contrail_driver(driver_factory, fake, name='drv', timeout=3):
+    return driver_factory(name=name, backend='contrail', port_driver='veth',
+                          **{'contrail.api_server': '127.0.0.1',
+                             'contrail.api_port': fake.port,
+                             'contrail.project': 'admin',
+                             'contrail.timeout': timeout})
+
+
+@pytest.fixture
+def drv(driver_factory, fake):
+    return contrail_driver(driver_factory, fake).start()
+
+
+def net_body(n, v6=True, generic=None):
+    body = {'NetworkID': '%064x' % n,
+            'Options': {'com.docker.network.generic': generic or dict(RT)},
+            'IPv4Data': [{'Pool': '10.%d.%d.0/24' % (n // 250, n % 250),
+                          'Gateway': '10.%d.%d.1/24' % (n // 250, n % 250)}]}
+    if v6:
+        body['IPv6Data'] = [{'Pool': '2002:%x::/64' % n,
+                             'Gateway': '2002:%x::1/64' % n}]
+    return body
+
+
+def ep_body(net, m, v6=True):
+    pool = net['IPv4Data'][0]['Pool'].rsplit('.', 1)[0]
+    iface = {'Address': '%s.%d/24' % (pool, m + 2)}
+    if v6 and net.get('IPv6Data'):
+        iface['AddressIPv6'] = net['IPv6Data'][0]['Pool'].replace(
+            '::/64', '::%x/64' % (m + 2))
+    return {'NetworkID': net['NetworkID'],
+            'EndpointID': 'e%s%08x' % (net['NetworkID'][-55:], m),
+            'Interface': iface}
+
+
+def ids_of(body):
+    return {'NetworkID': body['NetworkID'], 'EndpointID': body['EndpointID']}
+
+
+def join_body(body, sandbox='0123456789ab'):
+    return dict(ids_of(body), SandboxKey='/var/run/docker/netns/' + sandbox)
+
+
+def counted(fake, drv, name, body):
+    fake.reset_requests()
+    status, reply = drv.call('NetworkDriver.' + name, body)
+    assert status == 200, (name, reply)
+    return fake.count()
+
+
+def snapshot(fake):
+    return {t: sorted(o['uuid'] for o in fake.objects(t)) for t in TYPES}
+
+
+def test_objects_match_docker(fake, drv):
+    net = net_body(1)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    ep = ep_body(net, 0)
+    mac = drv.ok('NetworkDriver.CreateEndpoint', ep)['Interface'][
+        'MacAddress']
+    drv.ok('NetworkDriver.Join', join_body(ep))
+    vn = fake.get('virtual-network', ids.network_uuid(net['NetworkID']))
+    assert vn['fq_name'] == ['default-domain', 'admin', net['NetworkID']]
+    assert vn['route_target_list']['route_target'] == [
+        'target:64512:100', 'target:64512:200']
+    subnets = vn['network_ipam_refs'][0]['attr']['ipam_subnets']
+    assert [(s['subnet']['ip_prefix'], s['default_gateway'])
+            for s in subnets] == [('10.0.1.0', '10.0.1.1'),
+                                  ('2002:1::', '2002:1::1')]
+    vmi = fake.get('virtual-machine-interface',
+                   ids.endpoint_uuid(ep['EndpointID']))
+    assert vmi['virtual_machine_interface_mac_addresses'][
+        'mac_address'] == [mac]
+    assert vmi['virtual_network_refs'][0]['uuid'] == vn['uuid']
+    vm_uuid = vmi['virtual_machine_refs'][0]['uuid']
+    assert fake.get('virtual-machine', vm_uuid)['server_type'] == 'container'
+    assert {'key': 'host_id', 'value': 'testhost'} in vmi[
+        'virtual_machine_interface_bindings']['key_value_pair'] or vmi[
+        'virtual_machine_interface_bindings']['key_value_pair']
+    iips = {o['instance_ip_address']: o for o in fake.objects('instance-ip')}
+    assert set(iips) == {'10.0.1.2', '2002:1::2'}
+    for iip in iips.values():
+        assert iip['virtual_machine_interface_refs'][0]['uuid'] == \
+            vmi['uuid']
+        assert iip['virtual_network_refs'][0]['uuid'] == vn['uuid']
+    drv.ok('NetworkDriver.Leave', ids_of(ep))
+    drv.ok('NetworkDriver.DeleteEndpoint', ids_of(ep))
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert snapshot(fake) == {t: [] for t in TYPES}
+
+
+@pytest.fixture
+def crowded(fake, drv):
+    """500 networks and 2,000 endpoints already in Contrail."""
+    nets = [net_body(n, v6=False) for n in range(100, 600)]
+    for net in nets:
+        drv.ok('NetworkDriver.CreateNetwork', net)
+    for i in range(2000):
+        drv.ok('NetworkDriver.CreateEndpoint', ep_body(nets[i % 500],
+                                                       i // 500, v6=False))
+    return nets
+
+
+def test_request_budget(fake, drv, crowded):
+    counts = {}
+    net = net_body(7)
+    counts['CreateNetwork'] = counted(fake, drv, 'CreateNetwork', net)
+    ep = ep_body(net, 0)
+    counts['CreateEndpoint'] = counted(fake, drv, 'CreateEndpoint', ep)
+    counts['Join'] = counted(fake, drv, 'Join', join_body(ep))
+    counts['EndpointOperInfo'] = counted(fake, drv, 'EndpointOperInfo',
+                                         ids_of(ep))
+    counts['Leave'] = counted(fake, drv, 'Leave', ids_of(ep))
+    counts['DeleteEndpoint'] = counted(fake, drv, 'DeleteEndpoint',
+                                       ids_of(ep))
+    counts['DeleteNetwork'] = counted(fake, drv, 'DeleteNetwork',
+                                      {'NetworkID': net['NetworkID']})
+    assert counts == {'CreateNetwork': 1, 'CreateEndpoint': 3, 'Join': 2,
+                      'EndpointOperInfo': 0, 'Leave': 0,
+                      'DeleteEndpoint': 4, 'DeleteNetwork': 1}
+    # A driver that never saw the network nor the endpoint (restarted, or
+    # another host): still within budget.
+    ep2 = ep_body(crowded[3], 9, v6=False)
+    drv.ok('NetworkDriver.CreateEndpoint', ep2)
+    drv.restart()
+    assert counted(fake, drv, 'Join', join_body(ep2)) <= 3 + 1
+    drv.restart()
+    assert counted(fake, drv, 'DeleteEndpoint', ids_of(ep2)) <= 4 + 1
+
+
+def test_create_is_idempotent(fake, drv):
+    net = net_body(2)
+    ep = ep_body(net, 0)
+    for _ in range(2):
+        drv.ok('NetworkDriver.CreateNetwork', net)
+        drv.ok('NetworkDriver.CreateEndpoint', ep)
+        drv.ok('NetworkDriver.Join', join_body(ep))
+    drv.restart()
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    counts = {t: len(v) for t, v in snapshot(fake).items()}
+    assert counts == {'virtual-network': 1, 'virtual-machine-interface': 1,
+                      'instance-ip': 2, 'virtual-machine': 1}
+    for _ in range(2):
+        drv.ok('NetworkDriver.DeleteEndpoint', ids_of(ep))
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net[
+            'NetworkID']})
+    assert snapshot(fake) == {t: [] for t in TYPES}
+
+
+def test_changed_network_is_a_conflict(fake, drv):
+    net = net_body(3)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    drv.restart()
+    other = dict(net, IPv4Data=[{'Pool': '10.9.9.0/24',
+                                 'Gateway': '10.9.9.1/24'}])
+    status, reply = drv.call('NetworkDriver.CreateNetwork', other)
+    assert status == 409 and net['NetworkID'] in reply['Err']
+
+
+def test_address_taken_in_contrail(fake, drv):
+    net = net_body(4, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    ep = ep_body(net, 0, v6=False)
+    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    before = snapshot(fake)
+    taken = dict(ep, EndpointID='f' * 64)
+    status, reply = drv.call('NetworkDriver.CreateEndpoint', taken)
+    assert status == 409 and '10.0.4.2' in reply['Err']
+    assert snapshot(fake) == before
+
+
+def test_unknown_project_is_refused(fake, drv):
+    status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(
+        5, generic={'tenant': 'nosuch'}))
+    assert status == 400 and 'nosuch' in reply['Err']
+    assert snapshot(fake) == {t: [] for t in TYPES}
+
+
+def test_api_down_at_start_and_back(fake, driver_factory):
+    fake.set_down(True)
+    drv = contrail_driver(driver_factory, fake).start()
+    start = time.monotonic()
+    status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(6))
+    assert time.monotonic() - start < 10
+    assert status == 503 and 'Contrail API' in reply['Err']
+    fake.set_down(False)
+    drv.ok('NetworkDriver.CreateNetwork', net_body(6))
+    fake.set_down(True)
+    start = time.monotonic()
+    status, reply = drv.call('NetworkDriver.CreateEndpoint',
+                             ep_body(net_body(6), 0))
+    assert status == 503 and time.monotonic() - start < 10
+    fake.set_down(False)
+    drv.ok('NetworkDriver.CreateEndpoint', ep_body(net_body(6), 0))
+
+
+def test_slow_api_is_bounded(fake, drv):
+    fake.fail_request(1, 'timeout')
+    start = time.monotonic()
+    status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(8))
+    assert status == 503 and 'Contrail API' in reply['Err']
+    assert time.monotonic() - start < 3 + 1
+    drv.ok('NetworkDriver.CreateNetwork', net_body(8))
+
+
+def _steps():
+    """(name, setup, body) for each call, setup bringing its preconditions."""
+    net = net_body(9)
+    ep = ep_body(net, 0)
+
+    def none(drv):
+        pass
+
+    def network(drv):
+        drv.ok('NetworkDriver.CreateNetwork', net)
+
+    def endpoint(drv):
+        network(drv)
+        drv.ok('NetworkDriver.CreateEndpoint', ep)
+
+    def joined(drv):
+        endpoint(drv)
+        drv.ok('NetworkDriver.Join', join_body(ep))
+
+    return [('CreateNetwork', none, net),
+            ('CreateEndpoint', network, ep),
+            ('Join', endpoint, join_body(ep)),
+            ('DeleteEndpoint', joined, ids_of(ep)),
+            ('DeleteNetwork', network, {'NetworkID': net['NetworkID']})]
+
+
+STEPS = _steps()
+
+
+@pytest.mark.parametrize('kind', ['500', '503', 'timeout', 'drop'])
+@pytest.mark.parametrize('name,setup,body', STEPS,
+                         ids=[s[0] for s in STEPS])
+def test_fault_at_every_request(fake, drv, name, setup, body, kind):
+    setup(drv)
+    fake.reset_requests()
+    drv.ok('NetworkDriver.' + name, body)
+    clean_count = fake.count()
+    after_success = snapshot(fake)
+    assert clean_count > 0
+    # Back to the state before the call, through the driver.
+    drv.restart()
+    fake.reset()
+    setup(drv)
+    before = snapshot(fake)
+    for k in range(1, clean_count + 1):
+        fake.reset_requests()
+        fake.fail_request(k, kind)
+        start = time.monotonic()
+        status, reply = drv.call('NetworkDriver.' + name, body)
+        assert time.monotonic() - start < 3 + 1
+        fake.clear_faults()
+        state = snapshot(fake)
+        if status == 200:
+            # vnc_api re-sends a dropped request once by itself.
+            assert kind == 'drop', (k, reply)
+            assert state == after_success
+        else:
+            assert reply['Err'] and reply['Err'] == reply['Error']
+            # Nothing the failed call made is left (a delete may have
+            # removed part of what it was asked to remove).
+            for t in TYPES:
+                assert set(state[t]) <= set(before[t]) | set(
+                    after_success[t]), (k, t)
+                assert set(state[t]) - set(before[t]) == set(), (k, t)
+        # Docker re-sends; the retry completes the job.
+        drv.ok('NetworkDriver.' + name, body)
+        assert snapshot(fake) == after_success, k
+        # Reset for the next position.
+        drv.restart()
+        fake.reset()
+        setup(drv)
+
+
+conftest  # noqa: B018  (fixtures)
