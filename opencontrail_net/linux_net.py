@@ -1,13 +1,16 @@
 """Every netlink operation of the driver, through pyroute2.
 
-Small functions, one IPRoute socket per call; NetlinkError becomes
-PortError so callers see one kind of failure.
+Small functions; NetlinkError becomes PortError so callers see one kind of
+failure. Each server thread keeps one IPRoute socket: opening one costs
+more than the request it serves.
 """
 
+import contextlib
 import errno
 import functools
 import ipaddress
 import os
+import threading
 
 from oslo_log import log as logging
 from pyroute2 import IPRoute
@@ -17,6 +20,25 @@ from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 from opencontrail_net import exception
 
 LOG = logging.getLogger(__name__)
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def _iproute():
+    ip = getattr(_local, 'ip', None)
+    if ip is None:
+        ip = _local.ip = IPRoute()
+    try:
+        yield ip
+    except NetlinkError:
+        raise
+    except Exception:
+        # A broken socket is not reused.
+        _local.ip = None
+        ip.close()
+        raise
 
 
 def _netlink(func):
@@ -35,14 +57,24 @@ def _index(ip, name):
     return found[0] if found else None
 
 
+def _get(ip, name):
+    """The link named ``name``, or None: one netlink round trip."""
+    try:
+        return ip.link('get', ifname=name)[0]
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return None
+        raise
+
+
 @_netlink
 def link_alias(name):
     """Return (exists, alias) of the interface ``name``."""
-    with IPRoute() as ip:
-        index = _index(ip, name)
-        if index is None:
+    with _iproute() as ip:
+        link = _get(ip, name)
+        if link is None:
             return False, None
-        return True, ip.get_links(index)[0].get_attr('IFLA_IFALIAS')
+        return True, link.get_attr('IFLA_IFALIAS')
 
 
 def link_exists(name):
@@ -52,12 +84,11 @@ def link_exists(name):
 @_netlink
 def link_info(name):
     """Return a dict of an interface's address, mtu, master, state."""
-    with IPRoute() as ip:
-        index = _index(ip, name)
-        if index is None:
+    with _iproute() as ip:
+        link = _get(ip, name)
+        if link is None:
             return None
-        link = ip.get_links(index)[0]
-        return {'index': index, 'address': link.get_attr('IFLA_ADDRESS'),
+        return {'index': link['index'], 'address': link.get_attr('IFLA_ADDRESS'),
                 'mtu': link.get_attr('IFLA_MTU'),
                 'master': link.get_attr('IFLA_MASTER'),
                 'alias': link.get_attr('IFLA_IFALIAS'),
@@ -71,26 +102,20 @@ def create_veth(host_name, peer_name, peer_mac, mtu, alias):
     Both ends carry ``alias`` (the full endpoint ID) so a later call can
     tell our interface from anyone else's of the same name.
     """
-    with IPRoute() as ip:
+    with _iproute() as ip:
         ip.link('add', ifname=host_name, kind='veth', mtu=mtu,
                 peer={'ifname': peer_name, 'address': peer_mac, 'mtu': mtu})
         try:
-            host = _index(ip, host_name)
-            peer = _index(ip, peer_name)
-            ip.link('set', index=host, ifalias=alias)
-            ip.link('set', index=peer, ifalias=alias)
-            ip.link('set', index=host, state='up')
+            ip.link('set', ifname=host_name, ifalias=alias, state='up')
+            ip.link('set', ifname=peer_name, ifalias=alias)
         except NetlinkError:
             _delete(ip, host_name)
             raise
 
 
 def _delete(ip, name):
-    index = _index(ip, name)
-    if index is None:
-        return False
     try:
-        ip.link('del', index=index)
+        ip.link('del', ifname=name)
     except NetlinkError as exc:
         if exc.code != errno.ENODEV:
             raise
@@ -101,15 +126,14 @@ def _delete(ip, name):
 @_netlink
 def delete_link(name):
     """Delete an interface; a missing one is not an error."""
-    with IPRoute() as ip:
+    with _iproute() as ip:
         return _delete(ip, name)
 
 
 @_netlink
 def set_master(name, bridge):
-    with IPRoute() as ip:
-        ip.link('set', index=_index(ip, name), master=_index(ip, bridge),
-                state='up')
+    with _iproute() as ip:
+        ip.link('set', ifname=name, master=_index(ip, bridge), state='up')
 
 
 def _enable_ipv6(name):
@@ -128,7 +152,7 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
     A fixed MAC keeps the gateway's MAC stable while ports come and go.
     ``addresses`` are CIDR strings (gateway/prefix).
     """
-    with IPRoute() as ip:
+    with _iproute() as ip:
         index = _index(ip, name)
         if index is None:
             try:
