@@ -24,7 +24,7 @@ It answers like the agent of Tungsten Fabric ``tf-controller``
   addresses for it).
 
 Test controls: ``ports``, ``requests``, ``set_down()``, ``load_ports_dir()``
-(the agent's start), ``run_stale_cleanup()``.
+(the agent's start), ``run_stale_cleanup()``, ``refusal``.
 """
 
 import http.server
@@ -366,6 +366,10 @@ class FakeAgent(object):
         self.interface_exists = interface_exists
         self.stale_timeout = stale_timeout
         self.author = author
+        # While set, every POST /port is refused (500) with this text: the
+        # client only builds ports the agent's checks accept, so a test of
+        # a refusal needs this to get one through a real driver.
+        self.refusal = None
         self.host = host
         self.port = port
         self._lock = threading.RLock()
@@ -517,6 +521,8 @@ class FakeAgent(object):
         return 404, _compact({'error': 'Unknown Request'})
 
     def _post_port(self, body):
+        if self.refusal is not None:
+            return 500, _compact({'error': '{ ' + self.refusal + ' }'})
         ok, err = self._add_from_json(body, check_port=False, write_file=True)
         if ok:
             return 200, '{}'
@@ -637,4 +643,3 @@ class FakeAgent(object):
         out['author'] = self.author
         out['time'] = _boost_time()
         return 200, _pretty(out)
-
