@@ -41,6 +41,24 @@ class DockerPlugin(driverproc.DriverProcess):
             db.close()
 
 
+def leftovers(endpoint_ids=(), network_ids=()):
+    """Host interfaces still standing for these endpoints and networks.
+
+    Named checks, not a diff of the whole host: other daemons and tests may
+    make and remove interfaces at the same time.
+    """
+    names = {}
+    for eid in endpoint_ids:
+        names['veth%sp0' % eid[:8]] = eid
+        names['veth%sc0' % eid[:8]] = eid
+    for nid in network_ids:
+        names['ocbr' + nid[:11]] = nid
+    out = nsmod.sh('ip', '-o', 'link', 'show').stdout
+    present = {line.split(':')[1].strip().split('@')[0]
+               for line in out.splitlines()}
+    return sorted(set(names) & present)
+
+
 def host_links(prefixes=('veth', 'ocbr')):
     """Host interfaces a driver may have made."""
     out = nsmod.sh('ip', '-o', 'link', 'show').stdout

@@ -13,7 +13,6 @@ from tests.e2e import plugin as plugin_mod
 def drv(dockerd):
     name = 'ocnb' + ids.short_hash(str(time.time()), 6)
     plugin = plugin_mod.DockerPlugin(name, port_driver='bridge')
-    plugin.before = plugin_mod.host_links()
     plugin.start()
     yield plugin
     plugin.close()
@@ -103,14 +102,16 @@ def test_connect_and_disconnect(dockerd, drv, cleanup):
     network(dockerd, drv, cleanup, 'netc1', '--subnet', '192.168.6.0/24')
     network(dockerd, drv, cleanup, 'netc2', '--subnet', '192.168.7.0/24')
     run(dockerd, cleanup, 'cc', '--net', 'netc1')
-    before = plugin_mod.host_links(('veth',))
     dockerd.cli('network', 'connect', 'netc2', 'cc')
     assert set(ip_link(dockerd, 'cc')) == {'lo', 'eth0', 'eth1'}
     assert pings(dockerd, 'cc', '192.168.7.1')
-    assert len(plugin_mod.host_links(('veth',)) - before) == 1
+    ep = json.loads(dockerd.cli('inspect', 'cc').stdout)[0][
+        'NetworkSettings']['Networks']['netc2']['EndpointID']
+    # The host end (the container end is inside the container).
+    assert plugin_mod.leftovers([ep]) == ['veth%sp0' % ep[:8]]
     dockerd.cli('network', 'disconnect', 'netc2', 'cc')
     assert set(ip_link(dockerd, 'cc')) == {'lo', 'eth0'}
-    assert plugin_mod.host_links(('veth',)) == before
+    assert plugin_mod.leftovers([ep]) == []
     assert pings(dockerd, 'cc', '192.168.6.1')
 
 
@@ -129,17 +130,23 @@ def test_dual_stack(dockerd, drv, cleanup):
     assert pings(dockerd, 'c6b', ep_a['IPAddress'])
 
 
+def endpoint_ids(*containers):
+    return [ep['EndpointID'] for c in containers
+            for ep in c['NetworkSettings']['Networks'].values()]
+
+
 def test_removal_leaves_nothing(dockerd, drv, cleanup):
     net = network(dockerd, drv, cleanup, 'netrm', '--subnet',
                   '192.168.8.0/24')
-    run(dockerd, cleanup, 'crm1', '--net', 'netrm')
-    run(dockerd, cleanup, 'crm2', '--net', 'netrm')
+    eps = endpoint_ids(run(dockerd, cleanup, 'crm1', '--net', 'netrm'),
+                       run(dockerd, cleanup, 'crm2', '--net', 'netrm'))
+    assert len(plugin_mod.leftovers(eps, [net['Id']])) == 3
     dockerd.cli('rm', '-f', 'crm1', 'crm2')
     dockerd.cli('network', 'rm', 'netrm')
     assert net['Id'] not in [n['id'] for n in drv.mock_rows('networks')]
     assert [e for e in drv.mock_rows('endpoints')
             if e['network_id'] == net['Id']] == []
-    assert not plugin_mod.host_links() - drv.before
+    assert plugin_mod.leftovers(eps, [net['Id']]) == []
 
 
 def test_driver_killed_while_containers_run(dockerd, drv, cleanup):
@@ -150,6 +157,7 @@ def test_driver_killed_while_containers_run(dockerd, drv, cleanup):
     ip_b = b['NetworkSettings']['Networks']['netk']['IPAddress']
     assert pings(dockerd, 'ck1', ip_b)
     c = run(dockerd, cleanup, 'ck3', '--net', 'netk')
+    eps = endpoint_ids(a, b, c)
     assert pings(dockerd, 'ck3', ip_b)
     assert pings(dockerd, 'ck1', c['NetworkSettings']['Networks']['netk'][
         'IPAddress'])
@@ -159,7 +167,7 @@ def test_driver_killed_while_containers_run(dockerd, drv, cleanup):
     assert net_id not in [n['id'] for n in drv.mock_rows('networks')]
     assert drv.mock_rows('endpoints') == []
     assert drv.mock_rows('vms') == []
-    assert not plugin_mod.host_links() - drv.before
+    assert plugin_mod.leftovers(eps, [net_id]) == []
 
 
 def test_bad_route_target(dockerd, drv, cleanup):
@@ -173,4 +181,3 @@ def test_bad_route_target(dockerd, drv, cleanup):
     assert 'netbad' not in dockerd.cli('network', 'ls', '--format',
                                        '{{.Name}}').stdout.split()
     assert drv.mock_rows('networks') == before
-    assert not plugin_mod.host_links() - drv.before

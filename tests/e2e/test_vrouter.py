@@ -1,0 +1,91 @@
+"""Contrail backend and vrouter ports under a real dockerd.
+
+The fake Contrail config API and the fake vrouter agent run in this test
+process on loopback; the driver process talks to both.
+"""
+
+import json
+import shutil
+import tempfile
+import time
+
+import pytest
+from vnc_api import vnc_api
+
+from opencontrail_net import ids
+from tests.e2e import plugin as plugin_mod
+from tests.fakes import contrail_api
+from tests.fakes import vrouter_agent
+
+
+@pytest.fixture(scope='module')
+def fakes():
+    api = contrail_api.FakeContrailAPI().start()
+    ports_dir = tempfile.mkdtemp(prefix='ocn-ports-')
+    agent = vrouter_agent.FakeAgent(ports_dir)
+    agent.start()
+    yield api, agent
+    agent.stop()
+    api.stop()
+    shutil.rmtree(ports_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def drv(dockerd, fakes):
+    api, agent = fakes
+    name = 'ocnv' + ids.short_hash(str(time.time()), 6)
+    plugin = plugin_mod.DockerPlugin(name, backend='contrail',
+                                     port_driver='vrouter', **{
+                                         'contrail.api_server': '127.0.0.1',
+                                         'contrail.api_port': api.port,
+                                         'contrail.project': 'admin',
+                                         'vrouter.agent_url': agent.url,
+                                         'vrouter.ports_dir':
+                                             agent.ports_dir,
+                                         'vrouter.port_ready_timeout': 2})
+    try:
+        plugin.start()
+        yield plugin
+    finally:
+        plugin.close()
+
+
+def test_container_port_matches_contrail(dockerd, drv, fakes):
+    api, agent = fakes
+    vnc = vnc_api.VncApi(api_server_host='127.0.0.1',
+                         api_server_port=str(api.port), auth_type='noauth')
+    dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
+                '192.168.44.0/24', '-o', 'rt=64512:100,64512:200', 'net4v')
+    try:
+        dockerd.cli('run', '-d', '--name', 'cv1', '--net', 'net4v',
+                    'bb:latest', 'sleep', '600')
+        info = json.loads(dockerd.cli('inspect', 'cv1').stdout)[0]
+        ep = info['NetworkSettings']['Networks']['net4v']
+        assert len(agent.ports) == 1
+        port = list(agent.ports.values())[0]
+        vmi = vnc.virtual_machine_interface_read(
+            id=ids.endpoint_uuid(ep['EndpointID']))
+        vn = vnc.virtual_network_read(id=ids.network_uuid(ep['NetworkID']))
+        assert port['id'] == vmi.uuid
+        assert port['instance-id'] == vmi.get_virtual_machine_refs()[0][
+            'uuid']
+        assert port['vn-id'] == vn.uuid
+        assert port['vm-project-id'] == vn.parent_uuid
+        mac = vmi.get_virtual_machine_interface_mac_addresses(
+            ).mac_address[0]
+        assert port['mac-address'] == mac == ep['MacAddress']
+        assert port['ip-address'] == ep['IPAddress']
+        eth0 = dockerd.cli('exec', 'cv1', 'ip', 'addr', 'show',
+                           'eth0').stdout
+        assert mac in eth0 and '%s/24' % ep['IPAddress'] in eth0
+        # The host end the agent attaches exists, named from the endpoint.
+        assert port['system-name'] in plugin_mod.host_links(('veth',))
+        assert port['system-name'].startswith('veth' + ep['EndpointID'][:8])
+        dockerd.cli('rm', '-f', 'cv1')
+        assert agent.ports == {}
+        assert plugin_mod.leftovers([ep['EndpointID']]) == []
+    finally:
+        dockerd.cli('rm', '-f', 'cv1', check=False)
+        dockerd.cli('network', 'rm', 'net4v', check=False)
+    assert api.objects('virtual-machine-interface') == []
+    assert api.objects('virtual-network') == []
