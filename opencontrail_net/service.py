@@ -1,5 +1,7 @@
 """Puts the pieces together: plugins, the libnetwork layer, the server."""
 
+import logging as std_logging
+
 from oslo_log import log as logging
 
 from opencontrail_net.backends import base as backend_base
@@ -32,6 +34,8 @@ class Service:
     def run(self):
         LOG.info('Starting: backend %s, port driver %s, scope %s',
                  self.conf.backend, self.conf.port_driver, self.conf.scope)
+        # Secret options (passwords) print as "****".
+        self.conf.log_opt_values(LOG, std_logging.DEBUG)
         self.backend.start()
         self.ports.start()
         try:

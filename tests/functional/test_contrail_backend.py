@@ -316,3 +316,17 @@ def _fault_at_every_request(fake, drv, name, setup, body, kind):
 
 
 conftest  # noqa: B018  (fixtures)
+
+
+def test_password_never_logged(fake, driver_factory):
+    drv = driver_factory(name='secret', backend='contrail',
+                         port_driver='veth', **{
+                             'contrail.api_server': '127.0.0.1',
+                             'contrail.api_port': fake.port,
+                             'contrail.admin_password': 'Sup3rSecret99'})
+    drv.start()
+    drv.ok('NetworkDriver.CreateNetwork', net_body(10))
+    drv.stop()
+    log = drv.log_text()
+    assert 'admin_password' in log  # the option values were logged
+    assert 'Sup3rSecret99' not in log

@@ -59,3 +59,43 @@ def test_wrong_kind_of_plugin_is_refused(conf):
         plugin.load(plugin.PORT_DRIVERS, 'veth', backend_base.Backend, conf,
                     'backend')
     assert 'is not a Backend' in str(err.value)
+
+
+def test_original_command_line_overrides_the_file(tmp_path):
+    from oslo_config import cfg
+
+    from opencontrail_net import config
+    conf_file = tmp_path / 'driver.conf'
+    conf_file.write_text('[DEFAULT]\nscope = local\n'
+                         '[contrail]\napi_server = 10.0.0.1\n'
+                         'admin_user = alice\nproject = blue\n')
+    conf = cfg.ConfigOpts()
+    config.parse_args(['--config-file', str(conf_file), '-a', '10.0.0.5,'
+                       '10.0.0.6', '-x', '9100', '-u', 'bob', '-t', 'ops',
+                       '-p', 's3cret', '-y', 'red', '-s', '/tmp/x.sock',
+                       '-g', 'global', '-d'], conf)
+    plugin.load(plugin.BACKENDS, 'contrail', backend_base.Backend, conf,
+                'backend')
+    config.apply_cli_overrides(conf)
+    assert conf.contrail.api_server == ['10.0.0.5', '10.0.0.6']
+    assert conf.contrail.api_port == 9100
+    assert (conf.contrail.admin_user, conf.contrail.admin_tenant,
+            conf.contrail.admin_password) == ('bob', 'ops', 's3cret')
+    assert conf.contrail.project == 'red'
+    assert (conf.socket_path, conf.scope, conf.debug) == (
+        '/tmp/x.sock', 'global', True)
+
+
+def test_file_values_stand_without_flags(tmp_path):
+    from oslo_config import cfg
+
+    from opencontrail_net import config
+    conf_file = tmp_path / 'driver.conf'
+    conf_file.write_text('[contrail]\napi_server = 10.0.0.1\n')
+    conf = cfg.ConfigOpts()
+    config.parse_args(['--config-file', str(conf_file)], conf)
+    plugin.load(plugin.BACKENDS, 'contrail', backend_base.Backend, conf,
+                'backend')
+    config.apply_cli_overrides(conf)
+    assert conf.contrail.api_server == ['10.0.0.1']
+    assert conf.contrail.api_port == 8082
