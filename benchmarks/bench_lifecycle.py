@@ -5,6 +5,8 @@
     no-op server on a Unix socket answering ``{}``.
 (b) ``docker run --rm`` on a driver network against Docker's built-in
     bridge driver and against ``--net none`` on the same private dockerd.
+(c) Contrail config API requests per Docker call (deterministic), counted
+    at the fake API server with 500 networks and 2,000 endpoints present.
 
 Run as root from the repository: ``python benchmarks/bench_lifecycle.py``.
 """
@@ -25,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 from tests import driverproc  # noqa: E402
 from tests.e2e import dockerd as harness  # noqa: E402
 from tests.e2e import plugin as plugin_mod  # noqa: E402
+from tests.fakes import contrail_api  # noqa: E402
 
 NID = 'b' * 64
 
@@ -127,6 +130,49 @@ def bench_docker(n):
               100 * (ours - none) / (bridge - none)))
 
 
+def bench_requests(networks=500, endpoints=2000):
+    fake = contrail_api.FakeContrailAPI().start()
+    tmp = tempfile.mkdtemp(prefix='ocnbench-')
+    drv = driverproc.DriverProcess(
+        tmp, os.path.join(tmp, 'drv.sock'), backend='contrail',
+        port_driver='veth', debug='false',
+        **{'contrail.api_port': fake.port, 'contrail.project': 'admin'})
+    drv.start()
+    try:
+        def net(n):
+            return {'NetworkID': '%064x' % n, 'IPv4Data': [
+                {'Pool': '10.%d.%d.0/24' % (n // 250, n % 250),
+                 'Gateway': '10.%d.%d.1/24' % (n // 250, n % 250)}]}
+        for n in range(1, networks + 1):
+            drv.ok('NetworkDriver.CreateNetwork', net(n))
+        for i in range(endpoints):
+            n = i % networks + 1
+            drv.ok('NetworkDriver.CreateEndpoint', {
+                'NetworkID': '%064x' % n, 'EndpointID': 'e%063x' % i,
+                'Interface': {'Address': '10.%d.%d.%d/24' % (
+                    n // 250, n % 250, i // networks + 2)}})
+        body = net(networks + 1)
+        ep = {'NetworkID': body['NetworkID'], 'EndpointID': 'f' * 64}
+        calls = [('CreateNetwork', body),
+                 ('CreateEndpoint', dict(ep, Interface={
+                     'Address': body['IPv4Data'][0]['Pool'].replace(
+                         '.0/24', '.2/24')})),
+                 ('Join', dict(ep, SandboxKey='/var/run/docker/netns/b')),
+                 ('EndpointOperInfo', ep), ('Leave', ep),
+                 ('DeleteEndpoint', ep),
+                 ('DeleteNetwork', {'NetworkID': body['NetworkID']})]
+        counts = []
+        for name, call_body in calls:
+            fake.reset_requests()
+            drv.ok('NetworkDriver.' + name, call_body)
+            counts.append('%s %d' % (name, fake.count()))
+    finally:
+        drv.kill()
+        fake.stop()
+    print('(c) Contrail API requests per call (%d networks, %d endpoints '
+          'present, IPv4): %s' % (networks, endpoints, ', '.join(counts)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('-n', type=int, default=200,
@@ -136,6 +182,7 @@ def main():
     parser.add_argument('--skip-docker', action='store_true')
     args = parser.parse_args()
     bench_socket(args.n)
+    bench_requests()
     if not args.skip_docker:
         bench_docker(args.runs)
 

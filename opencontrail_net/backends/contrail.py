@@ -390,11 +390,45 @@ class ContrailBackend(base.Backend):
                     key='opencontrail.network', value=ref,
                     reason='its subnets %s do not hold --subnet %s' % (
                         sorted(theirs), ', '.join(missing)))
+            self._check_reserved(vn, network, ref)
             api.kv_store(KV_PREFIX + network.id, vn.uuid)
         record.mtu = network.mtu
         LOG.info('Docker network %s uses existing virtual-network %s',
                  network.id, vn.uuid)
         return record, True
+
+    @staticmethod
+    def _check_reserved(vn, network, ref):
+        """Docker's IPAM must keep off what Contrail reserved.
+
+        In a network Contrail made, its gateway and DNS service address
+        are taken: Docker must use the same gateway and hold the DNS
+        address as an aux address, or it hands them to containers.
+        """
+        mine = {s.cidr: s for s in network.subnets}
+        for vn_ref in vn.get_network_ipam_refs() or []:
+            for sub in vn_ref['attr'].get_ipam_subnets() or []:
+                cidr = '%s/%s' % (sub.subnet.ip_prefix,
+                                  sub.subnet.ip_prefix_len)
+                docker = mine.get(cidr)
+                if docker is None:
+                    continue
+                reserved, need = [], []
+                if sub.default_gateway and (
+                        docker.gateway != sub.default_gateway):
+                    reserved.append('gateway %s' % sub.default_gateway)
+                    need.append('--gateway %s' % sub.default_gateway)
+                dns = sub.dns_server_address
+                if dns and dns != sub.default_gateway and (
+                        dns not in docker.aux_addresses.values()):
+                    reserved.append('DNS address %s' % dns)
+                    need.append('--aux-address contrail-dns=%s' % dns)
+                if need:
+                    raise exception.InvalidOption(
+                        key='opencontrail.network', value=ref,
+                        reason='Contrail reserves %s in %s: create the '
+                        'Docker network with %s' % (
+                            ' and '.join(reserved), cidr, ' '.join(need)))
 
     def get_network(self, network_id):
         with self._api() as api:
@@ -420,6 +454,10 @@ class ContrailBackend(base.Backend):
                 api.kv_delete(KV_PREFIX + network_id)
                 return
             except vnc_exc.RefsExistError:
+                blocked = True
+            else:
+                blocked = False
+            if blocked:
                 self._delete_leftovers(api, vn_uuid)
                 api.virtual_network_delete(id=vn_uuid)
         LOG.info('Deleted virtual-network %s of Docker network %s', vn_uuid,
@@ -520,7 +558,10 @@ class ContrailBackend(base.Backend):
                             % endpoint.id)
                     endpoint = old
                 for iip in self._iip_objs(network, endpoint, vmi):
-                    self._create_iip(api, iip, made)
+                    if not self._create_iip(api, iip, made):
+                        self._reclaim(api, network, endpoint,
+                                      iip.get_instance_ip_address())
+                        self._create_iip(api, iip, made, last_try=True)
         except Exception:
             self._undo(made)
             raise
@@ -533,17 +574,49 @@ class ContrailBackend(base.Backend):
         return endpoint, bool(made)
 
     @staticmethod
-    def _create_iip(api, iip, made):
+    def _create_iip(api, iip, made, last_try=False):
+        """Create ``iip``; False if another object holds its address."""
         try:
             api.instance_ip_create(iip)
             made.append(('instance_ip', iip.uuid))
         except vnc_exc.RefsExistError as exc:
             if iip.uuid in str(exc):
-                return  # Ours, from an earlier attempt of this call.
+                return True  # Ours, from an earlier attempt of this call.
+            if not last_try:
+                return False
             raise exception.AddressInUse(
                 address=iip.get_instance_ip_address(),
                 pool='Contrail network %s' % iip.get_virtual_network_refs()[
                     0]['uuid'])
+        return True
+
+    def _reclaim(self, api, network, endpoint, address):
+        """Free ``address`` if a stale endpoint of this network holds it.
+
+        Docker swallows a failed DeleteEndpoint (say, the API was down), and
+        then hands the freed address out again: an address Docker gives is
+        proof that its old endpoint is gone. Only our own endpoints of the
+        same Docker network are reclaimed, never anyone else's object.
+        """
+        holders = api.instance_ips_list(
+            back_ref_id=[network.uuid], detail=True,
+            fields=['instance_ip_address', 'virtual_machine_interface_refs'])
+        for iip in holders:
+            if iip.get_instance_ip_address() != address:
+                continue
+            for ref in iip.get_virtual_machine_interface_refs() or []:
+                stale = ref['to'][-1]
+                if stale == endpoint.id:
+                    continue
+                try:
+                    old = self._read_endpoint(api, network, stale)
+                except exception.EndpointNotFound:
+                    continue
+                LOG.warning('Address %s of endpoint %s is held by stale '
+                            'endpoint %s of the same network: deleting it',
+                            address, endpoint.id, old.id)
+                self._delete_endpoint_objects(api, network, old.id,
+                                              old.vm_uuid)
 
     def _undo(self, made):
         if not made:
@@ -631,29 +704,33 @@ class ContrailBackend(base.Backend):
         # The cached record names the VM; it is dropped only once all is
         # gone, so a retry after a failure part-way still finds the VM.
         ep = self._endpoints.get(endpoint_id)
-        vmi_uuid = ids.endpoint_uuid(endpoint_id)
-        families = {s.version for s in network.subnets} or {4, 6}
         with self._api() as api:
-            for version in sorted(families):
-                self._ignore_missing(
-                    api.instance_ip_delete,
-                    ids.instance_ip_uuid(endpoint_id, 'v%d' % version))
             vm_uuid = ep.vm_uuid if ep else None
             if ep is None:
                 try:
-                    vmi = api.virtual_machine_interface_read(id=vmi_uuid)
+                    vmi = api.virtual_machine_interface_read(
+                        id=ids.endpoint_uuid(endpoint_id))
                 except vnc_exc.NoIdError:
-                    return
-                vm_uuid = (vmi.get_virtual_machine_refs() or [{}])[0].get(
-                    'uuid')
-            self._ignore_missing(api.virtual_machine_interface_delete,
-                                 vmi_uuid)
-            if vm_uuid:
-                self._delete_vm(api, vm_uuid)
+                    vmi = None
+                vm_uuid = ((vmi.get_virtual_machine_refs() or [{}])[0].get(
+                    'uuid') if vmi else None)
+            self._delete_endpoint_objects(api, network, endpoint_id, vm_uuid)
         with self._lock:
             self._endpoints.pop(endpoint_id, None)
-        LOG.info('Deleted interface %s of endpoint %s', vmi_uuid,
-                 endpoint_id)
+        LOG.info('Deleted interface %s of endpoint %s',
+                 ids.endpoint_uuid(endpoint_id), endpoint_id)
+
+    def _delete_endpoint_objects(self, api, network, endpoint_id, vm_uuid):
+        """Instance-ips, then the interface, then its VM if unused."""
+        families = {s.version for s in network.subnets} or {4, 6}
+        for version in sorted(families):
+            self._ignore_missing(
+                api.instance_ip_delete,
+                ids.instance_ip_uuid(endpoint_id, 'v%d' % version))
+        self._ignore_missing(api.virtual_machine_interface_delete,
+                             ids.endpoint_uuid(endpoint_id))
+        if vm_uuid:
+            self._delete_vm(api, vm_uuid)
 
     def list_endpoints(self, host):
         with self._api() as api:

@@ -188,15 +188,39 @@ def test_changed_network_is_a_conflict(fake, drv):
 
 
 def test_address_taken_in_contrail(fake, drv):
+    """An address a non-Docker workload holds is refused, untouched."""
+    from vnc_api import vnc_api
     net = net_body(4, v6=False)
     drv.ok('NetworkDriver.CreateNetwork', net)
-    ep = ep_body(net, 0, v6=False)
-    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    vnc = vnc_api.VncApi(api_server_host='127.0.0.1',
+                         api_server_port=str(fake.port), auth_type='noauth')
+    vn = vnc.virtual_network_read(id=ids.network_uuid(net['NetworkID']))
+    other = vnc_api.InstanceIp('someone-elses-ip',
+                               instance_ip_address='10.0.4.2')
+    other.set_virtual_network(vn)
+    vnc.instance_ip_create(other)
     before = snapshot(fake)
-    taken = dict(ep, EndpointID='f' * 64)
-    status, reply = drv.call('NetworkDriver.CreateEndpoint', taken)
+    status, reply = drv.call('NetworkDriver.CreateEndpoint',
+                             ep_body(net, 0, v6=False))
     assert status == 409 and '10.0.4.2' in reply['Err']
     assert snapshot(fake) == before
+
+
+def test_stale_endpoint_address_is_reclaimed(fake, drv):
+    """Docker re-gives the address of an endpoint whose delete was lost."""
+    net = net_body(11, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    old = ep_body(net, 0, v6=False)
+    drv.ok('NetworkDriver.CreateEndpoint', old)
+    drv.ok('NetworkDriver.Join', join_body(old, 'aaaaaaaaaaaa'))
+    new = dict(old, EndpointID='f' * 64)
+    drv.ok('NetworkDriver.CreateEndpoint', new)
+    vmis = [o['uuid'] for o in fake.objects('virtual-machine-interface')]
+    assert vmis == [ids.endpoint_uuid('f' * 64)]
+    assert [o['instance_ip_address'] for o in fake.objects(
+        'instance-ip')] == ['10.0.11.2']
+    assert fake.objects('virtual-machine') == []
+    drv.ok('NetworkDriver.Leave', ids_of(old))
 
 
 def test_unknown_project_is_refused(fake, drv):
