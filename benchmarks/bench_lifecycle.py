@@ -92,13 +92,19 @@ def bench_socket(n):
                                           ours / base))
 
 
-def timed_runs(daemon, net, n):
-    times = []
+def timed_runs(daemon, nets, n):
+    """Median seconds of ``docker run --rm`` per network, interleaved.
+
+    Round-robin over the networks, so drift in the machine's load hits
+    every network alike.
+    """
+    times = {net: [] for net in nets}
     for _ in range(n):
-        start = time.perf_counter()
-        daemon.cli('run', '--rm', '--net', net, 'bb:latest', 'true')
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for net in nets:
+            start = time.perf_counter()
+            daemon.cli('run', '--rm', '--net', net, 'bb:latest', 'true')
+            times[net].append(time.perf_counter() - start)
+    return [statistics.median(times[net]) for net in nets]
 
 
 def bench_docker(n):
@@ -113,11 +119,9 @@ def bench_docker(n):
                    '10.98.0.0/24', 'benchbridge')
         daemon.cli('network', 'create', '-d', 'ocnbench', '--subnet',
                    '10.97.0.0/24', 'benchocn')
-        for net in ('none', 'benchbridge', 'benchocn'):
-            timed_runs(daemon, net, 2)  # warm up
-        none = timed_runs(daemon, 'none', n)
-        bridge = timed_runs(daemon, 'benchbridge', n)
-        ours = timed_runs(daemon, 'benchocn', n)
+        nets = ('none', 'benchbridge', 'benchocn')
+        timed_runs(daemon, nets, 3)  # warm up
+        none, bridge, ours = timed_runs(daemon, nets, n)
         daemon.cli('network', 'rm', 'benchbridge', 'benchocn')
     finally:
         drv.close()
