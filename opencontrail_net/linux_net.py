@@ -178,3 +178,27 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
                     **kwargs)
         ip.link('set', index=index, state='up')
     return name
+
+
+@_netlink
+def idle_veth_pairs(prefix):
+    """Host ends of veth pairs, named ``prefix``..., with both ends here.
+
+    A pair whose peer is in this namespace is plugged into no container.
+    Returns [(name, alias)] for ends that carry an alias (ours do).
+    """
+    with _iproute() as ip:
+        links = {link['index']: link for link in ip.get_links()}
+    found = []
+    for link in links.values():
+        name = link.get_attr('IFLA_IFNAME')
+        alias = link.get_attr('IFLA_IFALIAS')
+        peer = links.get(link.get_attr('IFLA_LINK'))
+        if (name.startswith(prefix) and name.endswith('p0') and alias and
+                peer is not None and
+                peer.get_attr('IFLA_IFALIAS') == alias and
+                link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND') ==
+                'veth'):
+            found.append((name, alias))
+    return found
+

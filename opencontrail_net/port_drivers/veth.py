@@ -1,5 +1,7 @@
 """The ``veth`` port driver: a veth pair per endpoint, nothing more."""
 
+import re
+
 from oslo_log import log as logging
 
 from opencontrail_net import exception
@@ -38,6 +40,10 @@ def find_host_end(endpoint_id):
         if alias == endpoint_id:
             return host_name(tag)
     return None
+
+
+def _looks_like_endpoint(alias):
+    return bool(re.match(r'^[0-9a-z]{25}$|^[0-9a-f]{64}$', alias))
 
 
 class VethDriver(base.PortDriver):
@@ -82,3 +88,16 @@ class VethDriver(base.PortDriver):
         if name and linux_net.delete_link(name):
             LOG.debug('Deleted veth %s of endpoint %s', name, endpoint_id)
         return name
+
+    def start(self):
+        """Delete pairs left plugged into no container.
+
+        Docker ignores a failed Leave; a pair whose both ends are on this
+        host is in no container and only waits to be deleted.
+        """
+        for name, alias in linux_net.idle_veth_pairs('veth'):
+            if _looks_like_endpoint(alias):
+                LOG.info('Deleting idle veth %s of endpoint %s', name,
+                         alias)
+                linux_net.delete_link(name)
+

@@ -53,6 +53,7 @@ class VrouterDriver(veth.VethDriver):
 
     def stop(self):
         self.client.close()
+        super().stop()
 
     def mtu(self, network):
         return self.opts.mtu or super().mtu(network)

@@ -308,13 +308,19 @@ def test_agent_down_unplug_leaves_no_file(host, agent, make_driver,
     assert agent.load_ports_dir() == []
 
 
-def test_resync_after_restarts(host, agent, make_driver, ports_dir):
+def test_resync_after_restarts(namespaces, host, agent, make_driver,
+                               ports_dir):
     drv = make_driver(agent)
     test_ports.network(drv)
     eid1, _mac = create_endpoint(drv, 1)
     eid2, _mac = create_endpoint(drv, 2)
     vmi1 = ids.endpoint_uuid(eid1)
-    name1 = host_end(join(drv, eid1, 'sbx1'))
+    reply = join(drv, eid1, 'sbx1')
+    name1 = host_end(reply)
+    # As Docker does: the container end goes into the container.
+    sandbox = namespaces.add()
+    nsmod.sh('ip', '-n', host, 'link', 'set',
+             reply['InterfaceName']['SrcName'], 'netns', sandbox)
     gone = host_end(join(drv, eid2, 'sbx2'))
     port1 = agent.ports[vmi1]
 
