@@ -88,8 +88,8 @@ def bench_socket(n):
         drv.kill()
         server.shutdown()
     print('(a) endpoint lifecycle, median of %d: no-op server %.2f ms, '
-          'driver %.2f ms, ratio %.1fx' % (n, base * 1e3, ours * 1e3,
-                                          ours / base))
+          'driver %.2f ms, ratio %.1fx'
+          % (n, base * 1e3, ours * 1e3, ours / base))
 
 
 def timed_runs(daemon, nets, n):

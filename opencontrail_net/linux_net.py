@@ -88,7 +88,8 @@ def link_info(name):
         link = _get(ip, name)
         if link is None:
             return None
-        return {'index': link['index'], 'address': link.get_attr('IFLA_ADDRESS'),
+        return {'index': link['index'],
+                'address': link.get_attr('IFLA_ADDRESS'),
                 'mtu': link.get_attr('IFLA_MTU'),
                 'master': link.get_attr('IFLA_MASTER'),
                 'alias': link.get_attr('IFLA_IFALIAS'),
@@ -201,4 +202,3 @@ def idle_veth_pairs(prefix):
                 'veth'):
             found.append((name, alias))
     return found
-

@@ -46,8 +46,9 @@ def route_targets(key, value, global_asn):
             continue
         text = item[len('target:'):] if item.startswith('target:') else item
         parts = text.split(':')
-        bad = lambda why: exception.InvalidOption(key=key, value=item,
-                                                  reason=why)
+
+        def bad(why, item=item):
+            return exception.InvalidOption(key=key, value=item, reason=why)
         if len(parts) != 2 or not parts[1].isdigit():
             raise bad('a route target is ASN:N or A.B.C.D:N')
         number = int(parts[1])

@@ -116,8 +116,8 @@ def _normalize_ip(value, version, field):
         raise ValueError('%s: %r is not an IP address' % (field, value)) \
             from None
     if addr.version != version:
-        raise ValueError('%s: %r is not an IPv%d address' % (field, value,
-                                                              version))
+        raise ValueError('%s: %r is not an IPv%d address'
+                         % (field, value, version))
     return str(addr)
 
 

@@ -214,7 +214,8 @@ class MockBackend(base.Backend):
                 ep = self._endpoint(db, endpoint.id)
             except exception.EndpointNotFound:
                 return
-            vm, ep.sandbox, ep.vm_uuid, ep.vm_name = ep.vm_uuid, None, None, None
+            vm = ep.vm_uuid
+            ep.sandbox = ep.vm_uuid = ep.vm_name = None
             self._save_endpoint(db, ep)
             if vm:
                 self._drop_vm_if_unused(db, vm)

@@ -100,4 +100,3 @@ class VethDriver(base.PortDriver):
                 LOG.info('Deleting idle veth %s of endpoint %s', name,
                          alias)
                 linux_net.delete_link(name)
-

@@ -5,6 +5,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 
 from tests import driverproc
 from tests import netns as nsmod
@@ -65,3 +66,14 @@ def host_links(prefixes=('veth', 'ocbr')):
     names = {line.split(':')[1].strip().split('@')[0]
              for line in out.splitlines()}
     return {n for n in names if n.startswith(prefixes)}
+
+
+def pings(dockerd, container, address, tries=15):
+    """Whether ``container`` reaches ``address``, retried briefly."""
+    cmd = ['ping6' if ':' in address else 'ping', '-c', '1', '-W', '1',
+           address]
+    for _ in range(tries):
+        if dockerd.cli('exec', container, *cmd, check=False).returncode == 0:
+            return True
+        time.sleep(0.3)
+    return False

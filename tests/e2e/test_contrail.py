@@ -17,7 +17,6 @@ from vnc_api import exceptions as vnc_exc
 from vnc_api import vnc_api
 
 from opencontrail_net import ids
-from tests.e2e import dockerd as harness
 from tests.e2e import plugin as plugin_mod
 from tests.fakes import contrail_api
 from tests import netns as nsmod
@@ -98,16 +97,6 @@ def run(dockerd, cleanup, name, *args):
 
 def sh(dockerd, container, *cmd):
     return dockerd.cli('exec', container, *cmd).stdout
-
-
-def pings(dockerd, container, address, tries=15):
-    cmd = ['ping6' if ':' in address else 'ping', '-c', '1', '-W', '1',
-           address]
-    for _ in range(tries):
-        if dockerd.cli('exec', container, *cmd, check=False).returncode == 0:
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def start_all(dockerd, net_name, names):
@@ -222,10 +211,12 @@ def test_containers_on_seed_network(dockerd, drv, vnc, cleanup):
         assert '%s/24' % ep['IPAddress'] in addr
     inspect = json.loads(dockerd.cli('network', 'inspect', 'net4').stdout)[0]
     assert set(inspect['Containers']) == {a['Id'], b['Id']}
-    assert pings(dockerd, a['Name'].strip('/'),
-                 b['NetworkSettings']['Networks']['net4']['IPAddress'])
-    assert pings(dockerd, b['Name'].strip('/'),
-                 a['NetworkSettings']['Networks']['net4']['IPAddress'])
+    assert plugin_mod.pings(
+        dockerd, a['Name'].strip('/'),
+        b['NetworkSettings']['Networks']['net4']['IPAddress'])
+    assert plugin_mod.pings(
+        dockerd, b['Name'].strip('/'),
+        a['NetworkSettings']['Networks']['net4']['IPAddress'])
 
 
 def test_dual_stack(dockerd, drv, vnc, cleanup, unique_name):
@@ -248,9 +239,9 @@ def test_dual_stack(dockerd, drv, vnc, cleanup, unique_name):
         assert ep['GlobalIPv6Address'].startswith('2002:41::')
     a, b = (c['Name'].strip('/') for c in containers)
     ep_a, ep_b = (c['NetworkSettings']['Networks'][name] for c in containers)
-    assert pings(dockerd, a, ep_b['GlobalIPv6Address'])
-    assert pings(dockerd, b, ep_a['GlobalIPv6Address'])
-    assert pings(dockerd, a, ep_b['IPAddress'])
+    assert plugin_mod.pings(dockerd, a, ep_b['GlobalIPv6Address'])
+    assert plugin_mod.pings(dockerd, b, ep_a['GlobalIPv6Address'])
+    assert plugin_mod.pings(dockerd, a, ep_b['IPAddress'])
 
 
 def test_removal_leaves_nothing(dockerd, drv, vnc, cleanup, unique_name):
@@ -318,9 +309,9 @@ def test_existing_contrail_network(dockerd, drv, vnc, cleanup, unique_name,
         route = sh(dockerd, c['Name'].strip('/'), 'ip', 'route')
         assert 'default via %s' % gateway in route
     a, b = (c['Name'].strip('/') for c in containers)
-    assert pings(dockerd, a,
-                 containers[1]['NetworkSettings']['Networks'][name][
-                     'IPAddress'])
+    assert plugin_mod.pings(
+        dockerd, a,
+        containers[1]['NetworkSettings']['Networks'][name]['IPAddress'])
     ours = docker_ids(net, *containers)
     dockerd.cli('rm', '-f', a, b)
     dockerd.cli('network', 'rm', name)
@@ -412,10 +403,10 @@ def test_driver_restart_keeps_containers(dockerd, drv, vnc, cleanup,
     b = run(dockerd, cleanup, unique_name('crs'), '--net', name)
     drv.restart()
     ip_b = b['NetworkSettings']['Networks'][name]['IPAddress']
-    assert pings(dockerd, a['Name'].strip('/'), ip_b)
+    assert plugin_mod.pings(dockerd, a['Name'].strip('/'), ip_b)
     c = run(dockerd, cleanup, unique_name('crs'), '--net', name)
     check_endpoint(dockerd, vnc, c, name, ids.network_uuid(net['Id']))
-    assert pings(dockerd, c['Name'].strip('/'), ip_b)
+    assert plugin_mod.pings(dockerd, c['Name'].strip('/'), ip_b)
     ours = docker_ids(net, a, b, c)
     dockerd.cli('rm', '-f', a['Id'], b['Id'], c['Id'])
     dockerd.cli('network', 'rm', name)

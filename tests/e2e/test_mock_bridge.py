@@ -51,16 +51,6 @@ def ip_link(dockerd, container):
             for line in out.splitlines()}
 
 
-def pings(dockerd, container, address, tries=15):
-    cmd = ['ping6' if ':' in address else 'ping', '-c', '1', '-W', '1',
-           address]
-    for _ in range(tries):
-        if dockerd.cli('exec', container, *cmd, check=False).returncode == 0:
-            return True
-        time.sleep(0.3)
-    return False
-
-
 def test_network_create_and_inspect(dockerd, drv, cleanup):
     net = network(dockerd, drv, cleanup, 'net4', '--subnet',
                   '192.168.4.0/24', '-o', 'rt=64512:100,64512:200')
@@ -92,9 +82,9 @@ def test_two_containers_talk(dockerd, drv, cleanup):
         assert '%s/24' % ep['IPAddress'] in addr
         route = sh(dockerd, c['Name'].strip('/'), 'ip', 'route')
         assert 'default via 192.168.4.1' in route
-    assert pings(dockerd, 'ca', b['NetworkSettings']['Networks']['net4b'][
-        'IPAddress'])
-    assert pings(dockerd, 'cb', '192.168.4.1')
+    assert plugin_mod.pings(
+        dockerd, 'ca', b['NetworkSettings']['Networks']['net4b']['IPAddress'])
+    assert plugin_mod.pings(dockerd, 'cb', '192.168.4.1')
     assert net['Id']
 
 
@@ -104,7 +94,7 @@ def test_connect_and_disconnect(dockerd, drv, cleanup):
     run(dockerd, cleanup, 'cc', '--net', 'netc1')
     dockerd.cli('network', 'connect', 'netc2', 'cc')
     assert set(ip_link(dockerd, 'cc')) == {'lo', 'eth0', 'eth1'}
-    assert pings(dockerd, 'cc', '192.168.7.1')
+    assert plugin_mod.pings(dockerd, 'cc', '192.168.7.1')
     ep = json.loads(dockerd.cli('inspect', 'cc').stdout)[0][
         'NetworkSettings']['Networks']['netc2']['EndpointID']
     # The host end (the container end is inside the container).
@@ -112,7 +102,7 @@ def test_connect_and_disconnect(dockerd, drv, cleanup):
     dockerd.cli('network', 'disconnect', 'netc2', 'cc')
     assert set(ip_link(dockerd, 'cc')) == {'lo', 'eth0'}
     assert plugin_mod.leftovers([ep]) == []
-    assert pings(dockerd, 'cc', '192.168.6.1')
+    assert plugin_mod.pings(dockerd, 'cc', '192.168.6.1')
 
 
 def test_dual_stack(dockerd, drv, cleanup):
@@ -126,8 +116,8 @@ def test_dual_stack(dockerd, drv, cleanup):
     assert ep_a['GlobalIPv6Address'].startswith('2002:1::')
     addr = sh(dockerd, 'c6a', 'ip', 'addr', 'show', 'eth0')
     assert ep_a['GlobalIPv6Address'] + '/64' in addr
-    assert pings(dockerd, 'c6a', ep_b['GlobalIPv6Address'])
-    assert pings(dockerd, 'c6b', ep_a['IPAddress'])
+    assert plugin_mod.pings(dockerd, 'c6a', ep_b['GlobalIPv6Address'])
+    assert plugin_mod.pings(dockerd, 'c6b', ep_a['IPAddress'])
 
 
 def endpoint_ids(*containers):
@@ -155,12 +145,12 @@ def test_driver_killed_while_containers_run(dockerd, drv, cleanup):
     b = run(dockerd, cleanup, 'ck2', '--net', 'netk')
     drv.restart()
     ip_b = b['NetworkSettings']['Networks']['netk']['IPAddress']
-    assert pings(dockerd, 'ck1', ip_b)
+    assert plugin_mod.pings(dockerd, 'ck1', ip_b)
     c = run(dockerd, cleanup, 'ck3', '--net', 'netk')
     eps = endpoint_ids(a, b, c)
-    assert pings(dockerd, 'ck3', ip_b)
-    assert pings(dockerd, 'ck1', c['NetworkSettings']['Networks']['netk'][
-        'IPAddress'])
+    assert plugin_mod.pings(dockerd, 'ck3', ip_b)
+    assert plugin_mod.pings(
+        dockerd, 'ck1', c['NetworkSettings']['Networks']['netk']['IPAddress'])
     dockerd.cli('rm', '-f', 'ck1', 'ck2', 'ck3')
     dockerd.cli('network', 'rm', 'netk')
     net_id = a['NetworkSettings']['Networks']['netk']['NetworkID']

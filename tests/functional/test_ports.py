@@ -42,7 +42,9 @@ def attach(driver, namespaces, host, n):
     src = join['InterfaceName']['SrcName']
     assert len(src) <= 15
     nsmod.sh('ip', '-n', host, 'link', 'set', src, 'netns', sandbox)
-    run = lambda *a: namespaces.run(sandbox, *a)
+
+    def run(*args):
+        return namespaces.run(sandbox, *args)
     run('ip', 'link', 'set', src, 'name', 'eth0')
     run('ip', 'addr', 'add', '10.77.0.%d/24' % (n + 1), 'dev', 'eth0')
     run('ip', '-6', 'addr', 'add', 'fd00:77::%d/64' % (n + 1), 'dev',

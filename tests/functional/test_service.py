@@ -55,8 +55,8 @@ def test_concurrent_calls(driver_factory):
     def create(n):
         results.append(drv.call('NetworkDriver.CreateEndpoint', {
             'NetworkID': NID, 'EndpointID': '%064x' % n,
-            'Interface': {'Address': '10.50.%d.%d/16' % (n // 250,
-                                                          n % 250 + 2)}}))
+            'Interface': {'Address': '10.50.%d.%d/16'
+                          % (n // 250, n % 250 + 2)}}))
     threads = [threading.Thread(target=create, args=(n,))
                for n in range(60)]
     for t in threads:
