@@ -10,6 +10,7 @@ import threading
 from oslo_log import log as logging
 
 from opencontrail_net import exception
+from opencontrail_net import labels
 from opencontrail_net import model
 from opencontrail_net import netopts
 
@@ -35,6 +36,7 @@ class NetworkDriver:
         self._networks = {}
         self._oper_info = {}
         self._lock = threading.Lock()
+        self.labels = labels.LabelReader(conf, backend)
 
     def calls(self):
         """The dispatch table: libnetwork call name → handler."""
@@ -87,6 +89,8 @@ class NetworkDriver:
         net, created = self.backend.create_network(net)
         with self._lock:
             self._networks[net.id] = net
+        if created and not net.existing:
+            self.labels.watch(net)
         LOG.info('%s network %s: subnets %s, route targets %s',
                  'Created' if created else 'Found', net.id,
                  [s.cidr for s in net.subnets], net.route_targets)

@@ -14,6 +14,7 @@ def make_conf(tmp_path, **overrides):
     conf([], project='opencontrail-net', default_config_files=[])
     conf.set_override('state_path', str(tmp_path / 'state'))
     conf.set_override('host', 'testhost')
+    conf.set_override('docker_url', '')
     for key, value in overrides.items():
         conf.set_override(key, value)
     return conf

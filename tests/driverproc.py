@@ -47,6 +47,8 @@ class DriverProcess:
         self.options = dict(options)
         self.options.setdefault('state_path', os.path.join(workdir, 'state'))
         self.options.setdefault('debug', 'true')
+        # No Docker Engine API unless a test gives its dockerd's.
+        self.options.setdefault('docker_url', '')
         self.config_path = os.path.join(workdir, 'driver.conf')
         self.log_path = os.path.join(workdir, 'driver.log')
         self.proc = None

@@ -56,6 +56,11 @@ class Backend(plugin.PluginBase):
     def detach_endpoint(self, network, endpoint):
         """Undo attach_endpoint: unbind, delete the VM if it is unused."""
 
+    @abc.abstractmethod
+    def set_route_targets(self, network_id, route_targets=None,
+                          import_targets=None, export_targets=None):
+        """Replace the given route-target lists of a network."""
+
     def list_endpoints(self, host):
         """Return ``[(network, endpoint)]`` bound on ``host``."""
         return []

@@ -463,6 +463,23 @@ class ContrailBackend(base.Backend):
         LOG.info('Deleted virtual-network %s of Docker network %s', vn_uuid,
                  network_id)
 
+    def set_route_targets(self, network_id, route_targets=None,
+                          import_targets=None, export_targets=None):
+        network = self.get_network(network_id)
+        if network.existing:
+            raise exception.Conflict(
+                reason='network %s is an existing Contrail network: its '
+                'route targets are not ours to change' % network_id)
+        vn = self._network_ref(network)
+        for setter, value in (
+                (vn.set_route_target_list, route_targets),
+                (vn.set_import_route_target_list, import_targets),
+                (vn.set_export_route_target_list, export_targets)):
+            if value is not None:
+                setter(vnc_api.RouteTargetList(value))
+        with self._api() as api:
+            api.virtual_network_update(vn)
+
     def _delete_leftovers(self, api, vn_uuid):
         """Endpoints whose delete Docker swallowed keep a network alive."""
         vn = api.virtual_network_read(

@@ -131,6 +131,18 @@ class MockBackend(base.Backend):
         if deleted:
             LOG.info('Deleted network %s', network_id)
 
+    def set_route_targets(self, network_id, route_targets=None,
+                          import_targets=None, export_targets=None):
+        with self._txn() as db:
+            net = self._network(db, network_id)
+            for field, value in (('route_targets', route_targets),
+                                 ('import_targets', import_targets),
+                                 ('export_targets', export_targets)):
+                if value is not None:
+                    setattr(net, field, value)
+            db.execute('UPDATE networks SET data = ? WHERE id = ?',
+                       (json.dumps(net.to_dict()), network_id))
+
     def create_endpoint(self, network, endpoint):
         endpoint.uuid = ids.endpoint_uuid(endpoint.id)
         endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)

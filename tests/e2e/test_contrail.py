@@ -46,6 +46,7 @@ def vnc(fake):
 def drv(dockerd, fake):
     name = 'ocnc' + ids.short_hash(str(time.time()), 6)
     plugin = plugin_mod.DockerPlugin(name, backend='contrail',
+                                     docker_url=dockerd.url,
                                      port_driver='bridge', **{
                                          'contrail.api_server': '127.0.0.1',
                                          'contrail.api_port': fake.port,
@@ -192,6 +193,21 @@ def test_network_create_as_in_the_seed(dockerd, drv, vnc, cleanup):
     assert list(subnets) == ['192.168.4.0/24']
     # Docker's gateway, not Contrail's default (.254).
     assert subnets['192.168.4.0/24'].default_gateway == '192.168.4.1'
+
+
+def test_seed_command_with_labels(dockerd, drv, vnc, cleanup):
+    """The seed README's step 1 verbatim: route targets as --label."""
+    net = network(dockerd, drv, cleanup, 'net4', '--label',
+                  'rt=64512:100,64512:200', '--subnet', '192.168.4.0/24')
+    vn_uuid = ids.network_uuid(net['Id'])
+    for _ in range(50):
+        targets = vnc.virtual_network_read(
+            id=vn_uuid).get_route_target_list()
+        if targets:
+            break
+        time.sleep(0.1)
+    assert targets.get_route_target() == ['target:64512:100',
+                                          'target:64512:200']
 
 
 def test_containers_on_seed_network(dockerd, drv, vnc, cleanup):

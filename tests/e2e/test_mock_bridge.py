@@ -12,7 +12,8 @@ from tests.e2e import plugin as plugin_mod
 @pytest.fixture(scope='module')
 def drv(dockerd):
     name = 'ocnb' + ids.short_hash(str(time.time()), 6)
-    plugin = plugin_mod.DockerPlugin(name, port_driver='bridge')
+    plugin = plugin_mod.DockerPlugin(name, port_driver='bridge',
+                                     docker_url=dockerd.url)
     plugin.start()
     yield plugin
     plugin.close()
@@ -61,6 +62,21 @@ def test_network_create_and_inspect(dockerd, drv, cleanup):
     assert record['route_targets'] == ['target:64512:100',
                                        'target:64512:200']
     assert [s['cidr'] for s in record['subnets']] == ['192.168.4.0/24']
+
+
+def test_route_targets_from_labels(dockerd, drv, cleanup):
+    """The seed README's own command: --label, which Docker keeps to itself."""
+    net = network(dockerd, drv, cleanup, 'net4l', '--label',
+                  'rt=64512:100,64512:200', '--subnet', '192.168.3.0/24')
+    assert net['Labels'] == {'rt': '64512:100,64512:200'}
+    for _ in range(50):
+        [record] = [n for n in drv.mock_rows('networks')
+                    if n['id'] == net['Id']]
+        if record['route_targets']:
+            break
+        time.sleep(0.1)
+    assert record['route_targets'] == ['target:64512:100',
+                                       'target:64512:200']
 
 
 def test_two_containers_talk(dockerd, drv, cleanup):
