@@ -63,16 +63,17 @@ import ipaddress
 import json
 import pprint
 import socket
-import socketserver
 import threading
 import traceback
 import uuid as uuidlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from vnc_api.gen import resource_common as _schema
 from vnc_api.gen import resource_xsd as _xsd
 from vnc_api.gen.vnc_api_client_gen import all_resource_types
+
+from tests.fakes import httpfake
 
 FAULT_KINDS = ('500', '503', 'timeout', 'drop')
 GLOBAL_ASN = 64512
@@ -1074,44 +1075,6 @@ class _ConfigDB(object):
 # --------------------------------------------------------------------------
 # HTTP
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address, fake):
-        self.fake = fake
-        self._conns = set()
-        self._conns_lock = threading.Lock()
-        ThreadingHTTPServer.__init__(self, address, _Handler)
-
-    def server_bind(self):
-        # no getfqdn(): no name lookups
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def process_request(self, request, client_address):
-        with self._conns_lock:
-            self._conns.add(request)
-        ThreadingHTTPServer.process_request(self, request, client_address)
-
-    def shutdown_request(self, request):
-        with self._conns_lock:
-            self._conns.discard(request)
-        ThreadingHTTPServer.shutdown_request(self, request)
-
-    def handle_error(self, request, client_address):
-        pass
-
-    def drop_connections(self):
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'FakeContrailAPI/1.0'
@@ -1158,15 +1121,16 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-class FakeContrailAPI(object):
+class FakeContrailAPI(httpfake.ServedFake):
     """The fake config API server.  See the module docstring."""
 
+    handler = _Handler
+    thread_name = 'fake-contrail-api'
+
     def __init__(self, host='127.0.0.1', port=0, timeout_hold=30.0):
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.timeout_hold = timeout_hold
         self._lock = threading.RLock()
-        self._server = self._thread = None
         self._release = threading.Event()
         self._requests = []
         self._seq = 0
@@ -1174,10 +1138,6 @@ class FakeContrailAPI(object):
         self._db = _ConfigDB(self.url)
 
     # -- life cycle ------------------------------------------------------
-
-    @property
-    def url(self):
-        return 'http://%s:%d' % (self.host, self.port)
 
     def start(self):
         """Listen (on ``port``, 0 = any free one) and serve in a thread."""
@@ -1190,44 +1150,9 @@ class FakeContrailAPI(object):
         self._release.set()
         self._unlisten()
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _listen(self):
-        server = _Server((self.host, self.port), self)
-        self.port = server.server_address[1]
+    def _listening(self):
         with self._lock:
             self._db.base_url = self.url
-        thread = threading.Thread(target=server.serve_forever,
-                                  kwargs={'poll_interval': 0.05},
-                                  name='fake-contrail-api', daemon=True)
-        thread.start()
-        self._server, self._thread = server, thread
-
-    def _unlisten(self):
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.drop_connections()
-        thread.join(5)
-
-    def set_down(self, down=True):
-        """Down: the listening socket is closed (connection refused) and open
-        connections are cut; up again: listen on the same port."""
-        if down:
-            self._unlisten()
-        elif self._server is None:
-            self._listen()
-
-    @property
-    def is_down(self):
-        return self._server is None
 
     def reset(self):
         """Forget every object, key and fault; pre-populate again."""

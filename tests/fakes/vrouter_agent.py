@@ -32,9 +32,10 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import threading
 import time
+
+from tests.fakes import httpfake
 
 AGENT_AUTHOR = '/usr/bin/contrail-vrouter-agent'
 NIL_UUID = '00000000-0000-0000-0000-000000000000'
@@ -262,52 +263,9 @@ class _Slot(object):
         self.version = version
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address, fake):
-        self.fake = fake
-        self._conns = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def track(self, conn, alive):
-        with self._conns_lock:
-            if alive:
-                self._conns.add(conn)
-            else:
-                self._conns.discard(conn)
-
-    def handle_error(self, request, client_address):
-        # Connections cut by set_down() end in socket errors; not news.
-        pass
-
-    def drop_connections(self):
-        """Close kept-alive connections too, as a dying agent would."""
-        with self._conns_lock:
-            conns, self._conns = list(self._conns), set()
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-
-
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'FakeVrouterAgent'
-
-    def setup(self):
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
 
     def log_message(self, *args):
         pass
@@ -345,7 +303,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 
 
-class FakeAgent(object):
+class FakeAgent(httpfake.ServedFake):
     """An HTTP server on 127.0.0.1 that behaves like the agent's port API.
 
     ``ready_delay``: seconds after a port is added before GET finds it.
@@ -356,6 +314,9 @@ class FakeAgent(object):
     ``stale_timeout``: seconds after ``POST /syncports`` before stale ports
     go (the agent's default is 60); None: only run_stale_cleanup() does it.
     """
+
+    handler = _Handler
+    thread_name = 'fake-vrouter-agent'
 
     def __init__(self, ports_dir, ready_delay=0.0, ipam=default_ipam,
                  interface_exists=sys_class_net_exists, stale_timeout=None,
@@ -370,21 +331,14 @@ class FakeAgent(object):
         # client only builds ports the agent's checks accept, so a test of
         # a refusal needs this to get one through a real driver.
         self.refusal = None
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self._lock = threading.RLock()
         self._slots = {}
         self._version = 0
         self._requests = []
-        self._server = None
-        self._thread = None
         self._timers = []
 
     # -- lifecycle ----------------------------------------------------------
-
-    @property
-    def url(self):
-        return 'http://%s:%d' % (self.host, self.port)
 
     def start(self):
         """Create the ports directories (as the agent does) and listen."""
@@ -392,48 +346,12 @@ class FakeAgent(object):
         self._listen()
         return self
 
-    def _listen(self):
-        server = _Server((self.host, self.port), self)
-        self.port = server.server_address[1]
-        thread = threading.Thread(target=server.serve_forever,
-                                  kwargs={'poll_interval': 0.05},
-                                  name='fake-vrouter-agent', daemon=True)
-        thread.start()
-        self._server, self._thread = server, thread
-
-    def _unlisten(self):
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.drop_connections()
-        thread.join(5)
-
     def stop(self):
         """Stop listening and cancel pending stale cleanups."""
         for timer in self._timers:
             timer.cancel()
         self._timers = []
         self._unlisten()
-
-    def set_down(self, down=True):
-        """Close (True) or reopen (False) the listening socket, same port."""
-        if down:
-            self._unlisten()
-        elif self._server is None:
-            self._listen()
-
-    @property
-    def is_down(self):
-        return self._server is None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- test controls --------------------------------------------------------
 
