@@ -97,21 +97,31 @@ def link_info(name):
 
 
 @_netlink
-def create_veth(host_name, peer_name, peer_mac, mtu, alias):
-    """Create a veth pair; the host end is up, the peer carries the MAC.
+def create_veth(host_name, peer_name, peer_mac, mtu, alias, master=None):
+    """Create a veth pair; False if either name is taken.
 
-    Both ends carry ``alias`` (the full endpoint ID) so a later call can
-    tell our interface from anyone else's of the same name.
+    The host end is up (in bridge ``master``, an index, if given); the peer
+    carries the MAC. The host end carries ``alias`` (the full endpoint ID)
+    so a later call can tell our interface from anyone else's of the same
+    name. The kernel ignores an alias in the request that makes the pair.
     """
+    extra = {} if master is None else {'master': master}
     with _iproute() as ip:
-        ip.link('add', ifname=host_name, kind='veth', mtu=mtu,
-                peer={'ifname': peer_name, 'address': peer_mac, 'mtu': mtu})
         try:
-            ip.link('set', ifname=host_name, ifalias=alias, state='up')
-            ip.link('set', ifname=peer_name, ifalias=alias)
+            ip.link('add', ifname=host_name, kind='veth', mtu=mtu,
+                    state='up', peer={'ifname': peer_name,
+                                      'address': peer_mac, 'mtu': mtu},
+                    **extra)
+        except NetlinkError as exc:
+            if exc.code == errno.EEXIST:
+                return False
+            raise
+        try:
+            ip.link('set', ifname=host_name, ifalias=alias)
         except NetlinkError:
             _delete(ip, host_name)
             raise
+    return True
 
 
 def _delete(ip, name):
@@ -129,12 +139,6 @@ def delete_link(name):
     """Delete an interface; a missing one is not an error."""
     with _iproute() as ip:
         return _delete(ip, name)
-
-
-@_netlink
-def set_master(name, bridge):
-    with _iproute() as ip:
-        ip.link('set', ifname=name, master=_index(ip, bridge), state='up')
 
 
 def _enable_ipv6(name):
@@ -178,7 +182,7 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
             ip.addr('add', index=index, address=key[0], prefixlen=key[1],
                     **kwargs)
         ip.link('set', index=index, state='up')
-    return name
+    return index
 
 
 @_netlink
@@ -186,18 +190,19 @@ def idle_veth_pairs(prefix):
     """Host ends of veth pairs, named ``prefix``..., with both ends here.
 
     A pair whose peer is in this namespace is plugged into no container.
-    Returns [(name, alias)] for ends that carry an alias (ours do).
+    Returns [(name, alias)] for host ends that carry an alias (ours do).
     """
     with _iproute() as ip:
         links = {link['index']: link for link in ip.get_links()}
     found = []
-    for link in links.values():
+    for index, link in links.items():
         name = link.get_attr('IFLA_IFNAME')
         alias = link.get_attr('IFLA_IFALIAS')
         peer = links.get(link.get_attr('IFLA_LINK'))
+        # A peer in another namespace has an index of that namespace: it
+        # is ours only if it points back.
         if (name.startswith(prefix) and name.endswith('p0') and alias and
-                peer is not None and
-                peer.get_attr('IFLA_IFALIAS') == alias and
+                peer is not None and peer.get_attr('IFLA_LINK') == index and
                 link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND') ==
                 'veth'):
             found.append((name, alias))

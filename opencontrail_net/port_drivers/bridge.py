@@ -35,6 +35,7 @@ class BridgeDriver(veth.VethDriver):
     def __init__(self, conf):
         super().__init__(conf)
         self._locks = collections.defaultdict(threading.Lock)
+        self._bridges = {}
 
     @staticmethod
     def find_bridge(network_id, free=False):
@@ -50,22 +51,29 @@ class BridgeDriver(veth.VethDriver):
             reason='no free bridge name for network %s' % network_id)
 
     def _ensure_bridge(self, network):
+        """The bridge's index; made (once per network) if missing."""
         addresses = ['%s/%s' % (s.gateway, s.cidr.split('/')[1])
                      for s in network.subnets if s.gateway]
         with self._locks[network.id]:
             name = self.find_bridge(network.id, free=True)
-            return linux_net.ensure_bridge(
+            index = linux_net.ensure_bridge(
                 name, bridge_mac(network.id), self.mtu(network), network.id,
                 addresses)
+            self._bridges[network.id] = index
+            return index
 
     def plug(self, network, endpoint, sandbox_key):
-        bridge = self._ensure_bridge(network)
-        host, peer = self.create_pair(network, endpoint)
+        # The bridge is made by the first Join of a network on this host
+        # (CreateNetwork reaches only one host), then remembered.
+        index = self._bridges.get(network.id)
+        if index is None:
+            index = self._ensure_bridge(network)
         try:
-            linux_net.set_master(host, bridge)
+            _host, peer = self.create_pair(network, endpoint, master=index)
         except exception.PortError:
-            linux_net.delete_link(host)
-            raise
+            # Someone deleted the bridge under us: make it again.
+            index = self._ensure_bridge(network)
+            _host, peer = self.create_pair(network, endpoint, master=index)
         return self.join_info(network, peer)
 
     def network_deleted(self, network_id):
@@ -74,3 +82,4 @@ class BridgeDriver(veth.VethDriver):
             if name and linux_net.delete_link(name):
                 LOG.info('Deleted bridge %s of network %s', name, network_id)
         self._locks.pop(network_id, None)
+        self._bridges.pop(network_id, None)

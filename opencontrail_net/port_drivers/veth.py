@@ -27,10 +27,6 @@ def host_name(tag):
     return 'veth%sp0' % tag
 
 
-def peer_name(tag):
-    return 'veth%sc0' % tag
-
-
 def find_host_end(endpoint_id):
     """The name of the host end plugged for ``endpoint_id``, or None."""
     for tag in _candidates(endpoint_id):
@@ -52,25 +48,32 @@ class VethDriver(base.PortDriver):
     def mtu(self, network):
         return network.mtu or self.conf.default_mtu
 
-    def _free_tag(self, endpoint_id):
-        for tag in _candidates(endpoint_id):
-            exists, alias = linux_net.link_alias(host_name(tag))
-            if exists and alias == endpoint_id:
-                # Left by an earlier attempt of this same Join.
-                linux_net.delete_link(host_name(tag))
-                exists = False
-            if not exists and not linux_net.link_exists(peer_name(tag)):
-                return tag
-        raise exception.PortError(
-            reason='no free interface name for endpoint %s' % endpoint_id)
+    def create_pair(self, network, endpoint, master=None):
+        """Create the pair for ``endpoint``; return (host end, peer end).
 
-    def create_pair(self, network, endpoint):
-        tag = self._free_tag(endpoint.id)
-        linux_net.create_veth(host_name(tag), peer_name(tag), endpoint.mac,
-                              self.mtu(network), endpoint.id)
-        LOG.debug('Created veth %s for endpoint %s', host_name(tag),
-                  endpoint.id)
-        return host_name(tag), peer_name(tag)
+        The host end takes the first candidate name not held by another
+        endpoint's interface (so find_host_end finds it again); a taken
+        peer name only moves the peer to another one.
+        """
+        for tag in _candidates(endpoint.id):
+            host = host_name(tag)
+            exists, alias = linux_net.link_alias(host)
+            if exists and alias != endpoint.id:
+                continue
+            if exists:
+                # Left by an earlier attempt of this same Join.
+                linux_net.delete_link(host)
+            for n in range(_NAME_TRIES):
+                peer = 'veth%sc%d' % (tag, n)
+                if linux_net.create_veth(host, peer, endpoint.mac,
+                                         self.mtu(network), endpoint.id,
+                                         master):
+                    LOG.debug('Created veth %s for endpoint %s', host,
+                              endpoint.id)
+                    return host, peer
+            break
+        raise exception.PortError(
+            reason='no free interface name for endpoint %s' % endpoint.id)
 
     def join_info(self, network, peer):
         return model.JoinInfo(

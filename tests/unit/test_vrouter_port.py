@@ -38,9 +38,13 @@ class Links:
     def link_exists(self, name):
         return name in self.aliases
 
-    def create_veth(self, host, peer, mac, mtu, alias):
-        self.aliases[host] = self.aliases[peer] = alias
+    def create_veth(self, host, peer, mac, mtu, alias, master=None):
+        if host in self.aliases or peer in self.aliases:
+            return False
+        self.aliases[host] = alias
+        self.aliases[peer] = None
         self.mtu = mtu
+        return True
 
     def delete_link(self, name):
         gone = self.aliases.pop(name, None) is not None
@@ -133,7 +137,7 @@ def test_plug_registers_then_waits(driver, links):
     assert driver.client.mock_calls == [
         mock.call.delete_port(VMI), mock.call.add_port(expected_port()),
         mock.call.wait_ready(VMI, 5.0)]
-    assert links.aliases == {HOST_END: EID, PEER: EID}
+    assert links.aliases == {HOST_END: EID, PEER: None}
 
 
 def test_plug_internal_network_has_no_gateway(driver, links):
