@@ -163,6 +163,31 @@ class ContrailBackend(base.Backend):
         self._endpoints = {}
         self._lock = threading.Lock()
 
+    def start(self):
+        self.delete_unused_vms()
+
+    def delete_unused_vms(self):
+        """Delete this host's container VMs that no interface uses.
+
+        Docker ignores a failed DeleteEndpoint: one that failed after the
+        interface was gone leaves its VM behind, found by no Docker ID.
+        """
+        fields = ['annotations', 'virtual_machine_interface_back_refs']
+        try:
+            # Briefly: a hung API must not keep Docker from the socket long.
+            with self._api(budget=0.2) as api:
+                vms = api.virtual_machines_list(detail=True, fields=fields)
+                for vm in vms:
+                    view = _kv(vm.get_annotations()).get(ANNOTATION)
+                    if (not view or json.loads(view).get('host') != self.host
+                            or vm.get_virtual_machine_interface_back_refs()):
+                        continue
+                    LOG.warning('Deleting virtual-machine %s: no interface '
+                                'uses it', vm.uuid)
+                    self._delete_vm(api, vm.uuid)
+        except exception.OpenContrailNetError as exc:
+            LOG.warning('Could not look for unused VMs at start: %s', exc)
+
     # The client -------------------------------------------------------
 
     def _connect(self, deadline):
@@ -685,6 +710,8 @@ class ContrailBackend(base.Backend):
         vm.uuid = vm_uuid
         vm.set_server_type('container')
         vm.set_display_name(sandbox)
+        vm.set_annotations(vnc_api.KeyValuePairs([vnc_api.KeyValuePair(
+            ANNOTATION, json.dumps({'host': self.host}))]))
         made = []
         try:
             with self._api(budget=2 / 3) as api:

@@ -354,3 +354,21 @@ def test_password_never_logged(fake, driver_factory):
     log = drv.log_text()
     assert 'admin_password' in log  # the option values were logged
     assert 'Sup3rSecret99' not in log
+
+
+def test_unused_vm_is_deleted_at_start(fake, drv):
+    """A DeleteEndpoint that failed at its last step leaves only the VM."""
+    net = net_body(12, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    ep = ep_body(net, 0, v6=False)
+    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    drv.ok('NetworkDriver.Join', join_body(ep))
+    drv.ok('NetworkDriver.Leave', ids_of(ep))
+    fake.reset_requests()
+    fake.fail_request(3, '500')     # the VM's DELETE
+    status, _reply = drv.call('NetworkDriver.DeleteEndpoint', ids_of(ep))
+    assert status == 500
+    assert len(fake.objects('virtual-machine')) == 1
+    drv.restart()
+    assert fake.objects('virtual-machine') == []
+    assert 'no interface uses it' in drv.log_text()
