@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 missing=()
-for pkg in docker.io busybox-static iproute2 etcd-server; do
+for pkg in docker.io busybox-static iproute2; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
