@@ -77,25 +77,6 @@ def link_alias(name):
         return True, link.get_attr('IFLA_IFALIAS')
 
 
-def link_exists(name):
-    return link_alias(name)[0]
-
-
-@_netlink
-def link_info(name):
-    """Return a dict of an interface's address, mtu, master, state."""
-    with _iproute() as ip:
-        link = _get(ip, name)
-        if link is None:
-            return None
-        return {'index': link['index'],
-                'address': link.get_attr('IFLA_ADDRESS'),
-                'mtu': link.get_attr('IFLA_MTU'),
-                'master': link.get_attr('IFLA_MASTER'),
-                'alias': link.get_attr('IFLA_IFALIAS'),
-                'state': link.get_attr('IFLA_OPERSTATE')}
-
-
 @_netlink
 def create_veth(host_name, peer_name, peer_mac, mtu, alias, master=None):
     """Create a veth pair; False if either name is taken.

@@ -35,9 +35,6 @@ class Links:
     def link_alias(self, name):
         return name in self.aliases, self.aliases.get(name)
 
-    def link_exists(self, name):
-        return name in self.aliases
-
     def create_veth(self, host, peer, mac, mtu, alias, master=None):
         if host in self.aliases or peer in self.aliases:
             return False
@@ -57,7 +54,7 @@ def links():
     fake = Links()
     with mock.patch.multiple(
             'opencontrail_net.linux_net', link_alias=fake.link_alias,
-            link_exists=fake.link_exists, create_veth=fake.create_veth,
+            create_veth=fake.create_veth,
             delete_link=fake.delete_link):
         yield fake
 
