@@ -153,10 +153,9 @@ class NetworkDriver:
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         self.ports.unplug(network_id, endpoint_id)
-        try:
-            net = self._network(network_id)
-        except exception.NetworkNotFound:
-            net = model.Network(id=network_id)
+        # Deleting needs no more of the network than its ID: spare the
+        # backend a lookup when the network is not at hand.
+        net = self._networks.get(network_id) or model.Network(id=network_id)
         self.backend.delete_endpoint(net, endpoint_id)
         self._oper_info.pop(endpoint_id, None)
         return {}

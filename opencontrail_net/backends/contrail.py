@@ -657,8 +657,9 @@ class ContrailBackend(base.Backend):
                 LOG.warning('Address %s of endpoint %s is held by stale '
                             'endpoint %s of the same network: deleting it',
                             address, endpoint.id, old.id)
-                self._delete_endpoint_objects(api, network, old.id,
-                                              old.vm_uuid)
+                self._delete_endpoint_objects(
+                    api, [ids.instance_ip_uuid(old.id, f)
+                          for f in ('v4', 'v6')], old.uuid, old.vm_uuid)
 
     def _undo(self, made):
         if not made:
@@ -748,31 +749,44 @@ class ContrailBackend(base.Backend):
         # The cached record names the VM; it is dropped only once all is
         # gone, so a retry after a failure part-way still finds the VM.
         ep = self._endpoints.get(endpoint_id)
+        vmi_uuid = ids.endpoint_uuid(endpoint_id)
         with self._api() as api:
-            vm_uuid = ep.vm_uuid if ep else None
-            if ep is None:
+            if ep is not None:
+                families = ['v%d' % s.version for s in network.subnets] or [
+                    'v4', 'v6']
+                iips = [ids.instance_ip_uuid(endpoint_id, f)
+                        for f in sorted(set(families))]
+                vm_uuid = ep.vm_uuid
+            else:
+                # Not made or joined by this process: the interface says
+                # which instance-ips and VM it has.
                 try:
                     vmi = api.virtual_machine_interface_read(
-                        id=ids.endpoint_uuid(endpoint_id))
+                        id=vmi_uuid, fields=['virtual_machine_refs',
+                                             'instance_ip_back_refs'])
                 except vnc_exc.NoIdError:
                     vmi = None
+                iips = [r['uuid'] for r in
+                        (vmi.get_instance_ip_back_refs() if vmi else None)
+                        or []]
                 vm_uuid = ((vmi.get_virtual_machine_refs() or [{}])[0].get(
                     'uuid') if vmi else None)
-            self._delete_endpoint_objects(api, network, endpoint_id, vm_uuid)
+                if vmi is None:
+                    # A retry after the interface went: its instance-ips
+                    # may still stand.
+                    iips = [ids.instance_ip_uuid(endpoint_id, f)
+                            for f in ('v4', 'v6')]
+            self._delete_endpoint_objects(api, iips, vmi_uuid, vm_uuid)
         with self._lock:
             self._endpoints.pop(endpoint_id, None)
-        LOG.info('Deleted interface %s of endpoint %s',
-                 ids.endpoint_uuid(endpoint_id), endpoint_id)
+        LOG.info('Deleted interface %s of endpoint %s', vmi_uuid,
+                 endpoint_id)
 
-    def _delete_endpoint_objects(self, api, network, endpoint_id, vm_uuid):
+    def _delete_endpoint_objects(self, api, iips, vmi_uuid, vm_uuid):
         """Instance-ips, then the interface, then its VM if unused."""
-        families = {s.version for s in network.subnets} or {4, 6}
-        for version in sorted(families):
-            self._ignore_missing(
-                api.instance_ip_delete,
-                ids.instance_ip_uuid(endpoint_id, 'v%d' % version))
-        self._ignore_missing(api.virtual_machine_interface_delete,
-                             ids.endpoint_uuid(endpoint_id))
+        for iip in iips:
+            self._ignore_missing(api.instance_ip_delete, iip)
+        self._ignore_missing(api.virtual_machine_interface_delete, vmi_uuid)
         if vm_uuid:
             self._delete_vm(api, vm_uuid)
 

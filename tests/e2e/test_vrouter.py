@@ -13,6 +13,7 @@ import pytest
 from vnc_api import vnc_api
 
 from opencontrail_net import ids
+from opencontrail_net import vrouter_agent as agent_client
 from tests.e2e import plugin as plugin_mod
 from tests.fakes import contrail_api
 from tests.fakes import vrouter_agent
@@ -81,6 +82,13 @@ def test_container_port_matches_contrail(dockerd, drv, fakes):
         # The host end the agent attaches exists, named from the endpoint.
         assert port['system-name'] in plugin_mod.host_links(('veth',))
         assert port['system-name'].startswith('veth' + ep['EndpointID'][:8])
+        # The agent loses its ports while the driver is down: the driver
+        # registers the running container's port again when it starts.
+        drv.kill()
+        agent_client.AgentClient(url=agent.url).delete_port(port['id'])
+        assert agent.ports == {}
+        drv.start()
+        assert list(agent.ports.values()) == [port]
         dockerd.cli('rm', '-f', 'cv1')
         assert agent.ports == {}
         assert plugin_mod.leftovers([ep['EndpointID']]) == []
