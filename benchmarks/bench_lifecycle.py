@@ -14,6 +14,7 @@ Run as root from the repository: ``python benchmarks/bench_lifecycle.py``.
 import argparse
 import http.server
 import os
+import shutil
 import socketserver
 import statistics
 import sys
@@ -87,6 +88,8 @@ def bench_socket(n):
     finally:
         drv.kill()
         server.shutdown()
+        server.server_close()
+        shutil.rmtree(tmp, ignore_errors=True)
     print('(a) endpoint lifecycle, median of %d: no-op server %.2f ms, '
           'driver %.2f ms, ratio %.1fx'
           % (n, base * 1e3, ours * 1e3, ours / base))
@@ -173,6 +176,7 @@ def bench_requests(networks=500, endpoints=2000):
     finally:
         drv.kill()
         fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     print('(c) Contrail API requests per call (%d networks, %d endpoints '
           'present, IPv4): %s' % (networks, endpoints, ', '.join(counts)))
 
