@@ -32,6 +32,14 @@ def vm_uuid(host, sandbox_id):
     return _derive('vm', '%s:%s' % (host, sandbox_id))
 
 
+def security_group_uuid(network_id):
+    return _derive('security-group', network_id)
+
+
+def rule_uuid(network_id, n):
+    return _derive('rule-%d' % n, network_id)
+
+
 def project_uuid(fq_name):
     return _derive('project', ':'.join(fq_name))
 

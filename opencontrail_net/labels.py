@@ -77,7 +77,7 @@ class LabelReader:
                 continue
             try:
                 changes[field] = netopts.route_targets(
-                    key, labels[key], self.conf.global_asn)
+                    key, labels[key], self.backend.route_target_rules)
             except exception.InvalidOption as exc:
                 LOG.error('Network %s: label not applied: %s', network.id,
                           exc)

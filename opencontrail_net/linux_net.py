@@ -167,11 +167,11 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
 
 
 @_netlink
-def idle_veth_pairs(prefix):
-    """Host ends of veth pairs, named ``prefix``..., with both ends here.
+def veth_host_ends(prefix):
+    """Host ends of veth pairs named ``prefix``...``p0`` that carry an alias.
 
-    A pair whose peer is in this namespace is plugged into no container.
-    Returns [(name, alias)] for host ends that carry an alias (ours do).
+    Returns [(name, alias, idle)]: ``idle`` when the peer is in this
+    namespace too, so plugged into no container.
     """
     with _iproute() as ip:
         links = {link['index']: link for link in ip.get_links()}
@@ -179,12 +179,14 @@ def idle_veth_pairs(prefix):
     for index, link in links.items():
         name = link.get_attr('IFLA_IFNAME')
         alias = link.get_attr('IFLA_IFALIAS')
-        peer = links.get(link.get_attr('IFLA_LINK'))
-        # A peer in another namespace has an index of that namespace: it
-        # is ours only if it points back.
-        if (name.startswith(prefix) and name.endswith('p0') and alias and
-                peer is not None and peer.get_attr('IFLA_LINK') == index and
+        if not (name.startswith(prefix) and name.endswith('p0') and alias and
                 link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND') ==
                 'veth'):
-            found.append((name, alias))
+            continue
+        peer = links.get(link.get_attr('IFLA_LINK'))
+        # A peer in another namespace has an index of that namespace: it
+        # is here only if it points back.
+        idle = (link.get_attr('IFLA_LINK_NETNSID') is None and
+                peer is not None and peer.get_attr('IFLA_LINK') == index)
+        found.append((name, alias, idle))
     return found

@@ -37,9 +37,14 @@ class Network:
     mtu: typing.Optional[int] = None
     enable_ipv6: bool = False
     internal: bool = False
+    # Existing groups asked for; None: the network's own group.
+    security_groups: typing.Optional[typing.List[str]] = None
     # Filled by the backend.
     uuid: typing.Optional[str] = None
     project_uuid: typing.Optional[str] = None
+    # [{'to': fq_name, 'uuid': ...}] every interface of the network gets.
+    security_group_refs: typing.List[dict] = dataclasses.field(
+        default_factory=list)
 
     def gateway(self, version):
         for subnet in self.subnets:
@@ -55,6 +60,27 @@ class Network:
         data = dict(data)
         data['subnets'] = [Subnet(**s) for s in data.get('subnets', [])]
         return cls(**data)
+
+
+# Settings of a network users give, by the option they give it with.
+OPTION_NAMES = {
+    'mtu': 'mtu', 'enable_ipv6': '--ipv6', 'internal': '--internal',
+    'subnets': '--subnet/--gateway', 'name': 'name', 'project': 'tenant',
+    'ipam': 'opencontrail.ipam', 'route_targets': 'rt',
+    'import_targets': 'opencontrail.rt.import',
+    'export_targets': 'opencontrail.rt.export',
+    'security_groups': 'opencontrail.security_groups',
+}
+
+
+def option_differences(old, new):
+    """How two networks (as dicts) differ, one text per option."""
+    found = []
+    for key, option in OPTION_NAMES.items():
+        if old.get(key) != new.get(key):
+            found.append('%s is %s, asked %s' % (option, old.get(key),
+                                                 new.get(key)))
+    return found
 
 
 @dataclasses.dataclass

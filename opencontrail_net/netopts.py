@@ -18,13 +18,14 @@ ALIASES = {
     'tenant': 'project', 'opencontrail.project': 'project',
     'opencontrail.network': 'existing',
     'opencontrail.ipam': 'ipam',
+    'opencontrail.security_groups': 'security_groups',
     'mtu': 'mtu', 'com.docker.network.driver.mtu': 'mtu',
 }
 
 _NAME_RE = re.compile(r'^[^:/\s][^:/]{0,254}$')
 _ID_RE = re.compile(r'^[0-9a-zA-Z]{1,128}$')
-# Contrail keeps 8000000 and up of its own ASN's 2-byte space to itself.
-RESERVED_RT_START = 8000000
+# Contrail keeps these route-target numbers of its own ASN to itself.
+RESERVED_RT = (8000000, 16777216)
 
 
 def require_id(body, key):
@@ -38,53 +39,91 @@ def require_id(body, key):
     return value
 
 
-def route_targets(key, value, global_asn):
-    """Parse a comma list of route targets into ``target:X:N`` strings."""
+def route_targets(key, value, rules):
+    """Parse a comma list of route targets into ``target:X:N`` strings.
+
+    ``rules`` is ``(global ASN, 4-byte ASNs allowed)``, or a callable
+    giving it: what the Contrail API server refuses is refused here first,
+    with a message that names the value.
+    """
     result = []
     for item in (v.strip() for v in value.split(',')):
         if not item:
             continue
-        text = item[len('target:'):] if item.startswith('target:') else item
-        parts = text.split(':')
-
-        def bad(why, item=item):
-            return exception.InvalidOption(key=key, value=item, reason=why)
-        if len(parts) != 2 or not parts[1].isdigit():
-            raise bad('a route target is ASN:N or A.B.C.D:N')
-        number = int(parts[1])
-        try:
-            admin = ipaddress.IPv4Address(parts[0])
-        except ValueError:
-            admin = None
-        if admin is not None:
-            if number > 0xFFFF:
-                raise bad('N must be at most 65535 after an IPv4 address')
-        elif parts[0].isdigit():
-            asn = int(parts[0])
-            if not 0 < asn <= 0xFFFFFFFF:
-                raise bad('ASN must be 1 to 4294967295')
-            limit = 0xFFFFFFFF if asn <= 0xFFFF else 0xFFFF
-            if number > limit:
-                raise bad('N must be at most %d with ASN %d' % (limit, asn))
-            if asn == global_asn and number >= RESERVED_RT_START:
-                raise bad('%d and up are reserved by Contrail in ASN %d'
-                          % (RESERVED_RT_START, asn))
-        else:
-            raise bad('a route target is ASN:N or A.B.C.D:N')
-        target = 'target:%s:%d' % (parts[0], number)
+        target = _route_target(key, item, rules)
         if target not in result:
             result.append(target)
     return result
 
 
-def _project(key, value):
+def _route_target(key, item, rules):
+    text = item[len('target:'):] if item.startswith('target:') else item
+    parts = text.split(':')
+
+    def bad(why):
+        return exception.InvalidOption(key=key, value=item, reason=why)
+    if len(parts) != 2 or not parts[1].isdigit():
+        raise bad('a route target is ASN:N or A.B.C.D:N')
+    number = int(parts[1])
+    try:
+        ipaddress.IPv4Address(parts[0])
+    except ValueError:
+        if not parts[0].isdigit():
+            raise bad('a route target is ASN:N or A.B.C.D:N')
+        _check_asn(int(parts[0]), number, rules() if callable(rules)
+                   else rules, bad)
+    else:
+        if number > 0xFFFF:
+            raise bad('N must be at most 65535 after an IPv4 address')
+    return 'target:%s:%d' % (parts[0], number)
+
+
+def _check_asn(asn, number, rules, bad):
+    global_asn, four_byte = rules
+    top = 0xFFFFFFFF if four_byte else 0xFFFF
+    if not 0 < asn <= top:
+        hint = '' if four_byte else (' (4-byte ASNs need enable_4byte_as '
+                                     'in Contrail\'s global-system-config)')
+        raise bad('ASN must be 1 to %d%s' % (top, hint))
+    limit = 0xFFFF if asn > 0xFFFF else 0xFFFFFFFF
+    if number > limit:
+        raise bad('N must be at most %d with ASN %d' % (limit, asn))
+    low, high = RESERVED_RT
+    if asn == global_asn and (number < 1 or low <= number <= high):
+        raise bad('%d to %d (and 0) are reserved by Contrail in its own '
+                  'ASN %d' % (low, high, asn))
+
+
+def _fq_name(key, value, sizes, expected):
+    """``value`` as a list of name parts, 1 to ``max(sizes)`` of them; the
+    backend fills in the domain and project of a shorter one."""
     parts = value.split(':')
-    if len(parts) == 1:
-        parts = ['default-domain'] + parts
-    if len(parts) != 2 or not all(_NAME_RE.match(p) for p in parts):
-        raise exception.InvalidOption(
-            key=key, value=value, reason='expected PROJECT or DOMAIN:PROJECT')
+    if len(parts) not in sizes or not all(_NAME_RE.match(p) for p in parts):
+        raise exception.InvalidOption(key=key, value=value,
+                                      reason='expected %s' % expected)
     return parts
+
+
+def _project(key, value):
+    return _fq_name(key, value, (1, 2), 'PROJECT or DOMAIN:PROJECT')
+
+
+def _ipam(key, value):
+    _fq_name(key, value, (1, 2, 3), 'NAME, PROJECT:NAME or '
+             'DOMAIN:PROJECT:NAME of a network-ipam')
+    return value
+
+
+def _security_groups(key, value):
+    groups = [v.strip() for v in value.split(',') if v.strip()]
+    if not groups:
+        raise exception.InvalidOption(
+            key=key, value=value, reason='expected a comma list of '
+            'security groups (NAME, PROJECT:NAME or DOMAIN:PROJECT:NAME)')
+    for group in groups:
+        _fq_name(key, group, (1, 2, 3), 'NAME, PROJECT:NAME or '
+                 'DOMAIN:PROJECT:NAME of a security group')
+    return groups
 
 
 def _existing(key, value):
@@ -151,8 +190,11 @@ def _ipam_data(entries, version, key):
     return subnets
 
 
-def parse_network(body, global_asn=64512):
-    """Turn a CreateNetwork request into a validated Network record."""
+def parse_network(body, rt_rules=(64512, False)):
+    """Turn a CreateNetwork request into a validated Network record.
+
+    ``rt_rules``: see :func:`route_targets`.
+    """
     network_id = require_id(body, 'NetworkID')
     options = body.get('Options')
     options = {} if options is None else options
@@ -186,11 +228,11 @@ def parse_network(body, global_asn=64512):
                 'for the same setting')
         seen[target] = value
         if target == 'rt':
-            net.route_targets = route_targets(key, value, global_asn)
+            net.route_targets = route_targets(key, value, rt_rules)
         elif target == 'rt_import':
-            net.import_targets = route_targets(key, value, global_asn)
+            net.import_targets = route_targets(key, value, rt_rules)
         elif target == 'rt_export':
-            net.export_targets = route_targets(key, value, global_asn)
+            net.export_targets = route_targets(key, value, rt_rules)
         elif target == 'name':
             net.name = _name(key, value)
         elif target == 'project':
@@ -198,7 +240,9 @@ def parse_network(body, global_asn=64512):
         elif target == 'existing':
             net.existing = _existing(key, value)
         elif target == 'ipam':
-            net.ipam = value if ':' in value else _name(key, value)
+            net.ipam = _ipam(key, value)
+        elif target == 'security_groups':
+            net.security_groups = _security_groups(key, value)
         elif target == 'mtu':
             net.mtu = _mtu(key, value)
     return net

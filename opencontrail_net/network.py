@@ -59,8 +59,14 @@ class NetworkDriver:
         }
 
     def start(self):
-        """Re-register this host's plugged endpoints with the data plane."""
-        plugged = self.backend.list_endpoints(self.conf.host)
+        """Re-register this host's plugged endpoints with the data plane.
+
+        The host's own interfaces say which endpoints are plugged here: the
+        backend is asked for those alone.
+        """
+        here = self.ports.plugged_endpoints()
+        plugged = self.backend.find_endpoints(self.conf.host, here) \
+            if here else []
         if plugged:
             LOG.info('Resyncing %d endpoints of host %s', len(plugged),
                      self.conf.host)
@@ -85,7 +91,7 @@ class NetworkDriver:
 
     def create_network(self, body):
         """NetworkDriver.CreateNetwork: the network in the backend."""
-        net = netopts.parse_network(body, self.conf.global_asn)
+        net = netopts.parse_network(body, self.backend.route_target_rules)
         net, created = self.backend.create_network(net)
         with self._lock:
             self._networks[net.id] = net
@@ -115,7 +121,7 @@ class NetworkDriver:
 
         The options returned reach every worker's CreateNetwork.
         """
-        net = netopts.parse_network(body, self.conf.global_asn)
+        net = netopts.parse_network(body, self.backend.route_target_rules)
         self.backend.create_network(net)
         options = body.get('Options') or {}
         return {'Options': {str(k): str(v) for k, v in options.items()

@@ -61,6 +61,14 @@ class Backend(plugin.PluginBase):
                           import_targets=None, export_targets=None):
         """Replace the given route-target lists of a network."""
 
-    def list_endpoints(self, host):
-        """Return ``[(network, endpoint)]`` bound on ``host``."""
+    def find_endpoints(self, host, endpoint_ids):
+        """Return ``[(network, endpoint)]`` of those IDs bound on ``host``.
+
+        Start-up asks for the endpoints whose interfaces this host has:
+        what it costs follows this host, never the whole backend.
+        """
         return []
+
+    def route_target_rules(self):
+        """Return ``(global ASN, 4-byte ASNs allowed)`` for route targets."""
+        return self.conf.global_asn, False

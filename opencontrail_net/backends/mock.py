@@ -93,7 +93,14 @@ class MockBackend(base.Backend):
             raise exception.InvalidOption(
                 key='opencontrail.network', value=network.existing,
                 reason='the mock backend holds no pre-existing networks')
+        if network.security_groups is not None:
+            raise exception.InvalidOption(
+                key='opencontrail.security_groups',
+                value=','.join(network.security_groups),
+                reason='the mock backend holds no security groups')
         network.project = network.project or DEFAULT_PROJECT
+        if len(network.project) == 1:
+            network.project = DEFAULT_PROJECT[:1] + network.project
         network.name = network.name or network.id
         network.uuid = ids.network_uuid(network.id)
         network.project_uuid = ids.project_uuid(network.project)
@@ -105,9 +112,11 @@ class MockBackend(base.Backend):
                            (network.id, json.dumps(network.to_dict())))
                 LOG.info('Created network %s (%s)', network.id, network.name)
                 return network, True
-        if old != network:
+        changed = model.option_differences(old.to_dict(), network.to_dict())
+        if changed:
             raise exception.Conflict(
-                reason='network %s exists with other settings' % network.id)
+                reason='network %s exists with other settings: %s'
+                % (network.id, '; '.join(changed)))
         return old, False
 
     def get_network(self, network_id):
@@ -232,12 +241,14 @@ class MockBackend(base.Backend):
             if vm:
                 self._drop_vm_if_unused(db, vm)
 
-    def list_endpoints(self, host):
+    def find_endpoints(self, host, endpoint_ids):
+        marks = ','.join('?' * len(endpoint_ids))
         with self._lock:
             rows = self._db.execute(
                 'SELECT n.data, e.data FROM endpoints e JOIN networks n'
                 ' ON n.id = e.network_id WHERE e.host = ?'
-                ' AND e.vm_uuid IS NOT NULL', (host,)).fetchall()
+                ' AND e.vm_uuid IS NOT NULL AND e.id IN (%s)' % marks,
+                [host] + list(endpoint_ids)).fetchall()
         return [(model.Network.from_dict(json.loads(n)),
                  model.Endpoint.from_dict(json.loads(e))) for n, e in rows]
 

@@ -28,3 +28,7 @@ class PortDriver(plugin.PluginBase):
 
     def resync(self, plugged):
         """Re-register ``[(network, endpoint)]`` after a driver restart."""
+
+    def plugged_endpoints(self):
+        """IDs of the endpoints whose host interfaces this host has."""
+        return []

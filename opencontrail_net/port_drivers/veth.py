@@ -98,8 +98,12 @@ class VethDriver(base.PortDriver):
         Docker ignores a failed Leave; a pair whose both ends are on this
         host is in no container and only waits to be deleted.
         """
-        for name, alias in linux_net.idle_veth_pairs('veth'):
-            if _looks_like_endpoint(alias):
+        for name, alias, idle in linux_net.veth_host_ends('veth'):
+            if idle and _looks_like_endpoint(alias):
                 LOG.info('Deleting idle veth %s of endpoint %s', name,
                          alias)
                 linux_net.delete_link(name)
+
+    def plugged_endpoints(self):
+        return [alias for _name, alias, idle in linux_net.veth_host_ends(
+            'veth') if not idle and _looks_like_endpoint(alias)]

@@ -1,0 +1,561 @@
+"""The ``contrail`` backend: Docker objects as Contrail config objects.
+
+A Docker network is a virtual-network with a security group, an endpoint
+a virtual-machine-interface with one instance-ip per address, a container
+a virtual-machine. Every uuid is derived from the full Docker ID, so any
+host and any restart finds an object with one GET and the driver keeps no
+state of its own. Records are cached in memory only to spare requests:
+what is cached never changes once made.
+"""
+
+import json
+import threading
+
+from oslo_log import log as logging
+from vnc_api import exceptions as vnc_exc
+
+from opencontrail_net.backends import base
+from opencontrail_net.backends.contrail import cleanup
+from opencontrail_net.backends.contrail import client as client_mod
+from opencontrail_net.backends.contrail import objects
+from opencontrail_net import exception
+from opencontrail_net import ids
+from opencontrail_net import model
+
+LOG = logging.getLogger(__name__)
+
+GLOBAL_SYSTEM_CONFIG = ['default-global-system-config']
+PENDING_KEY = 'opencontrail-net:pending-delete:%s'
+
+
+class ContrailBackend(base.Backend):
+    """Networks and endpoints in a Contrail cluster, through vnc_api."""
+
+    CONFIG_GROUP = 'contrail'
+    CONFIG_OPTS = client_mod.CONFIG_OPTS
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.opts = conf.contrail
+        self.host = conf.host
+        self.client = client_mod.Client(self.opts)
+        self._names = {}        # (type, fq string) -> uuid
+        self._endpoints = {}
+        self._rt_rules = None
+        self._pending = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._retrier = None
+
+    def _api(self, budget=1.0):
+        return self.client.api(budget)
+
+    # Start and stop ---------------------------------------------------
+
+    def start(self):
+        try:
+            # Briefly: a hung API must not keep Docker from the socket.
+            with self._api(budget=0.2) as api:
+                cleanup.delete_unused_vms(api, self.host)
+                self._pending = set(json.loads(
+                    self._kv_get(api, PENDING_KEY % self.host) or '[]'))
+        except exception.OpenContrailNetError as exc:
+            LOG.warning('Could not look for unused VMs and pending deletes '
+                        'at start: %s', exc)
+        if self.opts.retry_interval:
+            self._retrier = threading.Thread(
+                target=self._retry_loop, name='contrail-retry', daemon=True)
+            self._retrier.start()
+
+    def stop(self):
+        self._stopping.set()
+
+    @staticmethod
+    def _kv_get(api, key):
+        try:
+            return api.kv_retrieve(key)
+        except vnc_exc.NoIdError:
+            return None
+
+    # Lookups, cached: names never move to another uuid while in use --
+
+    def _uuid(self, api, kind, fq_name, option, value):
+        key = (kind, ':'.join(fq_name))
+        found = self._names.get(key)
+        if found is None:
+            try:
+                found = api.fq_name_to_id(kind, fq_name)
+            except vnc_exc.NoIdError:
+                raise exception.InvalidOption(
+                    key=option, value=value,
+                    reason='no %s %s in Contrail' % (kind, key[1]))
+            self._names[key] = found
+        return found
+
+    def route_target_rules(self):
+        """The cluster's ASN and whether 4-byte ASNs are on, read once."""
+        if self._rt_rules is None:
+            with self._api() as api:
+                gsc = api.global_system_config_read(
+                    fq_name=GLOBAL_SYSTEM_CONFIG)
+            self._rt_rules = (gsc.get_autonomous_system(),
+                              bool(gsc.get_enable_4byte_as()))
+            LOG.info('Contrail global ASN %s, 4-byte ASNs %s',
+                     *self._rt_rules)
+        return self._rt_rules
+
+    # Networks ---------------------------------------------------------
+
+    def _resolve(self, api, network):
+        """Fill in the project, ipam and security groups of ``network``."""
+        domain = self.opts.domain
+        network.project = objects.fq(network.project or self.opts.project,
+                                     domain, 2)
+        network.project_uuid = self._uuid(
+            api, 'project', network.project, 'tenant',
+            ':'.join(network.project))
+        if network.ipam:
+            ipam = network.ipam.split(':')
+            if len(ipam) == 1:
+                ipam = network.project + ipam
+            ipam = objects.fq(ipam, domain, 3)
+            self._uuid(api, 'network-ipam', ipam, 'opencontrail.ipam',
+                       network.ipam)
+        else:
+            ipam = objects.fq(self.opts.network_ipam, domain, 3)
+        network.ipam = ':'.join(ipam)
+        if network.security_groups is None:
+            network.security_group_refs = [
+                objects.own_security_group_ref(network)]
+        else:
+            network.security_group_refs = []
+            for name in network.security_groups:
+                sg = name.split(':')
+                if len(sg) == 1:
+                    sg = network.project + sg
+                sg = objects.fq(sg, domain, 3)
+                network.security_group_refs.append({
+                    'to': sg, 'uuid': self._uuid(
+                        api, 'security-group', sg,
+                        'opencontrail.security_groups', name)})
+        return ipam
+
+    @staticmethod
+    def _create_ours(create, obj, kind, made):
+        """Create ``obj``; True if made now, False if ours already stood."""
+        try:
+            create(obj)
+        except vnc_exc.RefsExistError as exc:
+            if obj.uuid in str(exc):
+                return False
+            raise exception.Conflict(
+                reason='a Contrail %s named %s already exists and is not '
+                'ours: %s' % (kind, ':'.join(obj.get_fq_name()), exc))
+        made.append((kind.replace('-', '_'), obj.uuid))
+        LOG.info('Created %s %s (%s)', kind, obj.uuid,
+                 ':'.join(obj.get_fq_name()))
+        return True
+
+    def create_network(self, network):
+        if network.existing:
+            return self._attach_existing(network)
+        made = []
+        try:
+            with self._api(budget=2 / 3) as api:
+                ipam = self._resolve(api, network)
+                vn = objects.network_obj(network, ipam)
+                if network.security_groups is None:
+                    self._create_ours(api.security_group_create,
+                                      objects.security_group_obj(network),
+                                      'security-group', made)
+                try:
+                    api.virtual_network_create(vn)
+                except vnc_exc.RefsExistError as exc:
+                    return self._existing_same(api, network, vn, exc), False
+                made.append(('virtual_network', vn.uuid))
+        except Exception:
+            cleanup.undo(self.client, made)
+            raise
+        network.uuid, network.name = vn.uuid, vn.name
+        LOG.info('Created virtual-network %s (%s) for Docker network %s',
+                 vn.uuid, ':'.join(vn.get_fq_name()), network.id)
+        return network, True
+
+    def _existing_same(self, api, network, vn, exc):
+        """A create that hit an existing object: Docker re-sent it?"""
+        try:
+            old = api.virtual_network_read(id=vn.uuid)
+        except vnc_exc.NoIdError:
+            raise exception.Conflict(
+                reason='a Contrail network named %s already exists and is '
+                'not ours: %s' % (':'.join(vn.get_fq_name()), exc))
+        changed = model.option_differences(
+            objects.annotation(old), objects.docker_view(network))
+        if changed:
+            raise exception.Conflict(
+                reason='network %s exists with other settings: %s'
+                % (network.id, '; '.join(changed)))
+        return objects.network_from_vn(old, network.id)
+
+    def _attach_existing(self, network):
+        made = []
+        ref = network.existing
+        try:
+            with self._api(budget=2 / 3) as api:
+                try:
+                    if ref.count(':') == 2:
+                        vn_uuid = api.fq_name_to_id('virtual-network',
+                                                    ref.split(':'))
+                    else:
+                        vn_uuid = ref
+                    vn = api.virtual_network_read(id=vn_uuid)
+                except vnc_exc.NoIdError:
+                    raise exception.InvalidOption(
+                        key='opencontrail.network', value=ref,
+                        reason='no such virtual-network in Contrail')
+                record = objects.network_from_vn(vn, network.id,
+                                                 existing=vn.uuid)
+                self._check_subnets(vn, record, network, ref)
+                network.project = record.project
+                self._resolve(api, network)
+                record.security_groups = network.security_groups
+                record.security_group_refs = network.security_group_refs
+                record.mtu = network.mtu
+                if network.security_groups is None:
+                    self._create_ours(api.security_group_create,
+                                      objects.security_group_obj(network),
+                                      'security-group', made)
+                api.kv_store(objects.KV_PREFIX + network.id, json.dumps(
+                    {'uuid': vn.uuid, 'mtu': network.mtu,
+                     'security_groups': network.security_groups,
+                     'security_group_refs': network.security_group_refs}))
+        except Exception:
+            cleanup.undo(self.client, made)
+            raise
+        LOG.info('Docker network %s uses existing virtual-network %s',
+                 network.id, vn.uuid)
+        return record, True
+
+    @classmethod
+    def _check_subnets(cls, vn, record, network, ref):
+        theirs = {s.cidr for s in record.subnets}
+        missing = [s.cidr for s in network.subnets if s.cidr not in theirs]
+        if missing:
+            raise exception.InvalidOption(
+                key='opencontrail.network', value=ref,
+                reason='its subnets %s do not hold --subnet %s' % (
+                    sorted(theirs), ', '.join(missing)))
+        cls._check_reserved(vn, network, ref)
+
+    @staticmethod
+    def _check_reserved(vn, network, ref):
+        """Docker's IPAM must keep off what Contrail reserved.
+
+        In a network Contrail made, its gateway and DNS service address
+        are taken: Docker must use the same gateway and hold the DNS
+        address as an aux address, or it hands them to containers.
+        """
+        mine = {s.cidr: s for s in network.subnets}
+        for vn_ref in vn.get_network_ipam_refs() or []:
+            for sub in vn_ref['attr'].get_ipam_subnets() or []:
+                cidr = '%s/%s' % (sub.subnet.ip_prefix,
+                                  sub.subnet.ip_prefix_len)
+                docker = mine.get(cidr)
+                if docker is None:
+                    continue
+                reserved, need = [], []
+                if sub.default_gateway and (
+                        docker.gateway != sub.default_gateway):
+                    reserved.append('gateway %s' % sub.default_gateway)
+                    need.append('--gateway %s' % sub.default_gateway)
+                dns = sub.dns_server_address
+                if dns and dns != sub.default_gateway and (
+                        dns not in docker.aux_addresses.values()):
+                    reserved.append('DNS address %s' % dns)
+                    need.append('--aux-address contrail-dns=%s' % dns)
+                if need:
+                    raise exception.InvalidOption(
+                        key='opencontrail.network', value=ref,
+                        reason='Contrail reserves %s in %s: create the '
+                        'Docker network with %s' % (
+                            ' and '.join(reserved), cidr, ' '.join(need)))
+
+    def get_network(self, network_id):
+        with self._api() as api:
+            try:
+                vn = api.virtual_network_read(id=ids.network_uuid(network_id))
+                return objects.network_from_vn(vn, network_id)
+            except vnc_exc.NoIdError:
+                pass
+            try:
+                kept = self._kv_get(api, objects.KV_PREFIX + network_id)
+                if kept is None:
+                    raise vnc_exc.NoIdError(network_id)
+                kept = json.loads(kept) if kept.startswith('{') else {
+                    'uuid': kept}
+                vn = api.virtual_network_read(id=kept['uuid'])
+            except vnc_exc.NoIdError:
+                raise exception.NetworkNotFound(id=network_id)
+        record = objects.network_from_vn(vn, network_id, existing=vn.uuid)
+        record.mtu = kept.get('mtu')
+        record.security_groups = kept.get('security_groups')
+        record.security_group_refs = kept.get('security_group_refs') or []
+        return record
+
+    def delete_network(self, network_id):
+        vn_uuid = ids.network_uuid(network_id)
+        with self._api() as api:
+            try:
+                api.virtual_network_delete(id=vn_uuid)
+            except vnc_exc.NoIdError:
+                # Never made by us: an attached network is only forgotten.
+                api.kv_delete(objects.KV_PREFIX + network_id)
+            except vnc_exc.RefsExistError:
+                foreign = cleanup.clear_network(api, network_id, vn_uuid)
+                if foreign:
+                    self._hold(api, network_id, True)
+                    raise exception.Conflict(
+                        reason='network %s (virtual-network %s) still holds '
+                        'objects opencontrail-net did not create: %s; it is '
+                        'kept, and deleted once they are gone' % (
+                            network_id, vn_uuid, ', '.join(foreign)))
+                api.virtual_network_delete(id=vn_uuid)
+            else:
+                LOG.info('Deleted virtual-network %s of Docker network %s',
+                         vn_uuid, network_id)
+            sg_uuid = ids.security_group_uuid(network_id)
+            try:
+                if cleanup.ignore_missing(api.security_group_delete,
+                                          sg_uuid):
+                    LOG.info('Deleted security-group %s of Docker network '
+                             '%s', sg_uuid, network_id)
+            except vnc_exc.RefsExistError as exc:
+                self._hold(api, network_id, True)
+                raise exception.Conflict(
+                    reason='security group %s of network %s is used by '
+                    'objects opencontrail-net did not create: %s' % (
+                        sg_uuid, network_id, exc))
+            if network_id in self._pending:
+                self._hold(api, network_id, False)
+
+    def _hold(self, api, network_id, held):
+        """Remember (or forget) a network whose delete waits for others."""
+        with self._lock:
+            pending = set(self._pending)
+            (pending.add if held else pending.discard)(network_id)
+            if pending == self._pending:
+                return
+            if pending:
+                api.kv_store(PENDING_KEY % self.host,
+                             json.dumps(sorted(pending)))
+            else:
+                api.kv_delete(PENDING_KEY % self.host)
+            self._pending = pending
+
+    def _retry_loop(self):
+        while not self._stopping.wait(self.opts.retry_interval):
+            self.retry_pending()
+
+    def retry_pending(self):
+        """Delete the held networks whose blockers have gone."""
+        for network_id in sorted(self._pending):
+            try:
+                self.delete_network(network_id)
+            except exception.OpenContrailNetError as exc:
+                LOG.debug('Network %s still kept: %s', network_id, exc)
+                continue
+            LOG.info('Deleted network %s: what held it has gone',
+                     network_id)
+
+    def set_route_targets(self, network_id, route_targets=None,
+                          import_targets=None, export_targets=None):
+        network = self.get_network(network_id)
+        if network.existing:
+            raise exception.Conflict(
+                reason='network %s is an existing Contrail network: its '
+                'route targets are not ours to change' % network_id)
+        vn = objects.network_ref(network)
+        for setter, value in (
+                (vn.set_route_target_list, route_targets),
+                (vn.set_import_route_target_list, import_targets),
+                (vn.set_export_route_target_list, export_targets)):
+            if value is not None:
+                setter(objects.vnc_api.RouteTargetList(value))
+        with self._api() as api:
+            api.virtual_network_update(vn)
+
+    # Endpoints --------------------------------------------------------
+
+    def create_endpoint(self, network, endpoint):
+        endpoint.uuid = ids.endpoint_uuid(endpoint.id)
+        endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)
+        endpoint.host = endpoint.host or self.host
+        vmi = objects.vmi_obj(network, endpoint)
+        made = []
+        try:
+            with self._api(budget=2 / 3) as api:
+                try:
+                    api.virtual_machine_interface_create(vmi)
+                    made.append(('virtual_machine_interface', vmi.uuid))
+                except vnc_exc.RefsExistError:
+                    endpoint = self._same_endpoint(api, network, endpoint)
+                for iip in objects.iip_objs(network, endpoint, vmi):
+                    if not self._create_iip(api, iip, made):
+                        cleanup.reclaim(api, network, endpoint,
+                                        iip.get_instance_ip_address())
+                        self._create_iip(api, iip, made, last_try=True)
+        except Exception:
+            cleanup.undo(self.client, made)
+            raise
+        with self._lock:
+            self._endpoints[endpoint.id] = endpoint
+        LOG.info('Created virtual-machine-interface %s (mac %s) for endpoint '
+                 '%s', endpoint.uuid, endpoint.mac, endpoint.id)
+        return endpoint, bool(made)
+
+    def _same_endpoint(self, api, network, endpoint):
+        try:
+            old = self._read_endpoint(api, network, endpoint.id)
+        except exception.EndpointNotFound:
+            old = None
+        if old is None or (old.ipv4, old.ipv6, old.mac) != (
+                endpoint.ipv4, endpoint.ipv6, endpoint.mac):
+            raise exception.Conflict(
+                reason='endpoint %s exists with other settings' % endpoint.id)
+        return old
+
+    @staticmethod
+    def _create_iip(api, iip, made, last_try=False):
+        """Create ``iip``; False if another object holds its address."""
+        try:
+            api.instance_ip_create(iip)
+        except vnc_exc.RefsExistError as exc:
+            if iip.uuid in str(exc):
+                return True  # Ours, from an earlier attempt of this call.
+            if not last_try:
+                return False
+            raise exception.AddressInUse(
+                address=iip.get_instance_ip_address(),
+                pool='Contrail network %s' % iip.get_virtual_network_refs()[
+                    0]['uuid'])
+        made.append(('instance_ip', iip.uuid))
+        LOG.info('Created instance-ip %s (%s)', iip.uuid,
+                 iip.get_instance_ip_address())
+        return True
+
+    def _read_endpoint(self, api, network, endpoint_id):
+        try:
+            vmi = api.virtual_machine_interface_read(
+                id=ids.endpoint_uuid(endpoint_id))
+        except vnc_exc.NoIdError:
+            raise exception.EndpointNotFound(id=endpoint_id)
+        ep = objects.endpoint_from_vmi(vmi, network.id)
+        if ep is None or not objects.is_ours(vmi):
+            raise exception.EndpointNotFound(id=endpoint_id)
+        return ep
+
+    def get_endpoint(self, network, endpoint_id):
+        ep = self._endpoints.get(endpoint_id)
+        if ep is not None and ep.network_id == network.id:
+            return ep
+        with self._api() as api:
+            ep = self._read_endpoint(api, network, endpoint_id)
+        with self._lock:
+            self._endpoints[endpoint_id] = ep
+        return ep
+
+    def attach_endpoint(self, network, endpoint, sandbox):
+        vm = objects.vm_obj(self.host, sandbox)
+        if endpoint.vm_uuid == vm.uuid:
+            return endpoint, False
+        made = []
+        try:
+            with self._api(budget=2 / 3) as api:
+                # Made already: the container's other endpoint made it.
+                self._create_ours(api.virtual_machine_create, vm,
+                                  'virtual-machine', made)
+                api.ref_update('virtual-machine-interface', endpoint.uuid,
+                               'virtual-machine', vm.uuid, None, 'ADD')
+        except Exception:
+            cleanup.undo(self.client, made)
+            raise
+        endpoint.vm_uuid, endpoint.vm_name = vm.uuid, vm.uuid
+        endpoint.sandbox = sandbox
+        with self._lock:
+            self._endpoints[endpoint.id] = endpoint
+        return endpoint, True
+
+    def detach_endpoint(self, network, endpoint):
+        vm_uuid = endpoint.vm_uuid
+        if not vm_uuid:
+            return
+        with self._api(budget=1 / 3) as api:
+            try:
+                api.ref_update('virtual-machine-interface', endpoint.uuid,
+                               'virtual-machine', vm_uuid, None, 'DELETE')
+            except vnc_exc.NoIdError:
+                pass
+            cleanup.delete_vm(api, vm_uuid)
+        endpoint.vm_uuid = endpoint.vm_name = endpoint.sandbox = None
+
+    def delete_endpoint(self, network, endpoint_id):
+        # The cached record names the VM; it is dropped only once all is
+        # gone, so a retry after a failure part-way still finds the VM.
+        ep = self._endpoints.get(endpoint_id)
+        with self._api() as api:
+            if ep is not None:
+                vm_uuid = ep.vm_uuid
+                families = {'v%d' % s.version
+                            for s in network.subnets} or None
+            else:
+                vm_uuid, families = self._endpoint_parts(api, endpoint_id)
+            cleanup.delete_endpoint_objects(
+                api, endpoint_id, vm_uuid,
+                ('v4', 'v6') if families is None else families)
+        with self._lock:
+            self._endpoints.pop(endpoint_id, None)
+        LOG.info('Deleted virtual-machine-interface %s of endpoint %s',
+                 ids.endpoint_uuid(endpoint_id), endpoint_id)
+
+    @staticmethod
+    def _endpoint_parts(api, endpoint_id):
+        """(VM uuid, address families) of an endpoint, from its interface.
+
+        For an endpoint this process did not make or join. Gone already:
+        its instance-ips may still stand, of either family.
+        """
+        try:
+            vmi = api.virtual_machine_interface_read(
+                id=ids.endpoint_uuid(endpoint_id),
+                fields=['virtual_machine_refs', 'instance_ip_back_refs'])
+        except vnc_exc.NoIdError:
+            return None, None
+        held = {r['uuid'] for r in vmi.get_instance_ip_back_refs() or []}
+        families = {f for f in ('v4', 'v6')
+                    if ids.instance_ip_uuid(endpoint_id, f) in held}
+        vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
+        return vm, families
+
+    def find_endpoints(self, host, endpoint_ids):
+        if not endpoint_ids:
+            return []
+        with self._api() as api:
+            found = api.virtual_machine_interfaces_list(
+                obj_uuids=[ids.endpoint_uuid(e) for e in endpoint_ids],
+                detail=True)
+        result, networks = [], {}
+        for vmi in found:
+            bound = objects.kv(vmi.get_virtual_machine_interface_bindings())
+            view = objects.annotation(vmi)
+            if (not objects.is_ours(vmi) or bound.get('host_id') != host or
+                    not vmi.get_virtual_machine_refs()):
+                continue
+            nid = view.get('network_id')
+            if nid not in networks:
+                try:
+                    networks[nid] = self.get_network(nid)
+                except exception.NetworkNotFound:
+                    continue
+            result.append((networks[nid],
+                           objects.endpoint_from_vmi(vmi, nid)))
+        return result

@@ -1,0 +1,181 @@
+"""Every delete of the contrail backend, under one rule: only our own.
+
+A Contrail cluster is shared with Nova, Kubernetes and other teams. The
+driver deletes an object only when it made it (:func:`objects.is_ours`)
+and it belongs to the Docker object being removed; whatever else stands in
+the way is named in the error, never touched.
+"""
+
+from oslo_log import log as logging
+from vnc_api import exceptions as vnc_exc
+from vnc_api import vnc_api
+
+from opencontrail_net.backends.contrail import client as client_mod
+from opencontrail_net.backends.contrail import objects
+from opencontrail_net import exception
+from opencontrail_net import ids
+
+LOG = logging.getLogger(__name__)
+
+ignore_missing = client_mod.ignore_missing
+# What a virtual-network may hold that is no one's object: its own
+# routing-instance, made and removed by the API server with it.
+_DERIVED = ('routing_instances',)
+
+
+def delete_vm(api, vm_uuid):
+    """Delete a container's VM unless another interface still uses it."""
+    try:
+        api.virtual_machine_delete(id=vm_uuid)
+    except vnc_exc.NoIdError:
+        return
+    except vnc_exc.RefsExistError:
+        return  # Another endpoint of the same container still uses it.
+    LOG.info('Deleted virtual-machine %s', vm_uuid)
+
+
+def delete_endpoint_objects(api, endpoint_id, vm_uuid,
+                            families=('v4', 'v6')):
+    """An endpoint's instance-ips, interface, then its VM if unused.
+
+    Only the derived uuids: an address someone else added to the
+    interface is theirs, and stops the delete with a clear conflict.
+    """
+    for family in sorted(families):
+        ignore_missing(api.instance_ip_delete,
+                       ids.instance_ip_uuid(endpoint_id, family))
+    vmi_uuid = ids.endpoint_uuid(endpoint_id)
+    try:
+        ignore_missing(api.virtual_machine_interface_delete, vmi_uuid)
+    except vnc_exc.RefsExistError as exc:
+        raise exception.Conflict(
+            reason='interface %s of endpoint %s is held by objects '
+            'opencontrail-net did not make: %s' % (vmi_uuid, endpoint_id,
+                                                   exc))
+    if vm_uuid:
+        delete_vm(api, vm_uuid)
+
+
+def undo(client, made):
+    """Delete, newest first, what one failed call made."""
+    if not made:
+        return
+    try:
+        with client.api(budget=1 / 3) as api:
+            for kind, uuid in reversed(made):
+                ignore_missing(getattr(api, kind + '_delete'), uuid)
+                LOG.info('Undid %s %s', kind, uuid)
+    except exception.OpenContrailNetError as exc:
+        LOG.error('Could not undo %s: %s', made, exc)
+
+
+def _foreign_refs(vn):
+    """What refers to or lives in ``vn`` besides interfaces and addresses."""
+    found = []
+    fields = (vnc_api.VirtualNetwork.backref_fields |
+              vnc_api.VirtualNetwork.children_fields)
+    for field in sorted(fields):
+        if field in _DERIVED or field in (
+                'virtual_machine_interface_back_refs',
+                'instance_ip_back_refs'):
+            continue
+        kind = field.replace('_back_refs', '').rstrip('s').replace('_', '-')
+        for ref in getattr(vn, field, None) or []:
+            found.append(objects.describe(kind, ref['uuid'], ref['to']))
+    return found
+
+
+def clear_network(api, network_id, vn_uuid):
+    """Delete our leftovers in a network; name what is someone else's.
+
+    Docker swallows a failed DeleteEndpoint, so endpoints of ours may
+    still hold the network when Docker deletes it. Returns the list of
+    foreign objects (described) that keep the network alive.
+    """
+    fields = sorted(vnc_api.VirtualNetwork.backref_fields |
+                    vnc_api.VirtualNetwork.children_fields)
+    vn = api.virtual_network_read(id=vn_uuid, fields=fields)
+    foreign = _foreign_refs(vn)
+    vmis = api.virtual_machine_interfaces_list(
+        back_ref_id=[vn_uuid], detail=True)
+    iips = api.instance_ips_list(back_ref_id=[vn_uuid], detail=True)
+    mine = []
+    for vmi in vmis:
+        if (objects.is_ours(vmi) and
+                objects.annotation(vmi).get('network_id') == network_id):
+            mine.append(vmi)
+        else:
+            foreign.append(objects.describe(
+                'virtual-machine-interface', vmi.uuid, vmi.get_fq_name()))
+    mine_uuids = {vmi.uuid for vmi in mine}
+    for iip in iips:
+        held = {r['uuid'] for r in
+                iip.get_virtual_machine_interface_refs() or []}
+        if not objects.is_ours(iip) or not held <= mine_uuids:
+            foreign.append(objects.describe(
+                'instance-ip', iip.uuid, [iip.get_instance_ip_address() or
+                                          iip.name]))
+    for vmi in mine:
+        vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
+        try:
+            delete_endpoint_objects(api, vmi.name, vm)
+        except exception.Conflict as exc:
+            foreign.append(str(exc))
+            continue
+        LOG.warning('Deleted leftover interface %s of endpoint %s in '
+                    'network %s', vmi.uuid, vmi.name, network_id)
+    return foreign
+
+
+def reclaim(api, network, endpoint, address):
+    """Free ``address`` if a stale endpoint of this network holds it.
+
+    Docker swallows a failed DeleteEndpoint (say, the API was down), and
+    then hands the freed address out again: an address Docker gives is
+    proof that its old endpoint is gone. Only our own endpoints of the
+    same Docker network are reclaimed, never anyone else's object.
+    """
+    holders = api.instance_ips_list(
+        back_ref_id=[network.uuid], detail=True,
+        fields=['instance_ip_address', 'virtual_machine_interface_refs'])
+    for iip in holders:
+        if iip.get_instance_ip_address() != address or \
+                not objects.is_ours(iip):
+            continue
+        for ref in iip.get_virtual_machine_interface_refs() or []:
+            stale = ref['to'][-1]
+            if stale == endpoint.id:
+                continue
+            try:
+                vmi = api.virtual_machine_interface_read(id=ref['uuid'])
+            except vnc_exc.NoIdError:
+                continue
+            if not objects.is_ours(vmi) or objects.endpoint_from_vmi(
+                    vmi, network.id) is None:
+                continue
+            LOG.warning('Address %s of endpoint %s is held by stale '
+                        'endpoint %s of the same network: deleting it',
+                        address, endpoint.id, stale)
+            vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
+            delete_endpoint_objects(api, stale, vm)
+
+
+def delete_unused_vms(api, host):
+    """Delete this host's container VMs that no interface uses.
+
+    Docker ignores a failed DeleteEndpoint: one that failed after the
+    interface was gone leaves its VM behind, found by no Docker ID. The
+    query asks only for VMs named after this host.
+    """
+    vms = api.virtual_machines_list(
+        detail=True, filters={'display_name': host},
+        fields=['virtual_machine_interface_back_refs'])
+    for vm in vms:
+        if (not objects.is_ours(vm) or
+                objects.annotation(vm).get('host') != host or
+                vm.get_virtual_machine_interface_back_refs()):
+            continue
+        LOG.warning('Deleting virtual-machine %s of sandbox %s: no '
+                    'interface uses it', vm.uuid,
+                    objects.annotation(vm).get('sandbox'))
+        delete_vm(api, vm.uuid)

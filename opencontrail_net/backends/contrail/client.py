@@ -1,0 +1,207 @@
+"""The Contrail API client: a pool of bounded vnc_api clients, errors mapped.
+
+vnc_api's client is not thread-safe and, left alone, retries for about
+30 s on a dead server: each Docker call borrows its own client from the
+pool and every request it sends is bounded by the call's deadline.
+"""
+
+import contextlib
+import threading
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import requests
+from vnc_api import exceptions as vnc_exc
+from vnc_api import vnc_api
+
+from opencontrail_net import exception
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_IPAM = ['default-domain', 'default-project', 'default-network-ipam']
+
+CONFIG_OPTS = [
+    cfg.ListOpt('api_server', default=['127.0.0.1'],
+                help='Contrail config API servers; several give failover.'),
+    cfg.PortOpt('api_port', default=8082, help='Config API port.'),
+    cfg.BoolOpt('use_ssl', default=False, help='Talk HTTPS to the API.'),
+    cfg.StrOpt('cafile', help='CA bundle to verify the API server with.'),
+    cfg.BoolOpt('insecure', default=False,
+                help='Do not verify the API server\'s certificate.'),
+    cfg.StrOpt('auth_type', default='noauth',
+               choices=[('noauth', 'the API server runs without auth'),
+                        ('keystone', 'authenticate with Keystone')],
+               help='How to authenticate to the config API.'),
+    cfg.HostAddressOpt('auth_host', default='127.0.0.1',
+                       help='Keystone host.'),
+    cfg.PortOpt('auth_port', default=5000, help='Keystone port.'),
+    cfg.StrOpt('auth_protocol', default='http', choices=['http', 'https'],
+               help='Keystone protocol.'),
+    cfg.StrOpt('auth_url', default='/v3/auth/tokens',
+               help='Keystone token URL path.'),
+    cfg.StrOpt('admin_user', default='admin', help='Keystone user.'),
+    cfg.StrOpt('admin_password', secret=True, default='',
+               help='Keystone password.'),
+    cfg.StrOpt('admin_tenant', default='admin', help='Keystone project.'),
+    cfg.StrOpt('domain', default='default-domain',
+               help='Contrail domain of projects given without one.'),
+    cfg.StrOpt('project', default='admin',
+               help='Project of new networks, PROJECT or DOMAIN:PROJECT; '
+                    '"-o tenant=" overrides it per network.'),
+    cfg.StrOpt('network_ipam',
+               default=':'.join(DEFAULT_IPAM),
+               help='network-ipam of new networks (DOMAIN:PROJECT:NAME); '
+                    '"-o opencontrail.ipam=" overrides it per network.'),
+    cfg.FloatOpt('timeout', default=10.0, min=1.0,
+                 help='Longest time one Docker call may wait for the API '
+                      'before it fails with a clear error.'),
+    cfg.IntOpt('retry_interval', default=30, min=0,
+               help='Seconds between attempts to delete a network that '
+                    'Docker removed while objects of others still held '
+                    'it in Contrail (0: only at start).'),
+]
+
+
+def unavailable(why):
+    return exception.BackendUnavailable(reason='Contrail API: %s' % why)
+
+
+class BoundedVncApi(vnc_api.VncApi):
+    """VncApi without its hidden retry loops, bounded by a deadline.
+
+    The stock client sleeps and retries for about 30 s on a dead server:
+    Docker must hear of it long before that.
+    """
+
+    deadline = None
+    request_timeout = 5.0
+
+    def _request(self, op, url, data=None, retry_on_error=True,
+                 retry_after_authn=False, retry_count=0):
+        session = self._api_server_session
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0.05:
+                raise unavailable('no answer in time')
+            session.timeout = min(self.request_timeout, remaining)
+            session.connection_timeout = min(2.0, remaining)
+        try:
+            return super()._request(op, url, data=data,
+                                    retry_on_error=False,
+                                    retry_after_authn=retry_after_authn,
+                                    retry_count=0)
+        except vnc_exc.ServiceUnavailableError as exc:
+            raise unavailable('service unavailable (%s)' % exc)
+        except requests.exceptions.RequestException as exc:
+            raise unavailable('%s at %s' % (type(exc).__name__,
+                                            self._web_host))
+
+
+class ClientPool:
+    """vnc_api clients are not thread-safe: each call borrows its own."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._free = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def client(self, deadline):
+        with self._lock:
+            client = self._free.pop() if self._free else None
+        if client is None:
+            client = self._factory(deadline)
+        client.deadline = deadline
+        try:
+            yield client
+        except exception.BackendUnavailable:
+            # Its session may hold a dead connection: let it go.
+            raise
+        except BaseException:
+            self._give_back(client)
+            raise
+        self._give_back(client)
+
+    def _give_back(self, client):
+        client.deadline = None
+        with self._lock:
+            self._free.append(client)
+
+
+class Client:
+    """Borrows a bounded client for one step of a Docker call."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.pool = ClientPool(self._connect)
+
+    def _connect(self, deadline):
+        opts = self.opts
+        request_timeout = max(1.0, opts.timeout / 3)
+        remaining = max(1, int(deadline - time.monotonic()))
+        where = '%s:%s' % (','.join(opts.api_server), opts.api_port)
+        try:
+            client = BoundedVncApi(
+                username=opts.admin_user, password=opts.admin_password,
+                tenant_name=opts.admin_tenant,
+                api_server_host=list(opts.api_server),
+                api_server_port=str(opts.api_port),
+                api_server_use_ssl=opts.use_ssl, apicafile=opts.cafile,
+                apiinsecure=opts.insecure, auth_type=opts.auth_type,
+                auth_host=opts.auth_host, auth_port=str(opts.auth_port),
+                auth_protocol=opts.auth_protocol, auth_url=opts.auth_url,
+                domain_name=opts.domain,
+                timeout=min(remaining, int(request_timeout)),
+                connection_timeout=2)
+        except exception.OpenContrailNetError:
+            raise
+        except (requests.exceptions.RequestException,
+                vnc_exc.VncError) as exc:
+            raise unavailable('cannot connect to %s: %s' % (
+                where, type(exc).__name__))
+        if getattr(client, '_srv_root_url', None) is None:
+            raise unavailable('no homepage from %s' % where)
+        client.request_timeout = request_timeout
+        LOG.info('Connected to the Contrail API at %s', where)
+        return client
+
+    @contextlib.contextmanager
+    def api(self, budget=1.0):
+        """A client for one step of a Docker call, Contrail errors mapped.
+
+        ``budget`` is the share of the timeout this step may use; undo
+        steps get what is left after the main path.
+        """
+        deadline = time.monotonic() + self.opts.timeout * budget
+        with self.pool.client(deadline) as client:
+            try:
+                yield client
+            except vnc_exc.PermissionDenied as exc:
+                raise exception.BackendError(
+                    reason='permission denied: %s' % exc)
+            except vnc_exc.AuthFailed as exc:
+                raise exception.BackendUnavailable(
+                    reason='authentication failed: %s' % exc)
+            except vnc_exc.TimeOutError as exc:
+                raise unavailable(str(exc))
+            except vnc_exc.NoIdError as exc:
+                raise exception.NotFound(kind='Contrail object', id=exc)
+            except vnc_exc.RefsExistError as exc:
+                raise exception.Conflict(reason='Contrail: %s' % exc)
+            except vnc_exc.BadRequest as exc:
+                raise exception.InvalidRequest(
+                    reason='Contrail refused it: %s' % exc.content)
+            except vnc_exc.HttpError as exc:
+                raise exception.BackendError(
+                    reason='Contrail API answered %s: %s' % (
+                        exc.status_code, exc.content))
+
+
+def ignore_missing(func, uuid):
+    """Delete ``uuid`` with ``func``; gone already is fine."""
+    try:
+        func(id=uuid)
+    except vnc_exc.NoIdError:
+        return False
+    return True

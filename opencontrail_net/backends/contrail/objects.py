@@ -1,0 +1,258 @@
+"""Contrail objects built from Docker's records, and read back into them.
+
+Every object the driver creates carries its mark: ``id_perms.creator`` is
+``opencontrail-net`` (the API server takes the creator only at create, so
+nobody's update can move an object in or out of our hands), and its uuid
+derives from a Docker ID (:mod:`opencontrail_net.ids`). The annotation
+``opencontrail-net`` holds what Contrail has no field for.
+"""
+
+import json
+
+from vnc_api import vnc_api
+
+from opencontrail_net import ids
+from opencontrail_net import model
+
+CREATOR = 'opencontrail-net'
+ANNOTATION = 'opencontrail-net'
+KV_PREFIX = 'opencontrail-net:network:'
+PORTS = vnc_api.PortType(0, 65535)
+
+
+def kv(pairs):
+    """A KeyValuePairs property as a dict."""
+    return {p.key: p.value for p in (pairs.key_value_pair or [])} if pairs \
+        else {}
+
+
+def annotation(obj):
+    """Our annotation of ``obj`` (a dict), or {}."""
+    text = kv(obj.get_annotations()).get(ANNOTATION)
+    return json.loads(text) if text else {}
+
+
+def is_ours(obj):
+    """True if this driver created ``obj``."""
+    perms = obj.get_id_perms()
+    return bool(perms is not None and perms.creator == CREATOR)
+
+
+def describe(kind, obj_uuid, fq_name):
+    return '%s %s (%s)' % (kind, obj_uuid, ':'.join(fq_name or ()))
+
+
+def fq(value, domain, size):
+    """``value`` as an fq_name of ``size`` parts, ``domain`` filled in."""
+    parts = value.split(':') if isinstance(value, str) else list(value)
+    if len(parts) == size - 1:
+        parts = [domain] + parts
+    return parts
+
+
+def _mark(obj, what, view=None):
+    obj.set_id_perms(vnc_api.IdPermsType(enable=True, creator=CREATOR,
+                                         description=what))
+    if view is not None:
+        obj.set_annotations(vnc_api.KeyValuePairs([vnc_api.KeyValuePair(
+            ANNOTATION, json.dumps(view, sort_keys=True))]))
+
+
+def project(fq_name):
+    return vnc_api.Project(fq_name[1], vnc_api.Domain(fq_name[0]))
+
+
+# Networks -----------------------------------------------------------------
+
+def docker_view(network):
+    """What Docker asked for: compared when CreateNetwork comes again."""
+    return {'id': network.id, 'mtu': network.mtu,
+            'enable_ipv6': network.enable_ipv6,
+            'internal': network.internal,
+            'subnets': [{'cidr': s.cidr, 'gateway': s.gateway}
+                        for s in network.subnets],
+            'name': network.name, 'project': network.project,
+            'ipam': network.ipam,
+            'route_targets': network.route_targets,
+            'import_targets': network.import_targets,
+            'export_targets': network.export_targets,
+            'security_groups': network.security_groups,
+            'security_group_refs': network.security_group_refs}
+
+
+def subnets(network):
+    result = []
+    for subnet in network.subnets:
+        prefix, length = subnet.cidr.split('/')
+        # Docker's own IPAM hands out addresses from the bottom and keeps
+        # its gateway: Contrail must reserve that gateway and nothing
+        # else, or an address Docker gives collides with Contrail's DNS
+        # service address. DNS on Docker's gateway with DHCP off is the
+        # one way the API server reserves no other.
+        kwargs = {}
+        if subnet.gateway:
+            kwargs = dict(default_gateway=subnet.gateway,
+                          dns_server_address=subnet.gateway,
+                          enable_dhcp=False)
+        result.append(vnc_api.IpamSubnetType(
+            subnet=vnc_api.SubnetType(prefix, int(length)),
+            subnet_name=subnet.cidr, **kwargs))
+    return result
+
+
+def network_obj(network, ipam_fq):
+    vn = vnc_api.VirtualNetwork(network.name or network.id,
+                                project(network.project))
+    vn.uuid = ids.network_uuid(network.id)
+    vn.set_display_name(network.name or network.id)
+    ipam = vnc_api.NetworkIpam(ipam_fq[2], project(ipam_fq[:2]))
+    vn.add_network_ipam(ipam, vnc_api.VnSubnetsType(subnets(network)))
+    for setter, targets in (
+            (vn.set_route_target_list, network.route_targets),
+            (vn.set_import_route_target_list, network.import_targets),
+            (vn.set_export_route_target_list, network.export_targets)):
+        if targets:
+            setter(vnc_api.RouteTargetList(targets))
+    _mark(vn, 'Docker network %s' % network.id, docker_view(network))
+    return vn
+
+
+def network_ref(network):
+    """A virtual-network that only names ``network`` (for refs, updates)."""
+    vn = vnc_api.VirtualNetwork(network.name, project(network.project))
+    vn.uuid = network.uuid
+    return vn
+
+
+def _targets(lst):
+    return list(lst.route_target) if lst and lst.route_target else []
+
+
+def network_from_vn(vn, network_id, existing=None):
+    """A Network record from a virtual-network read back."""
+    fq_name = vn.get_fq_name()
+    view = {} if existing else annotation(vn)
+    subnets = [model.Subnet(**s) for s in view.get('subnets', [])]
+    if not subnets:
+        for ref in vn.get_network_ipam_refs() or []:
+            for s in ref['attr'].get_ipam_subnets() or []:
+                subnets.append(model.Subnet(
+                    cidr='%s/%s' % (s.subnet.ip_prefix,
+                                    s.subnet.ip_prefix_len),
+                    gateway=s.default_gateway))
+    return model.Network(
+        id=network_id, subnets=subnets, name=fq_name[2],
+        project=fq_name[:2],
+        route_targets=_targets(vn.get_route_target_list()),
+        import_targets=_targets(vn.get_import_route_target_list()),
+        export_targets=_targets(vn.get_export_route_target_list()),
+        existing=existing, mtu=view.get('mtu'),
+        enable_ipv6=view.get('enable_ipv6', False),
+        internal=view.get('internal', False), uuid=vn.uuid,
+        project_uuid=vn.parent_uuid, ipam=view.get('ipam'),
+        security_groups=view.get('security_groups'),
+        security_group_refs=view.get('security_group_refs') or [])
+
+
+# Security groups --------------------------------------------------------
+
+def security_group_name(network):
+    return 'docker-%s' % (network.name or network.id)
+
+
+def own_security_group_ref(network):
+    """The ref of the group the driver makes for ``network``."""
+    return {'to': list(network.project) + [security_group_name(network)],
+            'uuid': ids.security_group_uuid(network.id)}
+
+
+def _rule(network, n, ethertype, src, dst):
+    return vnc_api.PolicyRuleType(
+        rule_uuid=ids.rule_uuid(network.id, n), direction='>',
+        protocol='any', ethertype=ethertype,
+        src_addresses=[src], src_ports=[PORTS],
+        dst_addresses=[dst], dst_ports=[PORTS])
+
+
+def security_group_obj(network):
+    """Docker's semantics: the network's members reach each other, nothing
+    else gets in; everything may go out. IPv4 and IPv6 alike."""
+    ref = own_security_group_ref(network)
+    sg = vnc_api.SecurityGroup(ref['to'][-1], project(network.project))
+    sg.uuid = ref['uuid']
+    members = vnc_api.AddressType(security_group=':'.join(ref['to']))
+    local = vnc_api.AddressType(security_group='local')
+    rules = []
+    for ethertype, anywhere in (('IPv4', '0.0.0.0'), ('IPv6', '::')):
+        rules.append(_rule(network, len(rules), ethertype, members, local))
+        rules.append(_rule(network, len(rules), ethertype, local,
+                           vnc_api.AddressType(subnet=vnc_api.SubnetType(
+                               anywhere, 0))))
+    sg.set_security_group_entries(vnc_api.PolicyEntriesType(rules))
+    _mark(sg, 'Docker network %s' % network.id)
+    return sg
+
+
+# Endpoints, containers ----------------------------------------------------
+
+def vmi_obj(network, endpoint):
+    vmi = vnc_api.VirtualMachineInterface(endpoint.id,
+                                          project(network.project))
+    vmi.uuid = endpoint.uuid
+    vmi.set_display_name(endpoint.id)
+    vmi.set_virtual_network(network_ref(network))
+    vmi.set_virtual_machine_interface_mac_addresses(
+        vnc_api.MacAddressesType([endpoint.mac]))
+    vmi.set_virtual_machine_interface_bindings(vnc_api.KeyValuePairs(
+        [vnc_api.KeyValuePair('host_id', endpoint.host)]))
+    for ref in network.security_group_refs:
+        sg = vnc_api.SecurityGroup(ref['to'][-1], project(ref['to'][:2]))
+        sg.uuid = ref['uuid']
+        vmi.add_security_group(sg)
+    _mark(vmi, 'Docker endpoint %s' % endpoint.id,
+          {'network_id': network.id, 'ipv4': endpoint.ipv4,
+           'ipv6': endpoint.ipv6})
+    return vmi
+
+
+def iip_objs(network, endpoint, vmi):
+    for family, cidr in (('v4', endpoint.ipv4), ('v6', endpoint.ipv6)):
+        if not cidr:
+            continue
+        iip = vnc_api.InstanceIp(ids.instance_ip_uuid(endpoint.id, family))
+        iip.uuid = iip.name
+        iip.set_instance_ip_address(cidr.split('/')[0])
+        iip.set_instance_ip_family(family)
+        iip.set_virtual_network(network_ref(network))
+        iip.set_virtual_machine_interface(vmi)
+        _mark(iip, 'Docker endpoint %s' % endpoint.id)
+        yield iip
+
+
+def vm_obj(host, sandbox):
+    """The container: its display name is the host, which start-up finds
+    this host's containers by; the sandbox is in the annotation."""
+    vm_uuid = ids.vm_uuid(host, sandbox)
+    vm = vnc_api.VirtualMachine(vm_uuid)
+    vm.uuid = vm_uuid
+    vm.set_server_type('container')
+    vm.set_display_name(host)
+    _mark(vm, 'Docker sandbox %s on %s' % (sandbox, host),
+          {'host': host, 'sandbox': sandbox})
+    return vm
+
+
+def endpoint_from_vmi(vmi, network_id):
+    """An Endpoint record from an interface read back, or None."""
+    view = annotation(vmi)
+    if view.get('network_id') != network_id:
+        return None
+    macs = vmi.get_virtual_machine_interface_mac_addresses()
+    vms = vmi.get_virtual_machine_refs() or []
+    return model.Endpoint(
+        id=vmi.name, network_id=network_id,
+        mac=macs.mac_address[0] if macs and macs.mac_address else None,
+        ipv4=view.get('ipv4'), ipv6=view.get('ipv6'),
+        host=kv(vmi.get_virtual_machine_interface_bindings()).get('host_id'),
+        uuid=vmi.uuid, vm_uuid=vms[0]['uuid'] if vms else None,
+        vm_name=vms[0]['to'][-1] if vms else None)
