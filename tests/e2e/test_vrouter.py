@@ -15,13 +15,13 @@ from vnc_api import vnc_api
 from opencontrail_net import ids
 from opencontrail_net import vrouter_agent as agent_client
 from tests.e2e import plugin as plugin_mod
-from tests.fakes import contrail_api
+from tests import contrail_target
 from tests.fakes import vrouter_agent
 
 
 @pytest.fixture(scope='module')
 def fakes():
-    api = contrail_api.FakeContrailAPI().start()
+    api = contrail_target.start()
     ports_dir = tempfile.mkdtemp(prefix='ocn-ports-')
     agent = vrouter_agent.FakeAgent(ports_dir)
     agent.start()
@@ -37,7 +37,7 @@ def drv(dockerd, fakes):
     name = 'ocnv' + ids.short_hash(str(time.time()), 6)
     plugin = plugin_mod.DockerPlugin(name, backend='contrail',
                                      port_driver='vrouter', **{
-                                         'contrail.api_server': '127.0.0.1',
+                                         'contrail.api_server': api.host,
                                          'contrail.api_port': api.port,
                                          'contrail.project': 'admin',
                                          'vrouter.agent_url': agent.url,
@@ -53,7 +53,7 @@ def drv(dockerd, fakes):
 
 def test_container_port_matches_contrail(dockerd, drv, fakes):
     api, agent = fakes
-    vnc = vnc_api.VncApi(api_server_host='127.0.0.1',
+    vnc = vnc_api.VncApi(api_server_host=api.host,
                          api_server_port=str(api.port), auth_type='noauth')
     dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
                 '192.168.44.0/24', '-o', 'rt=64512:100,64512:200', 'net4v')

@@ -47,10 +47,22 @@ generically; the types a Docker driver uses get the server's own rules:
   ``/prop-collection-get``, ``/list-bulk-collection``,
   ``/virtual-network/<id>/ip-alloc|ip-free|subnet-ip-count``.
 
+* id_perms: ``creator`` is taken at create only; an update changes only
+  ``enable`` and ``description`` (TF ``_ensure_id_perms_present``).
+* route targets: the ASN must be 1..0xFFFF unless the global-system-config
+  has ``enable_4byte_as`` (``400 "ASN out of range, should be between
+  1-0xFFFF"``); after a 4-byte ASN the number must be at most 0xFFFF; in
+  the global-system-config's ``autonomous_system`` the numbers
+  8000000..16777216 are refused.
+* security-group: ``security_group_id`` allocated from 8000001 (``403`` if
+  the caller sets it), every rule gets a ``rule_uuid`` unless given; a
+  rule needs ``local`` on one side, a known protocol, ports 0..65535 in
+  order, and addresses of its ethertype (``400``).
+
 Not modelled: authentication/RBAC/quotas, flat-subnet IPAMs and vrouter
-allocation pools, floating/alias IPs, security groups (a real project gets
-a ``default`` security group), route-target objects, the schema transformer,
-tags, ETags, pagination.
+allocation pools, floating/alias IPs, the ``default`` security group
+Neutron or kube-manager make per project, route-target objects, the schema
+transformer, tags, ETags, pagination.
 
 Test controls: ``start()``, ``stop()``, ``port``, ``url``, ``requests``,
 ``reset_requests()``, ``count()``, ``fail_request()``, ``timeout_hold``,
@@ -78,6 +90,9 @@ from tests.fakes import httpfake
 FAULT_KINDS = ('500', '503', 'timeout', 'drop')
 GLOBAL_ASN = 64512
 _RT_RESERVED = (8000000, 1 << 24)   # contrail's own targets, 2-byte ASN
+_SG_ID_BASE = 8000000
+_PROTOCOLS = {'any', 'icmp', 'tcp', 'udp', 'icmp6'} | {
+    str(n) for n in range(256)}
 _BASIC_KEYS = ('uuid', 'fq_name', 'parent_type', 'parent_uuid')
 _ACTIONS = [
     ('/fqname-to-id', 'name-to-id', 'POST'),
@@ -271,6 +286,42 @@ def _vn_ipam_subnets(vn):
     return out
 
 
+def _check_sg_rule(rule):
+    """A security-group rule as the API server checks it (TF
+    ``SecurityGroupServer``): one side local, a protocol, ports in order,
+    addresses of the rule's ethertype. Gives each rule its uuid."""
+    rule.setdefault('rule_uuid', None)
+    if not rule['rule_uuid']:
+        rule['rule_uuid'] = str(uuidlib.uuid4())
+    sides = (rule.get('src_addresses') or []) + (
+        rule.get('dst_addresses') or [])
+    if not any(a.get('security_group') == 'local' for a in sides):
+        raise ApiError(400, 'At least one of source or destination '
+                       'addresses must be "local"')
+    if str(rule.get('protocol', '')).lower() not in _PROTOCOLS:
+        raise ApiError(400, 'Rule with invalid protocol : %s'
+                       % rule.get('protocol'))
+    for port in (rule.get('src_ports') or []) + (
+            rule.get('dst_ports') or []):
+        start, end = port.get('start_port'), port.get('end_port')
+        if not (isinstance(start, int) and isinstance(end, int) and (
+                -1 <= start <= end <= 65535)):
+            raise ApiError(400, 'Invalid port range %s' % port)
+    version = {'IPv4': 4, 'IPv6': 6}.get(rule.get('ethertype'))
+    if version is None:
+        raise ApiError(400, 'Invalid ethertype %s' % rule.get('ethertype'))
+    for addr in sides:
+        subnet = addr.get('subnet')
+        if subnet and ipaddress.ip_address(
+                subnet['ip_prefix']).version != version:
+            raise ApiError(400, 'Rule subnet %s doesn\'t match ethertype '
+                           '%s' % (subnet['ip_prefix'], rule['ethertype']))
+        group = addr.get('security_group')
+        if group not in (None, 'local', 'any') and len(
+                str(group).split(':')) != 3:
+            raise ApiError(400, 'Invalid security group %s' % group)
+
+
 # --------------------------------------------------------------------------
 # the configuration database
 
@@ -443,9 +494,9 @@ class _ConfigDB(object):
         new = copy.deepcopy(old)
         for key, value in body.items():
             if key == 'id_perms' and isinstance(value, dict):
-                keep = {k: new['id_perms'][k] for k in ('created', 'uuid')}
-                new['id_perms'] = dict(new['id_perms'], **value)
-                new['id_perms'].update(keep)
+                new['id_perms'] = dict(new['id_perms'], **{
+                    k: v for k, v in value.items()
+                    if k in ('enable', 'description')})
             elif value is None:
                 new.pop(key, None)
             else:
@@ -790,36 +841,79 @@ class _ConfigDB(object):
 
     # -- virtual-network -------------------------------------------------
 
+    def _rt_rules(self):
+        gsc = self.objs[self.lookup('global-system-config',
+                                    ['default-global-system-config'])]
+        return (gsc.get('autonomous_system'),
+                bool(gsc.get('enable_4byte_as')))
+
     def _check_route_targets(self, obj):
+        global_asn, four_byte = self._rt_rules()
         for name in ('route_target_list', 'import_route_target_list',
                      'export_route_target_list'):
             for rt in (obj.get(name) or {}).get('route_target') or []:
-                parts = str(rt).split(':')
-                ok = len(parts) == 3 and parts[0] == 'target'
-                asn = parts[1] if ok else ''
-                try:
-                    target = int(parts[2]) if ok else None
-                    if asn.isdigit():
-                        asn = int(asn)
-                        ok = 0 < asn <= 0xFFFF
-                    elif asn.lower().endswith('l') and asn[:-1].isdigit():
-                        ok = target <= 0xFFFF
-                        asn = int(asn[:-1])
-                    else:
-                        ipaddress.IPv4Address(asn)
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise ApiError(400, "Route target must be of the format "
-                                   "'target:<asn>:<number>' or "
-                                   "'target:<ip>:<number>'")
-                low, high = _RT_RESERVED
-                if asn == GLOBAL_ASN and not (
-                        1 <= target < low or high < target <= 0xFFFFFFFF):
-                    raise ApiError(400, 'Configured route target must use '
-                                   'ASN that is different from global ASN '
-                                   'or route target value must be less than'
-                                   ' %d and greater than %d' % (low, high))
+                self._check_route_target(str(rt), global_asn, four_byte)
+
+    @staticmethod
+    def _check_route_target(rt, global_asn, four_byte):
+        parts = rt.split(':')
+        ok = len(parts) == 3 and parts[0] == 'target'
+        asn = parts[1] if ok else ''
+        try:
+            target = int(parts[2]) if ok else None
+            if asn.isdigit():
+                asn = int(asn)
+                if asn > 0xFFFF and not four_byte or not (
+                        0 < asn <= 0xFFFFFFFF):
+                    raise ApiError(400, 'ASN out of range, should be '
+                                   'between 1-0x%s' % (
+                                       'FFFFFFFF' if four_byte else 'FFFF'))
+                ok = asn <= 0xFFFF or target <= 0xFFFF
+            elif asn.lower().endswith('l') and asn[:-1].isdigit():
+                ok = target <= 0xFFFF
+                asn = int(asn[:-1])
+            else:
+                ipaddress.IPv4Address(asn)
+                ok = target <= 0xFFFF
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ApiError(400, "Route target must be of the format "
+                           "'target:<asn>:<number>' or "
+                           "'target:<ip>:<number>'")
+        low, high = _RT_RESERVED
+        if asn == global_asn and not (
+                1 <= target < low or high < target <= 0xFFFFFFFF):
+            raise ApiError(400, 'Configured route target must use ASN that '
+                           'is different from global ASN or route target '
+                           'value must be less than %d and greater than %d'
+                           % (low, high))
+
+    # -- security-group ------------------------------------------------
+
+    def _pre_create_security_group(self, obj):
+        if obj.get('security_group_id') is not None:
+            raise ApiError(403, 'Cannot set the security group ID')
+        taken = {o.get('security_group_id') for u, o in self.objs.items()
+                 if self.types[u] == 'security-group'}
+        sg_id = _SG_ID_BASE + 1
+        while sg_id in taken:
+            sg_id += 1
+        obj['security_group_id'] = sg_id
+        self._check_sg_rules(obj)
+
+    def _pre_update_security_group(self, old, new, body):
+        if body.get('security_group_id') not in (
+                None, old.get('security_group_id')):
+            raise ApiError(403, 'Cannot update the security group ID')
+        new['security_group_id'] = old.get('security_group_id')
+        self._check_sg_rules(new)
+
+    @staticmethod
+    def _check_sg_rules(obj):
+        entries = obj.get('security_group_entries') or {}
+        for rule in entries.get('policy_rule') or []:
+            _check_sg_rule(rule)
 
     def _used_addresses(self, vn_uuid, skip=None):
         used = set(self.ip_reservations.get(vn_uuid, ()))
@@ -1210,6 +1304,31 @@ class FakeContrailAPI(httpfake.ServedFake):
             if self._db.types.get(obj_uuid) != _canon(res_type):
                 return None
             return copy.deepcopy(self._db.objs[obj_uuid])
+
+    def populate_foreign(self, count):
+        """Add ``count`` VMs, each with an interface, in a network of
+        another project: a busy shared cluster's objects."""
+        with self._lock:
+            db = self._db
+            if not db.lookup('project', ['default-domain', 'others']):
+                db.create('project', {'fq_name': ['default-domain',
+                                                  'others']})
+                db.create('virtual-network', {
+                    'fq_name': ['default-domain', 'others', 'busy']})
+            vn = db.lookup('virtual-network',
+                           ['default-domain', 'others', 'busy'])
+            base = len(db.objs)
+            for n in range(base, base + count):
+                vm = db.create('virtual-machine', {
+                    'fq_name': ['vm-%d' % n], 'display_name': 'nova-%d' % n,
+                    'server_type': 'virtual-server'})
+                db.create('virtual-machine-interface', {
+                    'fq_name': ['default-domain', 'others', 'port-%d' % n],
+                    'parent_type': 'project',
+                    'virtual_network_refs': [{'uuid': vn, 'attr': None}],
+                    'virtual_machine_refs': [{
+                        'uuid': vm['virtual-machine']['uuid'],
+                        'attr': None}]})
 
     def kv(self):
         """The user-agent key-value store, as a dict."""

@@ -6,6 +6,7 @@ import tempfile
 
 import pytest
 
+from tests import contrail_target
 from tests import driverproc
 from tests import netns as netns_mod
 
@@ -48,3 +49,23 @@ def driver_factory(workdir):
     yield make
     for proc in procs:
         proc.kill()
+
+
+@pytest.fixture
+def fake():
+    api = contrail_target.start(timeout_hold=4)
+    yield api
+    api.stop()
+
+
+def contrail_driver(driver_factory, fake, name='drv', timeout=3):
+    return driver_factory(name=name, backend='contrail', port_driver='veth',
+                          **{'contrail.api_server': fake.host,
+                             'contrail.api_port': fake.port,
+                             'contrail.project': 'admin',
+                             'contrail.timeout': timeout})
+
+
+@pytest.fixture
+def drv(driver_factory, fake):
+    return contrail_driver(driver_factory, fake).start()

@@ -16,17 +16,23 @@ def create(generic=None, v4=None, v6=None, **options):
             'IPv6Data': v6 or []}
 
 
+RULES = (64512, False)     # Contrail's defaults: global ASN, 2-byte ASNs
+
+
 @pytest.mark.parametrize('value,expected', [
     ('64512:100', ['target:64512:100']),
     ('64512:100,64512:200', ['target:64512:100', 'target:64512:200']),
     ('target:64512:100, 10.1.2.3:7', ['target:64512:100',
                                       'target:10.1.2.3:7']),
-    ('70000:5', ['target:70000:5']),
     ('64512:100,64512:100', ['target:64512:100']),
     ('65000:8000000', ['target:65000:8000000']),
+    ('64512:7999999', ['target:64512:7999999']),
+    ('64512:16777217', ['target:64512:16777217']),
+    ('64513:4294967295', ['target:64513:4294967295']),
+    ('1.2.3.4:5', ['target:1.2.3.4:5']),
 ])
 def test_route_targets_valid(value, expected):
-    assert netopts.route_targets('rt', value, 64512) == expected
+    assert netopts.route_targets('rt', value, RULES) == expected
 
 
 @pytest.mark.parametrize('value,word', [
@@ -34,16 +40,38 @@ def test_route_targets_valid(value, expected):
     ('64512', '64512'),
     ('64512:x', '64512:x'),
     ('0:5', '0:5'),
-    ('70000:70000', '70000:70000'),
+    ('70000:5', 'enable_4byte_as'),
     ('10.1.2.3:70000', '10.1.2.3:70000'),
     ('64512:8000000', 'reserved'),
+    ('64512:8000001', '64512:8000001'),
+    ('64512:16777216', 'reserved'),
     ('1.2.3:4', '1.2.3:4'),
     ('64512:100,banana', 'banana'),
 ])
 def test_route_targets_invalid(value, word):
     with pytest.raises(exception.InvalidOption) as err:
-        netopts.route_targets('rt', value, 64512)
+        netopts.route_targets('rt', value, RULES)
     assert word in str(err.value)
+
+
+def test_four_byte_asns_when_the_cluster_allows_them():
+    assert netopts.route_targets('rt', '70000:5', (64512, True)) == [
+        'target:70000:5']
+    with pytest.raises(exception.InvalidOption) as err:
+        netopts.route_targets('rt', '70000:70000', (64512, True))
+    assert '70000:70000' in str(err.value)
+
+
+def test_rules_are_asked_only_for_asn_targets():
+    asked = []
+
+    def rules():
+        asked.append(1)
+        return RULES
+    assert netopts.route_targets('rt', '1.2.3.4:5', rules)
+    assert asked == []
+    assert netopts.route_targets('rt', '64512:5', rules)
+    assert asked == [1]
 
 
 def test_parse_network_options():
@@ -61,8 +89,13 @@ def test_parse_network_options():
     assert net.import_targets == ['target:64512:1']
     assert net.export_targets == ['target:64512:2']
     assert (net.name, net.project, net.mtu) == (
-        'blue', ['default-domain', 'demo'], 1400)
+        'blue', ['demo'], 1400)
+    assert net.ipam == 'ipam1' and net.security_groups is None
     assert net.enable_ipv6 and net.gateway(6) == '2002:1::1'
+    net = netopts.parse_network(create(
+        {'opencontrail.security_groups': 'web, d:p:db', 'tenant': 'd:p'}))
+    assert net.security_groups == ['web', 'd:p:db']
+    assert net.project == ['d', 'p']
 
 
 @pytest.mark.parametrize('generic,word', [
@@ -72,6 +105,11 @@ def test_parse_network_options():
     ({'tenant': 'a:b:c'}, 'a:b:c'),
     ({'name': 'has/slash'}, 'has/slash'),
     ({'opencontrail.network': 'nope'}, 'nope'),
+    ({'opencontrail.ipam': 'a:b:c:d'}, 'opencontrail.ipam'),
+    ({'opencontrail.ipam': ''}, 'opencontrail.ipam'),
+    ({'opencontrail.security_groups': ','},
+     'opencontrail.security_groups'),
+    ({'opencontrail.security_groups': 'a/b'}, 'a/b'),
     ({'opencontrail.colour': 'red'}, 'opencontrail.colour'),
     ({'rt': '64512:1', 'opencontrail.rt': '64512:2'}, 'conflicts'),
 ])

@@ -1,0 +1,78 @@
+"""The Contrail config API the contrail tests talk to.
+
+By default the in-process fake (:mod:`tests.fakes.contrail_api`). With
+``OCN_CONTRAIL_API=HOST:PORT`` (noauth) the same tests run against a real
+Contrail / Tungsten Fabric API server: how an operator qualifies a cluster
+release, and how the fake is kept honest. Tests that need the fake's test
+controls (fault injection, request counts, outages) skip there.
+"""
+
+import os
+
+import pytest
+from vnc_api import exceptions as vnc_exc
+from vnc_api import vnc_api
+
+from tests.fakes import contrail_api
+
+ENV = 'OCN_CONTRAIL_API'
+
+needs_fake = pytest.mark.skipif(
+    bool(os.environ.get(ENV)),
+    reason='needs the in-process fake API (faults, request counts); %s '
+    'points at a real server' % ENV)
+
+
+class RealAPI:
+    """A real API server, seen through the fake's read-only controls.
+
+    ``objects()`` leaves out what stood before the tests began, so "no
+    object left behind" holds on a cluster that others use too.
+    """
+
+    def __init__(self, where):
+        self.host, _, port = where.rpartition(':')
+        self.port = int(port)
+        self.vnc = vnc_api.VncApi(api_server_host=self.host,
+                                  api_server_port=str(self.port),
+                                  auth_type='noauth')
+        self._before = {}
+
+    def _all(self, res_type):
+        return self.vnc.resource_list(res_type, detail=True)
+
+    def objects(self, res_type):
+        if res_type not in self._before:
+            self._before[res_type] = set()
+        return [o.serialize_to_json() for o in self._all(res_type)
+                if o.uuid not in self._before[res_type]]
+
+    def get(self, res_type, obj_uuid):
+        try:
+            obj = self.vnc._object_read(res_type, id=obj_uuid)
+        except vnc_exc.NoIdError:
+            return None
+        return obj.serialize_to_json()
+
+    def kv(self):
+        return {p['key']: p['value'] for p in self.vnc.kv_retrieve()
+                if p['key'].startswith('opencontrail-net:')}
+
+    def start(self):
+        for res_type in ('virtual-network', 'virtual-machine-interface',
+                         'instance-ip', 'virtual-machine', 'security-group'):
+            self._before[res_type] = {o.uuid for o in self._all(res_type)}
+        return self
+
+    def stop(self):
+        pass
+
+
+def start(**kwargs):
+    """The API for a test: a real one if the environment names one."""
+    where = os.environ.get(ENV)
+    if where:
+        return RealAPI(where).start()
+    api = contrail_api.FakeContrailAPI(**kwargs)
+    api.start()
+    return api
