@@ -83,7 +83,7 @@ def test_foreign_port_keeps_the_network(fake, driver_factory, vnc):
     # Docker forgot the network (it swallows DeleteNetwork errors): the
     # driver deletes it by itself once nothing of others holds it.
     deadline = time.monotonic() + 10
-    while fake.get('virtual-network', vn_uuid) and \
+    while (fake.get('virtual-network', vn_uuid) or fake.kv()) and \
             time.monotonic() < deadline:
         time.sleep(0.2)
     assert fake.get('virtual-network', vn_uuid) is None
