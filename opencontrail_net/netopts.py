@@ -5,6 +5,7 @@ import re
 import uuid
 
 from opencontrail_net import exception
+from opencontrail_net import ids
 from opencontrail_net import model
 
 GENERIC = 'com.docker.network.generic'
@@ -22,19 +23,25 @@ ALIASES = {
 }
 
 _NAME_RE = re.compile(r'^[^:/\s][^:/]{0,254}$')
-_ID_RE = re.compile(r'^[0-9a-zA-Z]{1,128}$')
 # Contrail keeps 8000000 and up of its own ASN's 2-byte space to itself.
 RESERVED_RT_START = 8000000
 
 
 def require_id(body, key):
-    """A full Docker ID from the request body."""
+    """A full Docker ID from the request body: ``NetworkID`` may be swarm's."""
     value = body.get(key)
-    if not isinstance(value, str) or not value:
+    if value is None or value == '':
         raise exception.InvalidRequest(reason='missing %s' % key)
-    if not _ID_RE.match(value):
+    if not isinstance(value, str):
         raise exception.InvalidRequest(
-            reason='%s %r is not a Docker ID' % (key, value))
+            reason='%s must be a string, not %s' % (key,
+                                                    type(value).__name__))
+    if not ids.is_docker_id(value, network=key == 'NetworkID'):
+        shown = value if len(value) <= 80 else value[:80] + '...'
+        raise exception.InvalidRequest(
+            reason='%s %r is not a Docker ID (64 lowercase hex characters%s)'
+            % (key, shown, ', or 25 of [0-9a-z] for swarm'
+               if key == 'NetworkID' else ''))
     return value
 
 

@@ -10,18 +10,12 @@ import threading
 from oslo_log import log as logging
 
 from opencontrail_net import exception
+from opencontrail_net import ids
 from opencontrail_net import labels
 from opencontrail_net import model
 from opencontrail_net import netopts
 
 LOG = logging.getLogger(__name__)
-
-# Swarm's own network IDs are 25 characters; local and global ones 64.
-SWARM_ID_LEN = 25
-
-
-def is_swarm(network_id):
-    return len(network_id) == SWARM_ID_LEN
 
 
 class NetworkDriver:
@@ -103,7 +97,7 @@ class NetworkDriver:
         FreeNetwork: workers get DeleteNetwork when their last task leaves.
         """
         network_id = netopts.require_id(body, 'NetworkID')
-        if not is_swarm(network_id):
+        if not ids.is_swarm_network_id(network_id):
             self.backend.delete_network(network_id)
         self.ports.network_deleted(network_id)
         with self._lock:

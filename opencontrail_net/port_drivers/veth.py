@@ -1,7 +1,5 @@
 """The ``veth`` port driver: a veth pair per endpoint, nothing more."""
 
-import re
-
 from oslo_log import log as logging
 
 from opencontrail_net import exception
@@ -36,10 +34,6 @@ def find_host_end(endpoint_id):
         if alias == endpoint_id:
             return host_name(tag)
     return None
-
-
-def _looks_like_endpoint(alias):
-    return bool(re.match(r'^[0-9a-z]{25}$|^[0-9a-f]{64}$', alias))
 
 
 class VethDriver(base.PortDriver):
@@ -99,7 +93,7 @@ class VethDriver(base.PortDriver):
         host is in no container and only waits to be deleted.
         """
         for name, alias in linux_net.idle_veth_pairs('veth'):
-            if _looks_like_endpoint(alias):
+            if ids.is_docker_id(alias):
                 LOG.info('Deleting idle veth %s of endpoint %s', name,
                          alias)
                 linux_net.delete_link(name)

@@ -145,6 +145,35 @@ def test_join_failure_undoes_the_vm(env):
     assert backend.counts()['vms'] == 1
 
 
+def test_swarm_network_stays_until_free_network(env):
+    app, backend, _ = env
+    swarm = 'x3k9q0w2e8r7t6y5u4i1o2p3a'
+    call(app, 'NetworkDriver.CreateNetwork', net_body(nid=swarm))
+    call(app, 'NetworkDriver.DeleteNetwork', {'NetworkID': swarm})
+    assert backend.counts()['networks'] == 1
+    call(app, 'NetworkDriver.FreeNetwork', {'NetworkID': swarm})
+    assert backend.counts()['networks'] == 0
+
+
+@pytest.mark.parametrize('body', [
+    {'NetworkID': 'zz'}, {'NetworkID': 'z' * 40}, {'NetworkID': 'A' * 25},
+    {'NetworkID': 'AB' * 32}, {'NetworkID': NID, 'EndpointID': 'Q'},
+    {'NetworkID': NID, 'EndpointID': 'x3k9q0w2e8r7t6y5u4i1o2p3a'}])
+def test_bad_ids_create_nothing(env, body):
+    app, backend, _ = env
+    name = 'CreateEndpoint' if 'EndpointID' in body else 'CreateNetwork'
+    if 'EndpointID' in body:
+        call(app, 'NetworkDriver.CreateNetwork', net_body())
+        body = dict(ep_body(), **body)
+    else:
+        body = dict(net_body(), **body)
+    before = backend.counts()
+    res = call(app, 'NetworkDriver.' + name, body, status=400)
+    field = 'EndpointID' if 'EndpointID' in body else 'NetworkID'
+    assert field in res['Err'] and 'not a Docker ID' in res['Err']
+    assert backend.counts() == before
+
+
 def test_address_in_use_is_refused(env):
     app, backend, _ = env
     call(app, 'NetworkDriver.CreateNetwork', net_body())
