@@ -169,7 +169,7 @@ class NetworkDriver:
             info = self.ports.plug(net, ep, sandbox_key)
         except Exception:
             if attached:
-                self.backend.detach_endpoint(net, ep)
+                self._undo_attach(net, ep)
             raise
         self._oper_info[endpoint_id] = {
             'host_if': info.src_name, 'mac': ep.mac,
@@ -184,6 +184,14 @@ class NetworkDriver:
         if info.static_routes:
             reply['StaticRoutes'] = info.static_routes
         return reply
+
+    def _undo_attach(self, net, ep):
+        # Docker must see why the plug failed, not why its undo did.
+        try:
+            self.backend.detach_endpoint(net, ep)
+        except Exception as exc:
+            LOG.error('Join of endpoint %s: undoing its VM binding after '
+                      'the failed plug failed too: %s', ep.id, exc)
 
     def leave(self, body):
         """NetworkDriver.Leave: unplug the port; the backend is untouched."""

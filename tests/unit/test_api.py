@@ -145,6 +145,25 @@ def test_join_failure_undoes_the_vm(env):
     assert backend.counts()['vms'] == 1
 
 
+def test_join_reports_the_plug_failure_not_the_undo(env, monkeypatch,
+                                                    caplog):
+    app, backend, ports = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    call(app, 'NetworkDriver.CreateEndpoint', ep_body())
+    ports.fail = True
+
+    def detach(*args):
+        raise exception.BackendUnavailable(reason='api gone')
+    monkeypatch.setattr(backend, 'detach_endpoint', detach)
+    res = call(app, 'NetworkDriver.Join',
+               {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX},
+               status=500)
+    assert 'injected' in res['Err'] and 'api gone' not in res['Err']
+    undo = [r for r in caplog.records if 'api gone' in r.getMessage()]
+    assert len(undo) == 1 and undo[0].levelname == 'ERROR'
+    assert EID in undo[0].getMessage()
+
+
 def test_swarm_network_stays_until_free_network(env):
     app, backend, _ = env
     swarm = 'x3k9q0w2e8r7t6y5u4i1o2p3a'
