@@ -55,10 +55,21 @@ class NetworkDriver:
     def start(self):
         """Re-register this host's plugged endpoints with the data plane."""
         plugged = self.backend.list_endpoints(self.conf.host)
+        self._remember_plugged(plugged)
         if plugged:
             LOG.info('Resyncing %d endpoints of host %s', len(plugged),
                      self.conf.host)
             self.ports.resync(plugged)
+
+    def _remember_plugged(self, plugged):
+        # EndpointOperInfo must answer after a restart as it did before,
+        # still without a backend request of its own.
+        for _net, ep in plugged:
+            self._oper_info[ep.id] = self._oper_value(ep)
+
+    def _oper_value(self, ep):
+        return {'host_if': self.ports.host_interface(ep.id), 'mac': ep.mac,
+                'contrail_vmi': ep.uuid, 'contrail_vm': ep.vm_uuid}
 
     def _network(self, network_id):
         net = self._networks.get(network_id)
@@ -171,9 +182,7 @@ class NetworkDriver:
             if attached:
                 self._undo_attach(net, ep)
             raise
-        self._oper_info[endpoint_id] = {
-            'host_if': info.src_name, 'mac': ep.mac,
-            'contrail_vmi': ep.uuid, 'contrail_vm': ep.vm_uuid}
+        self._oper_info[endpoint_id] = self._oper_value(ep)
         reply = {'InterfaceName': {'SrcName': info.src_name,
                                    'DstPrefix': info.dst_prefix},
                  'DisableGatewayService': info.disable_gateway_service}

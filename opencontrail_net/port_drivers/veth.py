@@ -80,6 +80,9 @@ class VethDriver(base.PortDriver):
         _host, peer = self.create_pair(network, endpoint)
         return self.join_info(network, peer)
 
+    def host_interface(self, endpoint_id):
+        return find_host_end(endpoint_id)
+
     def unplug(self, network_id, endpoint_id):
         name = find_host_end(endpoint_id)
         if name and linux_net.delete_link(name):

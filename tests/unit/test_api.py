@@ -119,6 +119,26 @@ def test_full_lifecycle(env):
     assert backend.counts() == {'networks': 0, 'endpoints': 0, 'vms': 0}
 
 
+def test_endpoint_oper_info_survives_a_restart(env, conf):
+    app, backend, ports = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    call(app, 'NetworkDriver.CreateEndpoint', ep_body())
+    call(app, 'NetworkDriver.Join',
+         {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX})
+    body = {'NetworkID': NID, 'EndpointID': EID}
+    before = call(app, 'NetworkDriver.EndpointOperInfo', body)
+    assert before['Value']['contrail_vm']
+    restarted = network.NetworkDriver(conf, backend, ports)
+    restarted.start()
+    app = webtest.TestApp(server.make_app(restarted.calls(), 4096))
+
+    class NoBackend:
+        def __getattr__(self, name):
+            raise AssertionError('backend called: %s' % name)
+    restarted.backend = NoBackend()
+    assert call(app, 'NetworkDriver.EndpointOperInfo', body) == before
+
+
 def test_given_mac_is_kept_and_not_echoed(env):
     app, backend, _ = env
     call(app, 'NetworkDriver.CreateNetwork', net_body())
