@@ -126,6 +126,13 @@ def _name(key, value):
     return value
 
 
+def _text(value):
+    # ipaddress takes a number for an address: Docker sends only text.
+    if not isinstance(value, str):
+        raise TypeError('%r is not a string' % (value,))
+    return value
+
+
 def _ipam_data(entries, version, key):
     if entries is None:
         return []
@@ -137,11 +144,12 @@ def _ipam_data(entries, version, key):
             raise exception.InvalidRequest(reason='%s entry is not an object'
                                            % key)
         try:
-            pool = ipaddress.ip_network(entry.get('Pool'), strict=False)
+            pool = ipaddress.ip_network(_text(entry.get('Pool')),
+                                        strict=False)
             gateway = entry.get('Gateway') or None
             if gateway is not None:
-                gateway = ipaddress.ip_interface(gateway).ip
-            aux = {str(k): str(ipaddress.ip_interface(v).ip)
+                gateway = ipaddress.ip_interface(_text(gateway)).ip
+            aux = {str(k): str(ipaddress.ip_interface(_text(v)).ip)
                    for k, v in (entry.get('AuxAddresses') or {}).items()}
         except (TypeError, ValueError, AttributeError) as exc:
             raise exception.InvalidRequest(reason='bad %s: %s' % (key, exc))
@@ -222,7 +230,7 @@ def parse_interface(body):
         value = iface.get(key) or None
         if value is not None:
             try:
-                addr = ipaddress.ip_interface(value)
+                addr = ipaddress.ip_interface(_text(value))
             except (TypeError, ValueError):
                 raise exception.InvalidRequest(
                     reason='Interface.%s %r is not an address/prefix'

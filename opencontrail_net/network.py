@@ -173,6 +173,9 @@ class NetworkDriver:
         if not isinstance(sandbox_key, str) or not sandbox_key:
             raise exception.InvalidRequest(reason='missing SandboxKey')
         sandbox = os.path.basename(sandbox_key.rstrip('/'))
+        if not sandbox:
+            raise exception.InvalidRequest(
+                reason='SandboxKey %r names no sandbox' % (sandbox_key,))
         net = self._network(network_id)
         ep = self.backend.get_endpoint(net, endpoint_id)
         ep, attached = self.backend.attach_endpoint(net, ep, sandbox)

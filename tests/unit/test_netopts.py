@@ -89,6 +89,11 @@ def test_parse_network_bad_options(generic, word):
     ({'NetworkID': NID, 'IPv4Data': {}}, 'IPv4Data'),
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': 'x'}]}, 'IPv4Data'),
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': '2002::/64'}]}, 'IPv6'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': 167772160}]}, 'string'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'Gateway': True}]}, 'string'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'AuxAddresses': {'a': 5}}]}, 'string'),
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
                                       'Gateway': '10.0.1.1/24'}]},
      'outside'),
@@ -112,7 +117,8 @@ def test_parse_interface(iface, expected):
 
 @pytest.mark.parametrize('iface', [
     {'Address': 'nope'}, {'Address': '2002::2/64'},
-    {'AddressIPv6': '10.0.0.2/24'}, {'MacAddress': 'zz:zz'}, 'string'])
+    {'AddressIPv6': '10.0.0.2/24'}, {'MacAddress': 'zz:zz'}, 'string',
+    {'Address': 167772162}, {'MacAddress': 5}])
 def test_parse_interface_bad(iface):
     with pytest.raises(exception.InvalidRequest):
         netopts.parse_interface({'Interface': iface})
