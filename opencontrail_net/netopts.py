@@ -133,6 +133,11 @@ def _text(value):
     return value
 
 
+def _optional(value):
+    """A string field that Docker leaves empty (or out) when unset."""
+    return None if value is None or value == '' else _text(value)
+
+
 def _ipam_data(entries, version, key):
     if entries is None:
         return []
@@ -146,11 +151,14 @@ def _ipam_data(entries, version, key):
         try:
             pool = ipaddress.ip_network(_text(entry.get('Pool')),
                                         strict=False)
-            gateway = entry.get('Gateway') or None
+            gateway = _optional(entry.get('Gateway'))
             if gateway is not None:
-                gateway = ipaddress.ip_interface(_text(gateway)).ip
+                gateway = ipaddress.ip_interface(gateway).ip
+            aux = entry.get('AuxAddresses')
+            if aux is not None and not isinstance(aux, dict):
+                raise TypeError('AuxAddresses is not an object')
             aux = {str(k): str(ipaddress.ip_interface(_text(v)).ip)
-                   for k, v in (entry.get('AuxAddresses') or {}).items()}
+                   for k, v in (aux or {}).items()}
         except (TypeError, ValueError, AttributeError) as exc:
             raise exception.InvalidRequest(reason='bad %s: %s' % (key, exc))
         if pool.version != version:
@@ -227,8 +235,8 @@ def parse_interface(body):
         raise exception.InvalidRequest(reason='Interface must be an object')
     result = []
     for key, version in (('Address', 4), ('AddressIPv6', 6)):
-        value = iface.get(key) or None
-        if value is not None:
+        value = iface.get(key)
+        if value is not None and value != '':
             try:
                 addr = ipaddress.ip_interface(_text(value))
             except (TypeError, ValueError):
@@ -240,11 +248,12 @@ def parse_interface(body):
                     reason='Interface.%s %r is not IPv%d' % (key, value,
                                                              version))
             value = str(addr)
-        result.append(value)
-    mac = iface.get('MacAddress') or None
+        result.append(value or None)
+    mac = iface.get('MacAddress')
+    mac = None if mac == '' else mac
     if mac is not None:
-        if not isinstance(mac, str) or not re.match(
-                r'^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$', mac):
+        if not isinstance(mac, str) or not re.fullmatch(
+                r'([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}', mac):
             raise exception.InvalidRequest(
                 reason='Interface.MacAddress %r is not a MAC' % (mac,))
         mac = mac.lower()

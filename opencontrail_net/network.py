@@ -150,6 +150,7 @@ class NetworkDriver:
 
     def endpoint_oper_info(self, body):
         """NetworkDriver.EndpointOperInfo: from memory, no backend I/O."""
+        netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         return {'Value': self._oper_info.get(endpoint_id, {})}
 
@@ -173,9 +174,10 @@ class NetworkDriver:
         if not isinstance(sandbox_key, str) or not sandbox_key:
             raise exception.InvalidRequest(reason='missing SandboxKey')
         sandbox = os.path.basename(sandbox_key.rstrip('/'))
-        if not sandbox:
+        if not sandbox_key.startswith('/') or not sandbox:
             raise exception.InvalidRequest(
-                reason='SandboxKey %r names no sandbox' % (sandbox_key,))
+                reason='SandboxKey %r is not the path of a sandbox'
+                % (sandbox_key[:200],))
         net = self._network(network_id)
         ep = self.backend.get_endpoint(net, endpoint_id)
         ep, attached = self.backend.attach_endpoint(net, ep, sandbox)
@@ -222,4 +224,6 @@ class NetworkDriver:
 
     def no_op(self, body):
         """Program/RevokeExternalConnectivity: no port mappings here."""
+        netopts.require_id(body, 'NetworkID')
+        netopts.require_id(body, 'EndpointID')
         return {}

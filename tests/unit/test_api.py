@@ -246,6 +246,10 @@ BAD = [
     ('NetworkDriver.Join', json.dumps(
         {'NetworkID': NID, 'EndpointID': 'd' * 64,
          'SandboxKey': SANDBOX}).encode(), 404, 'endpoint'),
+    ('NetworkDriver.Join', json.dumps(
+        {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': '/'}).encode(),
+     400, 'SandboxKey'),
+    ('NetworkDriver.CreateNetwork', b'[' * 4000, 400, 'not JSON'),
     ('NetworkDriver.Leave', b'', 400, 'NetworkID'),
     ('NetworkDriver.DeleteEndpoint', b'{"NetworkID": 7}', 400, 'NetworkID'),
     ('NetworkDriver.DeleteNetwork', b'{}', 400, 'NetworkID'),
@@ -269,7 +273,7 @@ def test_bad_input(env, name, raw, status, word):
 def test_body_size_limit(env):
     app, backend, _ = env
     res = call(app, 'NetworkDriver.CreateNetwork',
-               raw=b'{"x": "' + b'a' * 5000 + b'"}', status=400)
+               raw=b'{"x": "' + b'a' * 5000 + b'"}', status=413)
     assert 'exceeds' in res['Err']
 
 

@@ -95,6 +95,10 @@ def test_parse_network_bad_options(generic, word):
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
                                       'AuxAddresses': {'a': 5}}]}, 'string'),
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'Gateway': False}]}, 'string'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'AuxAddresses': []}]}, 'AuxAddresses'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
                                       'Gateway': '10.0.1.1/24'}]},
      'outside'),
 ])
@@ -118,7 +122,9 @@ def test_parse_interface(iface, expected):
 @pytest.mark.parametrize('iface', [
     {'Address': 'nope'}, {'Address': '2002::2/64'},
     {'AddressIPv6': '10.0.0.2/24'}, {'MacAddress': 'zz:zz'}, 'string',
-    {'Address': 167772162}, {'MacAddress': 5}])
+    {'Address': 167772162}, {'MacAddress': 5}, {'Address': []},
+    {'AddressIPv6': False}, {'MacAddress': {}},
+    {'MacAddress': '02:42:ac:11:00:02\n'}])
 def test_parse_interface_bad(iface):
     with pytest.raises(exception.InvalidRequest):
         netopts.parse_interface({'Interface': iface})
