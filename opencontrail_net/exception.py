@@ -20,6 +20,12 @@ class InvalidRequest(OpenContrailNetError):
     code = 400
 
 
+class BodyTooLarge(InvalidRequest):
+    msg_fmt = ('request body of %(size)s bytes exceeds the limit of '
+               '%(limit)d ([DEFAULT] max_request_body)')
+    code = 413
+
+
 class InvalidOption(InvalidRequest):
     msg_fmt = 'invalid value %(value)r for option %(key)s: %(reason)s'
 

@@ -6,10 +6,35 @@ local state.
 """
 
 import hashlib
+import re
 import uuid
 
 # A fixed namespace: changing it orphans every object made before.
 _NAMESPACE = uuid.UUID('0b6a5f0e-3f0a-4c43-9c0e-5e6b1f4d7a21')
+
+
+# What Docker makes (stringid.GenerateRandomID) for every network, endpoint
+# and sandbox: 64 lowercase hex characters. Swarm's own network IDs are
+# 25 characters of [0-9a-z] (swarmkit's identity.NewID).
+_DOCKER_ID = re.compile(r'[0-9a-f]{64}')
+_SWARM_NETWORK_ID = re.compile(r'[0-9a-z]{25}')
+
+
+def is_swarm_network_id(value):
+    return isinstance(value, str) and bool(
+        _SWARM_NETWORK_ID.fullmatch(value))
+
+
+def is_docker_id(value, network=False):
+    """Whether ``value`` is a full Docker ID.
+
+    Swarm's shorter form is one only where a network ID is expected.
+    """
+    if not isinstance(value, str):
+        return False
+    if _DOCKER_ID.fullmatch(value):
+        return True
+    return network and is_swarm_network_id(value)
 
 
 def _derive(kind, key):

@@ -5,6 +5,7 @@ import re
 import uuid
 
 from opencontrail_net import exception
+from opencontrail_net import ids
 from opencontrail_net import model
 
 GENERIC = 'com.docker.network.generic'
@@ -23,19 +24,25 @@ ALIASES = {
 }
 
 _NAME_RE = re.compile(r'^[^:/\s][^:/]{0,254}$')
-_ID_RE = re.compile(r'^[0-9a-zA-Z]{1,128}$')
 # Contrail keeps these route-target numbers of its own ASN to itself.
 RESERVED_RT = (8000000, 16777216)
 
 
 def require_id(body, key):
-    """A full Docker ID from the request body."""
+    """A full Docker ID from the request body: ``NetworkID`` may be swarm's."""
     value = body.get(key)
-    if not isinstance(value, str) or not value:
+    if value is None or value == '':
         raise exception.InvalidRequest(reason='missing %s' % key)
-    if not _ID_RE.match(value):
+    if not isinstance(value, str):
         raise exception.InvalidRequest(
-            reason='%s %r is not a Docker ID' % (key, value))
+            reason='%s must be a string, not %s' % (key,
+                                                    type(value).__name__))
+    if not ids.is_docker_id(value, network=key == 'NetworkID'):
+        shown = value if len(value) <= 80 else value[:80] + '...'
+        raise exception.InvalidRequest(
+            reason='%s %r is not a Docker ID (64 lowercase hex characters%s)'
+            % (key, shown, ', or 25 of [0-9a-z] for swarm'
+               if key == 'NetworkID' else ''))
     return value
 
 
@@ -158,6 +165,18 @@ def _name(key, value):
     return value
 
 
+def _text(value):
+    # ipaddress takes a number for an address: Docker sends only text.
+    if not isinstance(value, str):
+        raise TypeError('%r is not a string' % (value,))
+    return value
+
+
+def _optional(value):
+    """A string field that Docker leaves empty (or out) when unset."""
+    return None if value is None or value == '' else _text(value)
+
+
 def _ipam_data(entries, version, key):
     if entries is None:
         return []
@@ -169,12 +188,16 @@ def _ipam_data(entries, version, key):
             raise exception.InvalidRequest(reason='%s entry is not an object'
                                            % key)
         try:
-            pool = ipaddress.ip_network(entry.get('Pool'), strict=False)
-            gateway = entry.get('Gateway') or None
+            pool = ipaddress.ip_network(_text(entry.get('Pool')),
+                                        strict=False)
+            gateway = _optional(entry.get('Gateway'))
             if gateway is not None:
                 gateway = ipaddress.ip_interface(gateway).ip
-            aux = {str(k): str(ipaddress.ip_interface(v).ip)
-                   for k, v in (entry.get('AuxAddresses') or {}).items()}
+            aux = entry.get('AuxAddresses')
+            if aux is not None and not isinstance(aux, dict):
+                raise TypeError('AuxAddresses is not an object')
+            aux = {str(k): str(ipaddress.ip_interface(_text(v)).ip)
+                   for k, v in (aux or {}).items()}
         except (TypeError, ValueError, AttributeError) as exc:
             raise exception.InvalidRequest(reason='bad %s: %s' % (key, exc))
         if pool.version != version:
@@ -256,10 +279,10 @@ def parse_interface(body):
         raise exception.InvalidRequest(reason='Interface must be an object')
     result = []
     for key, version in (('Address', 4), ('AddressIPv6', 6)):
-        value = iface.get(key) or None
-        if value is not None:
+        value = iface.get(key)
+        if value is not None and value != '':
             try:
-                addr = ipaddress.ip_interface(value)
+                addr = ipaddress.ip_interface(_text(value))
             except (TypeError, ValueError):
                 raise exception.InvalidRequest(
                     reason='Interface.%s %r is not an address/prefix'
@@ -269,11 +292,12 @@ def parse_interface(body):
                     reason='Interface.%s %r is not IPv%d' % (key, value,
                                                              version))
             value = str(addr)
-        result.append(value)
-    mac = iface.get('MacAddress') or None
+        result.append(value or None)
+    mac = iface.get('MacAddress')
+    mac = None if mac == '' else mac
     if mac is not None:
-        if not isinstance(mac, str) or not re.match(
-                r'^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$', mac):
+        if not isinstance(mac, str) or not re.fullmatch(
+                r'([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}', mac):
             raise exception.InvalidRequest(
                 reason='Interface.MacAddress %r is not a MAC' % (mac,))
         mac = mac.lower()

@@ -10,18 +10,12 @@ import threading
 from oslo_log import log as logging
 
 from opencontrail_net import exception
+from opencontrail_net import ids
 from opencontrail_net import labels
 from opencontrail_net import model
 from opencontrail_net import netopts
 
 LOG = logging.getLogger(__name__)
-
-# Swarm's own network IDs are 25 characters; local and global ones 64.
-SWARM_ID_LEN = 25
-
-
-def is_swarm(network_id):
-    return len(network_id) == SWARM_ID_LEN
 
 
 class NetworkDriver:
@@ -67,10 +61,21 @@ class NetworkDriver:
         here = self.ports.plugged_endpoints()
         plugged = self.backend.find_endpoints(self.conf.host, here) \
             if here else []
+        self._remember_plugged(plugged)
         if plugged:
             LOG.info('Resyncing %d endpoints of host %s', len(plugged),
                      self.conf.host)
             self.ports.resync(plugged)
+
+    def _remember_plugged(self, plugged):
+        # EndpointOperInfo must answer after a restart as it did before,
+        # still without a backend request of its own.
+        for _net, ep in plugged:
+            self._oper_info[ep.id] = self._oper_value(ep)
+
+    def _oper_value(self, ep):
+        return {'host_if': self.ports.host_interface(ep.id), 'mac': ep.mac,
+                'contrail_vmi': ep.uuid, 'contrail_vm': ep.vm_uuid}
 
     def _network(self, network_id):
         net = self._networks.get(network_id)
@@ -109,7 +114,7 @@ class NetworkDriver:
         FreeNetwork: workers get DeleteNetwork when their last task leaves.
         """
         network_id = netopts.require_id(body, 'NetworkID')
-        if not is_swarm(network_id):
+        if not ids.is_swarm_network_id(network_id):
             self.backend.delete_network(network_id)
         self.ports.network_deleted(network_id)
         with self._lock:
@@ -151,6 +156,7 @@ class NetworkDriver:
 
     def endpoint_oper_info(self, body):
         """NetworkDriver.EndpointOperInfo: from memory, no backend I/O."""
+        netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         return {'Value': self._oper_info.get(endpoint_id, {})}
 
@@ -174,6 +180,10 @@ class NetworkDriver:
         if not isinstance(sandbox_key, str) or not sandbox_key:
             raise exception.InvalidRequest(reason='missing SandboxKey')
         sandbox = os.path.basename(sandbox_key.rstrip('/'))
+        if not sandbox_key.startswith('/') or not sandbox:
+            raise exception.InvalidRequest(
+                reason='SandboxKey %r is not the path of a sandbox'
+                % (sandbox_key[:200],))
         net = self._network(network_id)
         ep = self.backend.get_endpoint(net, endpoint_id)
         ep, attached = self.backend.attach_endpoint(net, ep, sandbox)
@@ -181,11 +191,9 @@ class NetworkDriver:
             info = self.ports.plug(net, ep, sandbox_key)
         except Exception:
             if attached:
-                self.backend.detach_endpoint(net, ep)
+                self._undo_attach(net, ep)
             raise
-        self._oper_info[endpoint_id] = {
-            'host_if': info.src_name, 'mac': ep.mac,
-            'contrail_vmi': ep.uuid, 'contrail_vm': ep.vm_uuid}
+        self._oper_info[endpoint_id] = self._oper_value(ep)
         reply = {'InterfaceName': {'SrcName': info.src_name,
                                    'DstPrefix': info.dst_prefix},
                  'DisableGatewayService': info.disable_gateway_service}
@@ -196,6 +204,14 @@ class NetworkDriver:
         if info.static_routes:
             reply['StaticRoutes'] = info.static_routes
         return reply
+
+    def _undo_attach(self, net, ep):
+        # Docker must see why the plug failed, not why its undo did.
+        try:
+            self.backend.detach_endpoint(net, ep)
+        except Exception as exc:
+            LOG.error('Join of endpoint %s: undoing its VM binding after '
+                      'the failed plug failed too: %s', ep.id, exc)
 
     def leave(self, body):
         """NetworkDriver.Leave: unplug the port; the backend is untouched."""
@@ -214,4 +230,6 @@ class NetworkDriver:
 
     def no_op(self, body):
         """Program/RevokeExternalConnectivity: no port mappings here."""
+        netopts.require_id(body, 'NetworkID')
+        netopts.require_id(body, 'EndpointID')
         return {}

@@ -8,7 +8,10 @@ import json
 import os
 import stat
 
+from cheroot import errors as cheroot_errors
+from cheroot import server as cheroot_server
 import cherrypy
+from cherrypy import _cpwsgi_server
 from oslo_log import log as logging
 
 from opencontrail_net import exception
@@ -16,6 +19,12 @@ from opencontrail_net import exception
 LOG = logging.getLogger(__name__)
 
 CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json'
+
+# Past max_request_body, this much more is read and dropped before the 413:
+# Go's and Python's clients write the whole body before they read, and a
+# reply they cannot read is no reply. A body longer still is cut off.
+DRAIN_LIMIT = 16 * 1024 * 1024
+_READ_SIZE = 64 * 1024
 
 
 def error_body(exc):
@@ -28,6 +37,22 @@ def error_body(exc):
     return status, {'Err': message, 'Error': message}
 
 
+class _CutOff(Exception):
+    """cheroot stopped reading at its own limit, set past ours."""
+
+
+def _read(fp):
+    try:
+        return fp.read(_READ_SIZE)
+    except cheroot_errors.MaxSizeExceeded:
+        raise _CutOff()
+    except OSError as exc:
+        # cheroot's chunked reader says so with a bare IOError.
+        if type(exc) is OSError and exc.args == ('Request Entity Too Large',):
+            raise _CutOff()
+        raise
+
+
 class Root:
     """Every request lands in ``default``; the table picks the handler."""
 
@@ -35,26 +60,57 @@ class Root:
         self.calls = calls
         self.max_body = max_body
 
-    def _body(self):
+    def _read_body(self):
+        """The raw body, read in bounded pieces, chunked or not.
+
+        Always read in full (or the connection closed) before anything is
+        answered, so that no byte of it is taken for a next request.
+        """
         request = cherrypy.request
-        length = request.headers.get('Content-Length')
+        if 'Transfer-Encoding' in request.headers:
+            # Docker never chunks, and cheroot reads chunks leniently
+            # (a size of -1 ends the body): nothing after one is trusted.
+            cherrypy.response.headers['Connection'] = 'close'
+        fp = request.body.fp
+        pieces, size = [], 0
         try:
-            length = int(length) if length is not None else None
-        except ValueError:
-            raise exception.InvalidRequest(reason='bad Content-Length')
-        if length is not None and length > self.max_body:
+            while True:
+                piece = _read(fp)
+                if not piece:
+                    return b''.join(pieces)
+                size += len(piece)
+                if size > self.max_body:
+                    size = self._drain(fp, size)
+                    break
+                pieces.append(piece)
+        except _CutOff:
+            size = None
+        except (ValueError, OSError) as exc:
+            # A broken chunked coding, a client gone quiet: the rest of
+            # the stream cannot be trusted.
+            cherrypy.response.headers['Connection'] = 'close'
             raise exception.InvalidRequest(
-                reason='body of %d bytes exceeds %d' % (length,
-                                                        self.max_body))
-        raw = request.body.fp.read(self.max_body + 1)
-        if len(raw) > self.max_body:
-            raise exception.InvalidRequest(
-                reason='body exceeds %d bytes' % self.max_body)
+                reason='body could not be read: %s' % (exc,))
+        cherrypy.response.headers['Connection'] = 'close'
+        raise exception.BodyTooLarge(
+            size=size or 'more than %d' % (self.max_body + DRAIN_LIMIT),
+            limit=self.max_body)
+
+    def _drain(self, fp, size):
+        """Read and drop the rest; return the size, or None if cut off."""
+        while size <= self.max_body + DRAIN_LIMIT:
+            piece = _read(fp)
+            if not piece:
+                return size
+            size += len(piece)
+        return None
+
+    def _decode(self, raw):
         if not raw.strip():
             return {}
         try:
             body = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise exception.InvalidRequest(reason='body is not JSON: %s'
                                            % exc)
         if not isinstance(body, dict):
@@ -82,16 +138,63 @@ class Root:
         return json.dumps(reply).encode()
 
     def _handle(self, call):
+        raw = self._read_body()
         if cherrypy.request.method != 'POST':
             raise exception.InvalidRequest(reason='only POST is served')
         handler = self.calls.get(call)
         if handler is None:
             raise exception.UnknownCall(call=call)
-        body = self._body()
+        body = self._decode(raw)
         LOG.debug('%s %s', call, body)
         reply = handler(body)
         LOG.debug('%s -> %s', call, reply)
         return reply
+
+
+class _Request(_cpwsgi_server.CPWSGIHTTPRequest):
+    """cheroot's request, answering what it refuses itself as Docker reads.
+
+    It also closes the connection when the app's reply says so.
+    """
+
+    def simple_response(self, status, msg=''):
+        status = str(status)
+        if isinstance(msg, bytes):
+            msg = msg.decode('latin-1')
+        # A 5xx here carries a traceback: that goes to the log only.
+        text = status[4:] if status[:1] == '5' or not msg else msg
+        message = 'HTTP %s: %s' % (status[:3], text)
+        if status[:1] != '1':
+            LOG.warning('Refused before reaching the driver: %s', message)
+        body = json.dumps({'Err': message, 'Error': message}).encode()
+        # What follows on this connection is not known to be a request.
+        self.close_connection = True
+        head = ('%s %s\r\nContent-Length: %d\r\nContent-Type: %s\r\n'
+                'Connection: close\r\n\r\n' % (
+                    self.server.protocol, status, len(body), CONTENT_TYPE))
+        try:
+            self.conn.wfile.write(head.encode('latin-1') + body)
+        except OSError as exc:
+            if exc.args[0] not in cheroot_errors.socket_errors_to_ignore:
+                raise
+
+    def send_headers(self):
+        if (b'Connection', b'close') in self.outheaders:
+            self.close_connection = True
+        super().send_headers()
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    pass
+
+
+class _HTTPServer(_cpwsgi_server.CPWSGIServer):
+    ConnectionClass = _Connection
+
+    def __init__(self, server_adapter):
+        super().__init__(server_adapter)
+        # CherryPy's own __init__ sets its request class here.
+        self.ConnectionClass.RequestHandlerClass = _Request
 
 
 def make_app(calls, max_body):
@@ -124,12 +227,15 @@ def serve(calls, socket_path, socket_mode, threads, max_body):
         # Docker fires calls in bursts; a short backlog makes connect()
         # fail with EAGAIN on a Unix socket.
         'server.socket_queue_size': 128,
-        'server.max_request_body_size': max_body,
+        # The app enforces max_body, reading past it to answer cleanly;
+        # cheroot's limit only caps how far.
+        'server.max_request_body_size': max_body + DRAIN_LIMIT,
         'engine.autoreload.on': False,
         'checker.on': False,
         'log.screen': False,
         'environment': 'production',
     })
+    cherrypy.server.httpserver = _HTTPServer(cherrypy.server)
     mode = int(socket_mode, 8)
 
     def on_exit():

@@ -37,6 +37,75 @@ def call(socket_path, name, body=None, raw=None, timeout=60):
         conn.close()
 
 
+def http_request(name, body=b'', method='POST', chunked=False, extra=b''):
+    """The bytes of one request as Docker frames it, or chunked."""
+    head = ['%s /%s HTTP/1.1' % (method, name), 'Host: plugin',
+            'Accept: application/vnd.docker.plugins.v1.2+json']
+    if chunked:
+        head.append('Transfer-Encoding: chunked')
+        step = 65536
+        pieces = [body[i:i + step] for i in range(0, len(body), step)]
+        body = b''.join(b'%x\r\n%s\r\n' % (len(p), p)
+                        for p in pieces) + b'0\r\n\r\n'
+    else:
+        head.append('Content-Length: %d' % len(body))
+    return '\r\n'.join(head).encode() + b'\r\n\r\n' + body + extra
+
+
+class Reply:
+    """One HTTP reply read off a raw socket, and whatever followed it."""
+
+    def __init__(self, status, headers, body, rest):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        # Bytes after the reply until the server closed; None if it kept
+        # the connection open.
+        self.rest = rest
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def exchange(socket_path, data, timeout=5):
+    """Write all of ``data`` before reading, as Go's and Python's clients
+    do, then read one reply (and, if the server closes, all that follows).
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(socket_path)
+        sock.sendall(data)
+        buf = b''
+        while b'\r\n\r\n' not in buf:
+            buf += _recv(sock)
+        head, buf = buf.split(b'\r\n\r\n', 1)
+        lines = head.decode('latin-1').split('\r\n')
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in
+                   (line.split(':', 1) for line in lines[1:])}
+        length = int(headers['content-length'])
+        while len(buf) < length:
+            buf += _recv(sock)
+        body, rest = buf[:length], buf[length:]
+        if headers.get('connection', '').lower() != 'close':
+            return Reply(status, headers, body, None)
+        while True:
+            more = sock.recv(65536)
+            if not more:
+                return Reply(status, headers, body, rest)
+            rest += more
+    finally:
+        sock.close()
+
+
+def _recv(sock):
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionError('closed before a whole reply')
+    return data
+
+
 class DriverProcess:
     """One opencontrail-net-driver process with its own config file."""
 

@@ -23,6 +23,13 @@ class PortDriver(plugin.PluginBase):
     def unplug(self, network_id, endpoint_id):
         """Remove what plug made; nothing to remove is not an error."""
 
+    def host_interface(self, endpoint_id):
+        """The name of the host's interface of ``endpoint_id``, or None.
+
+        A local lookup, cheap enough for every EndpointOperInfo.
+        """
+        return None
+
     def network_deleted(self, network_id):
         """The network is gone: drop per-network host state."""
 

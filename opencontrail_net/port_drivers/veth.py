@@ -1,7 +1,5 @@
 """The ``veth`` port driver: a veth pair per endpoint, nothing more."""
 
-import re
-
 from oslo_log import log as logging
 
 from opencontrail_net import exception
@@ -36,10 +34,6 @@ def find_host_end(endpoint_id):
         if alias == endpoint_id:
             return host_name(tag)
     return None
-
-
-def _looks_like_endpoint(alias):
-    return bool(re.match(r'^[0-9a-z]{25}$|^[0-9a-f]{64}$', alias))
 
 
 class VethDriver(base.PortDriver):
@@ -86,6 +80,9 @@ class VethDriver(base.PortDriver):
         _host, peer = self.create_pair(network, endpoint)
         return self.join_info(network, peer)
 
+    def host_interface(self, endpoint_id):
+        return find_host_end(endpoint_id)
+
     def unplug(self, network_id, endpoint_id):
         name = find_host_end(endpoint_id)
         if name and linux_net.delete_link(name):
@@ -99,11 +96,11 @@ class VethDriver(base.PortDriver):
         host is in no container and only waits to be deleted.
         """
         for name, alias, idle in linux_net.veth_host_ends('veth'):
-            if idle and _looks_like_endpoint(alias):
+            if idle and ids.is_docker_id(alias):
                 LOG.info('Deleting idle veth %s of endpoint %s', name,
                          alias)
                 linux_net.delete_link(name)
 
     def plugged_endpoints(self):
         return [alias for _name, alias, idle in linux_net.veth_host_ends(
-            'veth') if not idle and _looks_like_endpoint(alias)]
+            'veth') if not idle and ids.is_docker_id(alias)]

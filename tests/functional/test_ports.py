@@ -91,11 +91,14 @@ def test_bridge_data_plane(namespaces, host, driver_factory):
     assert len(bridges) == 1
     assert link_json(namespaces, host, bridges[0])['mtu'] == 1400
 
-    # Killed and restarted: the containers keep working.
+    oper = {'NetworkID': NID, 'EndpointID': eid1}
+    info = drv.ok('NetworkDriver.EndpointOperInfo', oper)['Value']
+    assert info['mac'] == mac1 and info['host_if'] in nsmod.links(host)
+    # Killed and restarted: the containers keep working, and the endpoint
+    # is described as before.
     drv.restart()
     assert ping(namespaces, c1, '10.77.0.3')
-    assert drv.ok('NetworkDriver.EndpointOperInfo', {
-        'NetworkID': NID, 'EndpointID': eid1}) == {'Value': {}}
+    assert drv.ok('NetworkDriver.EndpointOperInfo', oper) == {'Value': info}
 
     for eid, sandbox in ((eid1, c1), (eid2, c2)):
         # Docker moves the interface back to the host before Leave.

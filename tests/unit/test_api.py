@@ -36,6 +36,9 @@ class RecordingPorts(base.PortDriver):
     def unplug(self, network_id, endpoint_id):
         self.plugged.pop(endpoint_id, None)
 
+    def plugged_endpoints(self):
+        return list(self.plugged)
+
 
 @pytest.fixture
 def env(conf):
@@ -119,6 +122,26 @@ def test_full_lifecycle(env):
     assert backend.counts() == {'networks': 0, 'endpoints': 0, 'vms': 0}
 
 
+def test_endpoint_oper_info_survives_a_restart(env, conf):
+    app, backend, ports = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    call(app, 'NetworkDriver.CreateEndpoint', ep_body())
+    call(app, 'NetworkDriver.Join',
+         {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX})
+    body = {'NetworkID': NID, 'EndpointID': EID}
+    before = call(app, 'NetworkDriver.EndpointOperInfo', body)
+    assert before['Value']['contrail_vm']
+    restarted = network.NetworkDriver(conf, backend, ports)
+    restarted.start()
+    app = webtest.TestApp(server.make_app(restarted.calls(), 4096))
+
+    class NoBackend:
+        def __getattr__(self, name):
+            raise AssertionError('backend called: %s' % name)
+    restarted.backend = NoBackend()
+    assert call(app, 'NetworkDriver.EndpointOperInfo', body) == before
+
+
 def test_given_mac_is_kept_and_not_echoed(env):
     app, backend, _ = env
     call(app, 'NetworkDriver.CreateNetwork', net_body())
@@ -143,6 +166,54 @@ def test_join_failure_undoes_the_vm(env):
     call(app, 'NetworkDriver.Join',
          {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX})
     assert backend.counts()['vms'] == 1
+
+
+def test_join_reports_the_plug_failure_not_the_undo(env, monkeypatch,
+                                                    caplog):
+    app, backend, ports = env
+    call(app, 'NetworkDriver.CreateNetwork', net_body())
+    call(app, 'NetworkDriver.CreateEndpoint', ep_body())
+    ports.fail = True
+
+    def detach(*args):
+        raise exception.BackendUnavailable(reason='api gone')
+    monkeypatch.setattr(backend, 'detach_endpoint', detach)
+    res = call(app, 'NetworkDriver.Join',
+               {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX},
+               status=500)
+    assert 'injected' in res['Err'] and 'api gone' not in res['Err']
+    undo = [r for r in caplog.records if 'api gone' in r.getMessage()]
+    assert len(undo) == 1 and undo[0].levelname == 'ERROR'
+    assert EID in undo[0].getMessage()
+
+
+def test_swarm_network_stays_until_free_network(env):
+    app, backend, _ = env
+    swarm = 'x3k9q0w2e8r7t6y5u4i1o2p3a'
+    call(app, 'NetworkDriver.CreateNetwork', net_body(nid=swarm))
+    call(app, 'NetworkDriver.DeleteNetwork', {'NetworkID': swarm})
+    assert backend.counts()['networks'] == 1
+    call(app, 'NetworkDriver.FreeNetwork', {'NetworkID': swarm})
+    assert backend.counts()['networks'] == 0
+
+
+@pytest.mark.parametrize('body', [
+    {'NetworkID': 'zz'}, {'NetworkID': 'z' * 40}, {'NetworkID': 'A' * 25},
+    {'NetworkID': 'AB' * 32}, {'NetworkID': NID, 'EndpointID': 'Q'},
+    {'NetworkID': NID, 'EndpointID': 'x3k9q0w2e8r7t6y5u4i1o2p3a'}])
+def test_bad_ids_create_nothing(env, body):
+    app, backend, _ = env
+    name = 'CreateEndpoint' if 'EndpointID' in body else 'CreateNetwork'
+    if 'EndpointID' in body:
+        call(app, 'NetworkDriver.CreateNetwork', net_body())
+        body = dict(ep_body(), **body)
+    else:
+        body = dict(net_body(), **body)
+    before = backend.counts()
+    res = call(app, 'NetworkDriver.' + name, body, status=400)
+    field = 'EndpointID' if 'EndpointID' in body else 'NetworkID'
+    assert field in res['Err'] and 'not a Docker ID' in res['Err']
+    assert backend.counts() == before
 
 
 def test_address_in_use_is_refused(env):
@@ -178,6 +249,10 @@ BAD = [
     ('NetworkDriver.Join', json.dumps(
         {'NetworkID': NID, 'EndpointID': 'd' * 64,
          'SandboxKey': SANDBOX}).encode(), 404, 'endpoint'),
+    ('NetworkDriver.Join', json.dumps(
+        {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': '/'}).encode(),
+     400, 'SandboxKey'),
+    ('NetworkDriver.CreateNetwork', b'[' * 4000, 400, 'not JSON'),
     ('NetworkDriver.Leave', b'', 400, 'NetworkID'),
     ('NetworkDriver.DeleteEndpoint', b'{"NetworkID": 7}', 400, 'NetworkID'),
     ('NetworkDriver.DeleteNetwork', b'{}', 400, 'NetworkID'),
@@ -201,7 +276,7 @@ def test_bad_input(env, name, raw, status, word):
 def test_body_size_limit(env):
     app, backend, _ = env
     res = call(app, 'NetworkDriver.CreateNetwork',
-               raw=b'{"x": "' + b'a' * 5000 + b'"}', status=400)
+               raw=b'{"x": "' + b'a' * 5000 + b'"}', status=413)
     assert 'exceeds' in res['Err']
 
 

@@ -127,6 +127,15 @@ def test_parse_network_bad_options(generic, word):
     ({'NetworkID': NID, 'IPv4Data': {}}, 'IPv4Data'),
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': 'x'}]}, 'IPv4Data'),
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': '2002::/64'}]}, 'IPv6'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': 167772160}]}, 'string'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'Gateway': True}]}, 'string'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'AuxAddresses': {'a': 5}}]}, 'string'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'Gateway': False}]}, 'string'),
+    ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
+                                      'AuxAddresses': []}]}, 'AuxAddresses'),
     ({'NetworkID': NID, 'IPv4Data': [{'Pool': '10.0.0.0/24',
                                       'Gateway': '10.0.1.1/24'}]},
      'outside'),
@@ -150,7 +159,59 @@ def test_parse_interface(iface, expected):
 
 @pytest.mark.parametrize('iface', [
     {'Address': 'nope'}, {'Address': '2002::2/64'},
-    {'AddressIPv6': '10.0.0.2/24'}, {'MacAddress': 'zz:zz'}, 'string'])
+    {'AddressIPv6': '10.0.0.2/24'}, {'MacAddress': 'zz:zz'}, 'string',
+    {'Address': 167772162}, {'MacAddress': 5}, {'Address': []},
+    {'AddressIPv6': False}, {'MacAddress': {}},
+    {'MacAddress': '02:42:ac:11:00:02\n'}])
 def test_parse_interface_bad(iface):
     with pytest.raises(exception.InvalidRequest):
         netopts.parse_interface({'Interface': iface})
+
+
+SWARM_NID = 'x3k9q0w2e8r7t6y5u4i1o2p3a'
+
+
+@pytest.mark.parametrize('key,value,ok', [
+    ('NetworkID', NID, True),
+    ('NetworkID', SWARM_NID, True),
+    ('NetworkID', '0123456789' * 2 + 'abcde', True),
+    ('EndpointID', NID, True),
+    ('EndpointID', SWARM_NID, False),
+    ('NetworkID', 'zz', False),
+    ('NetworkID', 'z' * 40, False),
+    ('NetworkID', 'z' * 64, False),
+    ('NetworkID', 'A' * 64, False),
+    ('NetworkID', 'A' * 25, False),
+    ('NetworkID', 'a' * 63, False),
+    ('NetworkID', 'a' * 65, False),
+    ('NetworkID', 'a' * 24, False),
+    ('NetworkID', 'a' * 26, False),
+    ('NetworkID', ' ' + 'a' * 63, False),
+    ('NetworkID', 'a' * 64 + '\n', False),
+    ('EndpointID', 'Q', False),
+    ('EndpointID', 'é' * 64, False),
+    ('EndpointID', '٣' * 64, False),
+])
+def test_docker_ids(key, value, ok):
+    body = {key: value}
+    if ok:
+        assert netopts.require_id(body, key) == value
+        return
+    with pytest.raises(exception.InvalidRequest) as err:
+        netopts.require_id(body, key)
+    assert key in str(err.value) and 'not a Docker ID' in str(err.value)
+
+
+@pytest.mark.parametrize('value,word', [
+    (None, 'missing'), ('', 'missing'), (5, 'not int'),
+    ([NID], 'not list'), ({'id': NID}, 'not dict'), (True, 'not bool')])
+def test_docker_id_types(value, word):
+    with pytest.raises(exception.InvalidRequest) as err:
+        netopts.require_id({'EndpointID': value}, 'EndpointID')
+    assert 'EndpointID' in str(err.value) and word in str(err.value)
+
+
+def test_long_bad_id_is_cut_in_the_message():
+    with pytest.raises(exception.InvalidRequest) as err:
+        netopts.require_id({'NetworkID': 'z' * 5000}, 'NetworkID')
+    assert len(str(err.value)) < 300
