@@ -74,7 +74,9 @@ QUIET_LOGGERS = ['pyroute2=WARNING', 'asyncio=WARNING',
 
 
 def register_opts(conf=CONF):
+    from opencontrail_net import ipam
     conf.register_opts(default_opts)
+    ipam.register_opts(conf)
     conf.register_cli_opts(default_cli_opts)
     logging.register_options(conf)
     logging.set_defaults(default_log_levels=(

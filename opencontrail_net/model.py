@@ -5,6 +5,23 @@ import ipaddress
 import typing
 
 
+def address(version, value):
+    """The IPv4 or IPv6 address whose integer is ``value``."""
+    if version == 4:
+        return ipaddress.IPv4Address(value)
+    return ipaddress.IPv6Address(value)
+
+
+def usable(net, first, last):
+    """``first``..``last`` (integers) without the addresses of ``net`` no
+    host may hold: its network address, and the broadcast one in IPv4."""
+    if net.num_addresses > 2:
+        first = max(first, int(net.network_address) + 1)
+        if net.version == 4:
+            last = min(last, int(net.broadcast_address) - 1)
+    return first, last
+
+
 @dataclasses.dataclass
 class Subnet:
     """One subnet of a network: a CIDR and its gateway (plain address)."""
@@ -13,6 +30,8 @@ class Subnet:
     gateway: typing.Optional[str] = None
     aux_addresses: typing.Dict[str, str] = dataclasses.field(
         default_factory=dict)
+    # Where the driver's IPAM takes addresses from (--ip-range).
+    ip_range: typing.Optional[str] = None
 
     @property
     def version(self):
@@ -42,6 +61,8 @@ class Network:
     # Filled by the backend.
     uuid: typing.Optional[str] = None
     project_uuid: typing.Optional[str] = None
+    # Addresses come from the driver's own IPAM (--ipam-driver).
+    own_ipam: bool = False
     # [{'to': fq_name, 'uuid': ...}] every interface of the network gets.
     security_group_refs: typing.List[dict] = dataclasses.field(
         default_factory=list)
@@ -98,6 +119,8 @@ class Endpoint:
     sandbox: typing.Optional[str] = None
     vm_uuid: typing.Optional[str] = None
     vm_name: typing.Optional[str] = None
+    # Addresses of the driver's IPAM the endpoint took over (backend ids).
+    instance_ips: typing.List[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -105,6 +128,28 @@ class Endpoint:
     @classmethod
     def from_dict(cls, data):
         return cls(**data)
+
+
+@dataclasses.dataclass
+class Pool:
+    """An IPAM pool: what RequestPool asked, and what it got.
+
+    Docker repeats nothing of RequestPool on address requests but the pool
+    ID, so the ID carries all of it (:func:`opencontrail_net.ipam.pool_id`).
+    """
+
+    cidr: typing.Optional[str] = None
+    range: typing.Optional[str] = None     # --ip-range: addresses come from it
+    v6: bool = False
+    project: typing.Optional[typing.List[str]] = None
+    ipam: typing.Optional[str] = None
+    network: typing.Optional[str] = None   # an existing Contrail network
+    gateway: typing.Optional[str] = None   # the existing network's own
+
+    @property
+    def key(self):
+        """Names the pool in the backend: one pool per subnet and project."""
+        return '%s/%s' % (':'.join(self.project or ()), self.cidr)
 
 
 @dataclasses.dataclass

@@ -9,6 +9,8 @@ from opencontrail_net import ids
 from opencontrail_net import model
 
 GENERIC = 'com.docker.network.generic'
+# The address spaces of the driver's own IPAM (GetDefaultAddressSpaces).
+OWN_SPACES = ('OpenContrailLocal', 'OpenContrailGlobal')
 
 # Every key a user may give with -o, and where its value goes.
 ALIASES = {
@@ -232,6 +234,10 @@ def parse_network(body, rt_rules=(64512, False)):
         id=network_id,
         subnets=(_ipam_data(body.get('IPv4Data'), 4, 'IPv4Data') +
                  _ipam_data(body.get('IPv6Data'), 6, 'IPv6Data')),
+        # (The entries are known to be objects in lists by now.)
+        own_ipam=any(e.get('AddressSpace') in OWN_SPACES for e in
+                     (body.get('IPv4Data') or []) +
+                     (body.get('IPv6Data') or [])),
         enable_ipv6=bool(options.get('com.docker.network.enable_ipv6')),
         internal=bool(options.get('com.docker.network.internal')))
     seen = {}
@@ -303,3 +309,9 @@ def parse_interface(body):
         mac = mac.lower()
     result.append(mac)
     return tuple(result)
+
+
+# Shared with the IPAM driver's --ipam-opt.
+parse_project = _project
+parse_ipam = _ipam
+parse_existing = _existing

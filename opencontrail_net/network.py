@@ -87,7 +87,7 @@ class NetworkDriver:
 
     def activate(self, body):
         """Plugin.Activate: the handshake, naming what this plugin serves."""
-        return {'Implements': ['NetworkDriver']}
+        return {'Implements': ['NetworkDriver', 'IpamDriver']}
 
     def get_capabilities(self, body):
         """NetworkDriver.GetCapabilities: scope from [DEFAULT] scope."""

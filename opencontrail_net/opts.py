@@ -4,6 +4,7 @@ import itertools
 
 from opencontrail_net.backends import mock  # noqa: F401
 from opencontrail_net import config
+from opencontrail_net import ipam
 from opencontrail_net import plugin
 
 
@@ -26,5 +27,5 @@ def list_opts():
     # config.cli_opts are command-line spellings of file options: not
     # listed, their targets are.
     return [('DEFAULT', itertools.chain(config.default_cli_opts,
-                                        config.default_opts))] + \
-        _plugin_groups()
+                                        config.default_opts)),
+            ('ipam', ipam.OPTS)] + _plugin_groups()

@@ -6,6 +6,7 @@ from oslo_log import log as logging
 
 from opencontrail_net.backends import base as backend_base
 from opencontrail_net import config
+from opencontrail_net import ipam
 from opencontrail_net import network
 from opencontrail_net import plugin
 from opencontrail_net.port_drivers import base as port_base
@@ -27,9 +28,10 @@ class Service:
         self.backend = backend_cls(conf)
         self.ports = port_cls(conf)
         self.driver = network.NetworkDriver(conf, self.backend, self.ports)
+        self.ipam = ipam.IpamDriver(conf, self.backend)
 
     def calls(self):
-        return self.driver.calls()
+        return dict(self.driver.calls(), **self.ipam.calls())
 
     def run(self):
         LOG.info('Starting: backend %s, port driver %s, scope %s',

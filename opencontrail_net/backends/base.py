@@ -61,6 +61,30 @@ class Backend(plugin.PluginBase):
                           import_targets=None, export_targets=None):
         """Replace the given route-target lists of a network."""
 
+    @abc.abstractmethod
+    def request_pool(self, pool, defaults):
+        """Take ``pool`` (a model.Pool); return it with its CIDR.
+
+        Without a CIDR, the first subnet of ``defaults`` ([(range,
+        prefixlen)]) that overlaps no subnet of the project.
+        """
+
+    @abc.abstractmethod
+    def release_pool(self, pool):
+        """Give the pool back; what it still holds goes with it."""
+
+    @abc.abstractmethod
+    def request_address(self, pool, address, gateway=False):
+        """Take ``address`` of the pool, or a free one of its range.
+
+        Returns the plain address; AddressInUse or PoolExhausted, naming
+        the address and the pool, otherwise.
+        """
+
+    @abc.abstractmethod
+    def release_address(self, pool, address):
+        """Give ``address`` back to the pool; unknown is not an error."""
+
     def find_endpoints(self, host, endpoint_ids):
         """Return ``[(network, endpoint)]`` of those IDs bound on ``host``.
 

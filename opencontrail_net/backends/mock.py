@@ -7,6 +7,8 @@ before the answer; only a power loss of the host can lose the newest.)
 """
 
 import contextlib
+import dataclasses
+import ipaddress
 import json
 import os
 import sqlite3
@@ -31,9 +33,29 @@ CREATE INDEX IF NOT EXISTS endpoints_network ON endpoints (network_id);
 CREATE INDEX IF NOT EXISTS endpoints_vm ON endpoints (vm_uuid);
 CREATE TABLE IF NOT EXISTS vms (
     uuid TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS endpoint_addresses (
+    network_id TEXT NOT NULL, address TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL, PRIMARY KEY (network_id, address));
+CREATE TABLE IF NOT EXISTS pools (
+    key TEXT PRIMARY KEY, data TEXT NOT NULL,
+    next INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS pool_addresses (
+    pool TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY (pool, address));
 """
 
 DEFAULT_PROJECT = ['default-domain', 'default-project']
+
+
+def _free_subnet(defaults, taken):
+    """The first subnet of the default pools that overlaps none taken."""
+    for rng, length in defaults:
+        if length < rng.prefixlen:
+            continue
+        for candidate in rng.subnets(new_prefix=length):
+            if not any(candidate.overlaps(t) for t in taken):
+                return str(candidate)
+    raise exception.PoolExhausted(pool='the default pools %s' % ', '.join(
+        '%s:%d' % (r, n) for r, n in defaults))
 
 
 class MockBackend(base.Backend):
@@ -49,11 +71,23 @@ class MockBackend(base.Backend):
         self._db.execute('PRAGMA journal_mode=WAL')
         self._db.execute('PRAGMA synchronous=NORMAL')
         self._db.executescript(_SCHEMA)
+        self._index_addresses()
         self.host = conf.host
 
     def stop(self):
         with self._lock:
             self._db.close()
+
+    def _index_addresses(self):
+        """Fill the address index of a database made before it existed."""
+        with self._txn() as db:
+            if db.execute('SELECT 1 FROM endpoint_addresses LIMIT 1'
+                          ).fetchone():
+                return
+            for (data,) in db.execute('SELECT data FROM endpoints'
+                                      ).fetchall():
+                ep = model.Endpoint.from_dict(json.loads(data))
+                self._index_endpoint(db, ep)
 
     @contextlib.contextmanager
     def _txn(self):
@@ -130,6 +164,8 @@ class MockBackend(base.Backend):
                 ' AND vm_uuid IS NOT NULL', (network_id,))]
             gone = db.execute('DELETE FROM endpoints WHERE network_id = ?',
                               (network_id,)).rowcount
+            db.execute('DELETE FROM endpoint_addresses WHERE network_id = ?',
+                       (network_id,))
             for vm in vms:
                 self._drop_vm_if_unused(db, vm)
             deleted = db.execute('DELETE FROM networks WHERE id = ?',
@@ -170,25 +206,26 @@ class MockBackend(base.Backend):
                         reason='endpoint %s exists with other settings'
                         % endpoint.id)
                 return old, False
-            self._check_addresses(db, endpoint)
+            self._index_endpoint(db, endpoint)
             self._save_endpoint(db, endpoint)
         LOG.info('Created endpoint %s on network %s (mac %s)',
                  endpoint.id, network.id, endpoint.mac)
         return endpoint, True
 
     @staticmethod
-    def _check_addresses(db, endpoint):
-        mine = {a.split('/')[0] for a in (endpoint.ipv4, endpoint.ipv6) if a}
-        if not mine:
-            return
-        for (data,) in db.execute(
-                'SELECT data FROM endpoints WHERE network_id = ?',
-                (endpoint.network_id,)):
-            other = json.loads(data)
-            for key in ('ipv4', 'ipv6'):
-                if other[key] and other[key].split('/')[0] in mine:
-                    raise exception.AddressInUse(address=other[key],
-                                                 pool=endpoint.network_id)
+    def _index_endpoint(db, endpoint):
+        """Claim the endpoint's addresses in its network: one indexed
+        insert each, however many endpoints the network holds."""
+        for cidr in (endpoint.ipv4, endpoint.ipv6):
+            if not cidr:
+                continue
+            try:
+                db.execute('INSERT INTO endpoint_addresses VALUES (?, ?, ?)',
+                           (endpoint.network_id, cidr.split('/')[0],
+                            endpoint.id))
+            except sqlite3.IntegrityError:
+                raise exception.AddressInUse(address=cidr,
+                                             pool=endpoint.network_id)
 
     def get_endpoint(self, network, endpoint_id):
         with self._lock:
@@ -204,6 +241,8 @@ class MockBackend(base.Backend):
             if row is None:
                 return
             db.execute('DELETE FROM endpoints WHERE id = ?', (endpoint_id,))
+            db.execute('DELETE FROM endpoint_addresses WHERE endpoint_id = ?',
+                       (endpoint_id,))
             if row[0]:
                 self._drop_vm_if_unused(db, row[0])
         LOG.info('Deleted endpoint %s', endpoint_id)
@@ -251,6 +290,104 @@ class MockBackend(base.Backend):
                 [host] + list(endpoint_ids)).fetchall()
         return [(model.Network.from_dict(json.loads(n)),
                  model.Endpoint.from_dict(json.loads(e))) for n, e in rows]
+
+    # IPAM -------------------------------------------------------------
+
+    def request_pool(self, pool, defaults):
+        if pool.network:
+            raise exception.InvalidOption(
+                key='opencontrail.network', value=pool.network,
+                reason='the mock backend holds no pre-existing networks')
+        pool.project = pool.project or DEFAULT_PROJECT
+        if len(pool.project) == 1:
+            pool.project = DEFAULT_PROJECT[:1] + pool.project
+        with self._txn() as db:
+            held = self._held_pools(db, pool.project)
+            if pool.cidr is None:
+                pool.cidr = _free_subnet(defaults, held)
+            else:
+                self._check_free(db, pool)
+            db.execute('INSERT OR REPLACE INTO pools (key, data) '
+                       'VALUES (?, ?)', (pool.key, json.dumps(
+                           dataclasses.asdict(pool))))
+        return pool
+
+    @staticmethod
+    def _held_pools(db, project):
+        nets = []
+        for (data,) in db.execute('SELECT data FROM pools'):
+            other = json.loads(data)
+            if other['project'] == project:
+                nets.append(ipaddress.ip_network(other['cidr']))
+        for (data,) in db.execute('SELECT data FROM networks'):
+            net = model.Network.from_dict(json.loads(data))
+            if net.project == project:
+                nets.extend(ipaddress.ip_network(s.cidr)
+                            for s in net.subnets)
+        return nets
+
+    @staticmethod
+    def _check_free(db, pool):
+        for (data,) in db.execute('SELECT data FROM networks'):
+            net = model.Network.from_dict(json.loads(data))
+            if net.own_ipam and net.project == pool.project and any(
+                    s.cidr == pool.cidr for s in net.subnets):
+                raise exception.Conflict(reason='pool %s is in use by '
+                                         'network %s' % (pool.cidr, net.id))
+
+    def release_pool(self, pool):
+        with self._txn() as db:
+            db.execute('DELETE FROM pools WHERE key = ?', (pool.key,))
+            db.execute('DELETE FROM pool_addresses WHERE pool = ?',
+                       (pool.key,))
+
+    def request_address(self, pool, address, gateway=False):
+        net = ipaddress.ip_network(pool.cidr)
+        if gateway and address is None:
+            address = str(next(net.hosts()))
+        with self._txn() as db:
+            if address is None:
+                address = self._allocate(db, pool, net)
+            else:
+                try:
+                    db.execute('INSERT INTO pool_addresses VALUES (?, ?)',
+                               (pool.key, address))
+                except sqlite3.IntegrityError:
+                    if not gateway:
+                        raise exception.AddressInUse(
+                            address=address, pool='pool %s' % pool.cidr)
+        return address
+
+    @staticmethod
+    def _allocate(db, pool, net):
+        """The next free address of the range, from where the last one
+        was taken: indexed look-ups, a few per address."""
+        rng = ipaddress.ip_network(pool.range) if pool.range else net
+        first, last = int(rng.network_address), int(rng.broadcast_address)
+        first, last = model.usable(net, first, last)
+        size = last - first + 1
+        row = db.execute('SELECT next FROM pools WHERE key = ?',
+                         (pool.key,)).fetchone()
+        # Kept as text: an IPv6 offset outgrows SQLite's integers.
+        start = int(row[0]) % size if row else 0
+        for n in range(min(size, 1 << 20)):
+            value = first + (start + n) % size
+            candidate = str(model.address(net.version, value))
+            if db.execute('SELECT 1 FROM pool_addresses WHERE pool = ? AND '
+                          'address = ?', (pool.key, candidate)).fetchone():
+                continue
+            db.execute('INSERT INTO pool_addresses VALUES (?, ?)',
+                       (pool.key, candidate))
+            db.execute('UPDATE pools SET next = ? WHERE key = ?',
+                       (str(value - first + 1), pool.key))
+            return candidate
+        raise exception.PoolExhausted(pool='pool %s%s' % (
+            pool.cidr, ' (range %s)' % pool.range if pool.range else ''))
+
+    def release_address(self, pool, address):
+        with self._txn() as db:
+            db.execute('DELETE FROM pool_addresses WHERE pool = ? AND '
+                       'address = ?', (pool.key, address))
 
     def counts(self):
         """Number of networks, endpoints and VMs held (for operators)."""

@@ -79,7 +79,8 @@ def ep_body(eid=EID, address='192.168.4.2/24', mac=''):
 
 def test_handshake(env):
     app, _, _ = env
-    assert call(app, 'Plugin.Activate') == {'Implements': ['NetworkDriver']}
+    assert call(app, 'Plugin.Activate') == {
+        'Implements': ['NetworkDriver', 'IpamDriver']}
     assert call(app, 'NetworkDriver.GetCapabilities') == {
         'Scope': 'local', 'ConnectivityScope': 'local'}
 

@@ -8,6 +8,7 @@ state of its own. Records are cached in memory only to spare requests:
 what is cached never changes once made.
 """
 
+import ipaddress
 import json
 import threading
 
@@ -15,6 +16,7 @@ from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
 
 from opencontrail_net.backends import base
+from opencontrail_net.backends.mock import _free_subnet as mock_free_subnet
 from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import client as client_mod
 from opencontrail_net.backends.contrail import objects
@@ -26,6 +28,9 @@ LOG = logging.getLogger(__name__)
 
 GLOBAL_SYSTEM_CONFIG = ['default-global-system-config']
 PENDING_KEY = 'opencontrail-net:pending-delete:%s'
+# A pool of the driver's IPAM, by project and subnet: its range, and the
+# virtual-network once Docker has made the network.
+POOL_KEY = 'opencontrail-net:pool:%s'
 
 
 class ContrailBackend(base.Backend):
@@ -41,6 +46,8 @@ class ContrailBackend(base.Backend):
         self.client = client_mod.Client(self.opts)
         self._names = {}        # (type, fq string) -> uuid
         self._endpoints = {}
+        self._pools = {}        # pool key -> {'range', 'vn'}
+        self._iips = {}         # (vn uuid, address) -> instance-ip uuid
         self._rt_rules = None
         self._pending = set()
         self._lock = threading.Lock()
@@ -163,6 +170,8 @@ class ContrailBackend(base.Backend):
         try:
             with self._api(budget=2 / 3) as api:
                 ipam = self._resolve(api, network)
+                if network.own_ipam:
+                    self._pool_ranges(api, network)
                 vn = objects.network_obj(network, ipam)
                 if network.security_groups is None:
                     self._create_ours(api.security_group_create,
@@ -173,6 +182,8 @@ class ContrailBackend(base.Backend):
                 except vnc_exc.RefsExistError as exc:
                     return self._existing_same(api, network, vn, exc), False
                 made.append(('virtual_network', vn.uuid))
+                if network.own_ipam:
+                    self._bind_pools(api, network, vn.uuid)
         except Exception:
             cleanup.undo(self.client, made)
             raise
@@ -217,6 +228,7 @@ class ContrailBackend(base.Backend):
                                                  existing=vn.uuid)
                 self._check_subnets(vn, record, network, ref)
                 network.project = record.project
+                record.own_ipam = network.own_ipam
                 self._resolve(api, network)
                 record.security_groups = network.security_groups
                 record.security_group_refs = network.security_group_refs
@@ -245,7 +257,10 @@ class ContrailBackend(base.Backend):
                 key='opencontrail.network', value=ref,
                 reason='its subnets %s do not hold --subnet %s' % (
                     sorted(theirs), ', '.join(missing)))
-        cls._check_reserved(vn, network, ref)
+        if not network.own_ipam:
+            # Contrail allocates with the driver's IPAM: nothing to keep
+            # Docker's IPAM off.
+            cls._check_reserved(vn, network, ref)
 
     @staticmethod
     def _check_reserved(vn, network, ref):
@@ -337,6 +352,7 @@ class ContrailBackend(base.Backend):
                         sg_uuid, network_id, exc))
             if network_id in self._pending:
                 self._hold(api, network_id, False)
+            self._unbind_pools(api, network_id)
 
     def _hold(self, api, network_id, held):
         """Remember (or forget) a network whose delete waits for others."""
@@ -390,15 +406,21 @@ class ContrailBackend(base.Backend):
         endpoint.uuid = ids.endpoint_uuid(endpoint.id)
         endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)
         endpoint.host = endpoint.host or self.host
-        vmi = objects.vmi_obj(network, endpoint)
         made = []
         try:
             with self._api(budget=2 / 3) as api:
+                if network.own_ipam:
+                    endpoint.instance_ips = [
+                        self._find_iip(api, network.uuid, a.split('/')[0])
+                        for a in (endpoint.ipv4, endpoint.ipv6) if a]
+                vmi = objects.vmi_obj(network, endpoint)
                 try:
                     api.virtual_machine_interface_create(vmi)
                     made.append(('virtual_machine_interface', vmi.uuid))
                 except vnc_exc.RefsExistError:
                     endpoint = self._same_endpoint(api, network, endpoint)
+                if network.own_ipam:
+                    self._adopt(api, endpoint, made)
                 for iip in objects.iip_objs(network, endpoint, vmi):
                     if not self._create_iip(api, iip, made):
                         cleanup.reclaim(api, network, endpoint,
@@ -412,6 +434,15 @@ class ContrailBackend(base.Backend):
         LOG.info('Created virtual-machine-interface %s (mac %s) for endpoint '
                  '%s', endpoint.uuid, endpoint.mac, endpoint.id)
         return endpoint, bool(made)
+
+    def _adopt(self, api, endpoint, made):
+        """The instance-ips RequestAddress made go to the interface."""
+        for iip in endpoint.instance_ips:
+            api.ref_update('instance-ip', iip, 'virtual-machine-interface',
+                           endpoint.uuid, None, 'ADD')
+            made.append(('adopted', (iip, endpoint.uuid)))
+            LOG.info('Instance-ip %s now belongs to endpoint %s', iip,
+                     endpoint.id)
 
     def _same_endpoint(self, api, network, endpoint):
         try:
@@ -505,13 +536,14 @@ class ContrailBackend(base.Backend):
         with self._api() as api:
             if ep is not None:
                 vm_uuid = ep.vm_uuid
-                families = {'v%d' % s.version
-                            for s in network.subnets} or None
+                families = () if ep.instance_ips else (
+                    {'v%d' % s.version for s in network.subnets} or
+                    ('v4', 'v6'))
+                iips = cleanup.endpoint_iips(endpoint_id, families,
+                                             ep.instance_ips)
             else:
-                vm_uuid, families = self._endpoint_parts(api, endpoint_id)
-            cleanup.delete_endpoint_objects(
-                api, endpoint_id, vm_uuid,
-                ('v4', 'v6') if families is None else families)
+                vm_uuid, iips = self._endpoint_parts(api, endpoint_id)
+            cleanup.delete_endpoint_objects(api, endpoint_id, vm_uuid, iips)
         with self._lock:
             self._endpoints.pop(endpoint_id, None)
         LOG.info('Deleted virtual-machine-interface %s of endpoint %s',
@@ -519,22 +551,23 @@ class ContrailBackend(base.Backend):
 
     @staticmethod
     def _endpoint_parts(api, endpoint_id):
-        """(VM uuid, address families) of an endpoint, from its interface.
+        """(VM uuid, instance-ip uuids) of an endpoint, from its interface.
 
         For an endpoint this process did not make or join. Gone already:
-        its instance-ips may still stand, of either family.
+        its derived instance-ips may still stand, of either family.
         """
         try:
             vmi = api.virtual_machine_interface_read(
                 id=ids.endpoint_uuid(endpoint_id),
-                fields=['virtual_machine_refs', 'instance_ip_back_refs'])
+                fields=['virtual_machine_refs', 'instance_ip_back_refs',
+                        'annotations'])
         except vnc_exc.NoIdError:
-            return None, None
+            return None, cleanup.endpoint_iips(endpoint_id)
         held = {r['uuid'] for r in vmi.get_instance_ip_back_refs() or []}
-        families = {f for f in ('v4', 'v6')
-                    if ids.instance_ip_uuid(endpoint_id, f) in held}
+        mine = cleanup.endpoint_iips(
+            endpoint_id, adopted=objects.annotation(vmi).get('iips', ()))
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
-        return vm, families
+        return vm, [u for u in mine if u in held]
 
     def find_endpoints(self, host, endpoint_ids):
         if not endpoint_ids:
@@ -559,3 +592,203 @@ class ContrailBackend(base.Backend):
             result.append((networks[nid],
                            objects.endpoint_from_vmi(vmi, nid)))
         return result
+
+    # IPAM -------------------------------------------------------------
+
+    def _pool_record(self, api, key):
+        record = self._pools.get(key)
+        if record is None:
+            kept = self._kv_get(api, POOL_KEY % key)
+            record = json.loads(kept) if kept else None
+            if record is not None and record.get('vn'):
+                self._pools[key] = record
+        return record
+
+    def _pool_ranges(self, api, network):
+        """The --ip-range of each subnet, from its pool."""
+        for subnet in network.subnets:
+            key = model.Pool(cidr=subnet.cidr, project=network.project).key
+            record = self._pool_record(api, key) or {}
+            if record.get('vn') and record['vn'] != ids.network_uuid(
+                    network.id):
+                raise exception.Conflict(
+                    reason='pool %s is in use by virtual-network %s' % (
+                        subnet.cidr, record['vn']))
+            subnet.ip_range = record.get('range')
+
+    def _bind_pools(self, api, network, vn_uuid):
+        for subnet in network.subnets:
+            key = model.Pool(cidr=subnet.cidr, project=network.project).key
+            record = {'range': subnet.ip_range, 'vn': vn_uuid,
+                      'network_id': network.id}
+            api.kv_store(POOL_KEY % key, json.dumps(record))
+            self._pools[key] = record
+
+    def _unbind_pools(self, api, network_id):
+        for key, record in list(self._pools.items()):
+            if record.get('network_id') == network_id:
+                api.kv_delete(POOL_KEY % key)
+                self._pools.pop(key, None)
+
+    def request_pool(self, pool, defaults):
+        with self._api() as api:
+            if pool.network:
+                return self._existing_pool(api, pool)
+            pool.project = objects.fq(pool.project or self.opts.project,
+                                      self.opts.domain, 2)
+            self._uuid(api, 'project', pool.project, 'tenant',
+                       ':'.join(pool.project))
+            if pool.cidr is None:
+                pool.cidr = mock_free_subnet(
+                    defaults, self._project_subnets(api, pool.project))
+            else:
+                record = self._pool_record(api, pool.key) or {}
+                if record.get('vn'):
+                    raise exception.Conflict(
+                        reason='pool %s is in use by Docker network %s' % (
+                            pool.cidr, record.get('network_id')))
+            api.kv_store(POOL_KEY % pool.key, json.dumps(
+                {'range': pool.range, 'vn': None}))
+        LOG.info('Pool %s of project %s taken', pool.cidr,
+                 ':'.join(pool.project))
+        return pool
+
+    def _project_subnets(self, api, project):
+        """Subnets of the project's networks, and pools taken but not yet
+        made networks: what a default pool must not overlap."""
+        project_uuid = self._uuid(api, 'project', project, 'tenant',
+                                  ':'.join(project))
+        taken = []
+        for vn in api.virtual_networks_list(parent_id=project_uuid,
+                                            detail=True):
+            for ref in vn.get_network_ipam_refs() or []:
+                for sub in ref['attr'].get_ipam_subnets() or []:
+                    taken.append(ipaddress.ip_network('%s/%s' % (
+                        sub.subnet.ip_prefix, sub.subnet.ip_prefix_len)))
+        prefix = POOL_KEY % (':'.join(project) + '/')
+        for pair in api.kv_retrieve() or []:
+            if isinstance(pair, dict) and pair.get('key', '').startswith(
+                    prefix):
+                taken.append(ipaddress.ip_network(pair['key'][len(prefix):]))
+        return taken
+
+    def _existing_pool(self, api, pool):
+        ref = pool.network
+        try:
+            if ref.count(':') == 2:
+                ref = api.fq_name_to_id('virtual-network', ref.split(':'))
+            vn = api.virtual_network_read(id=ref)
+        except vnc_exc.NoIdError:
+            raise exception.InvalidOption(
+                key='opencontrail.network', value=pool.network,
+                reason='no such virtual-network in Contrail')
+        version = 6 if pool.v6 else 4
+        for vn_ref in vn.get_network_ipam_refs() or []:
+            for sub in vn_ref['attr'].get_ipam_subnets() or []:
+                cidr = '%s/%s' % (sub.subnet.ip_prefix,
+                                  sub.subnet.ip_prefix_len)
+                net = ipaddress.ip_network(cidr)
+                if net.version == version and pool.cidr in (None, cidr):
+                    pool.cidr, pool.gateway = cidr, sub.default_gateway
+                    pool.network, pool.project = vn.uuid, vn.get_fq_name()[:2]
+                    return pool
+        raise exception.InvalidOption(
+            key='opencontrail.network', value=pool.network,
+            reason='it has no IPv%d subnet%s' % (
+                version, ' %s' % pool.cidr if pool.cidr else ''))
+
+    def release_pool(self, pool):
+        if pool.network:
+            return
+        # Docker releases a pool once it is done with it: network rm, or a
+        # create that failed.
+        with self._api() as api:
+            api.kv_delete(POOL_KEY % pool.key)
+        self._pools.pop(pool.key, None)
+
+    def _pool_vn(self, api, pool):
+        if pool.network:
+            return pool.network
+        return (self._pool_record(api, pool.key) or {}).get('vn')
+
+    def request_address(self, pool, address, gateway=False):
+        if gateway:
+            return address or pool.gateway or str(next(
+                ipaddress.ip_network(pool.cidr).hosts()))
+        made = []
+        try:
+            with self._api(budget=2 / 3) as api:
+                vn_uuid = self._pool_vn(api, pool)
+                if vn_uuid is None:
+                    if address is None:
+                        raise exception.InvalidRequest(
+                            reason='pool %s has no network yet' % pool.cidr)
+                    return address   # An aux address: kept off at create.
+                iip = self._allocate(api, pool, vn_uuid, address, made)
+                if address is None:
+                    address = api.instance_ip_read(
+                        id=iip.uuid, fields=['instance_ip_address']
+                    ).get_instance_ip_address()
+        except Exception:
+            cleanup.undo(self.client, made)
+            raise
+        with self._lock:
+            self._iips[(vn_uuid, address)] = iip.uuid
+        LOG.info('Created instance-ip %s (%s) in pool %s', iip.uuid, address,
+                 pool.cidr)
+        return address
+
+    def _allocate(self, api, pool, vn_uuid, address, made):
+        """An instance-ip of the pool's network; Contrail picks its
+        address unless ``address`` is asked, or the pool's range lies in
+        a network that is not ours to give allocation pools."""
+        tries = [address]
+        if address is None and pool.network and pool.range:
+            tries = [str(a) for a in ipaddress.ip_network(pool.range).hosts()]
+        for asked in tries[:64]:
+            iip = objects.ipam_iip(pool, vn_uuid, asked)
+            try:
+                api.instance_ip_create(iip)
+            except vnc_exc.RefsExistError:
+                if len(tries) > 1:
+                    continue
+                raise exception.AddressInUse(address=asked,
+                                             pool='pool %s' % pool.cidr)
+            except vnc_exc.BadRequest as exc:
+                if 'exhausted' in str(exc.content):
+                    break
+                raise
+            made.append(('instance_ip', iip.uuid))
+            return iip
+        raise exception.PoolExhausted(pool='pool %s%s' % (
+            pool.cidr, ' (range %s)' % pool.range if pool.range else ''))
+
+    def _find_iip(self, api, vn_uuid, address):
+        """The instance-ip RequestAddress made for ``address``."""
+        found = self._iips.get((vn_uuid, address))
+        if found:
+            return found
+        for iip in api.instance_ips_list(
+                back_ref_id=[vn_uuid], detail=True,
+                filters={'instance_ip_address': address}):
+            if objects.is_ours(iip):
+                return iip.uuid
+        raise exception.InvalidRequest(
+            reason='address %s was not given by this driver\'s IPAM'
+            % address)
+
+    def release_address(self, pool, address):
+        with self._api() as api:
+            vn_uuid = self._pool_vn(api, pool)
+            if vn_uuid is None:
+                return
+            iip = self._iips.get((vn_uuid, address))
+            if iip is None:
+                try:
+                    iip = self._find_iip(api, vn_uuid, address)
+                except exception.InvalidRequest:
+                    return   # The gateway or an aux address: no object.
+            if cleanup.ignore_missing(api.instance_ip_delete, iip):
+                LOG.info('Deleted instance-ip %s (%s)', iip, address)
+        with self._lock:
+            self._iips.pop((vn_uuid, address), None)

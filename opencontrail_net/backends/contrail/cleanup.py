@@ -34,16 +34,22 @@ def delete_vm(api, vm_uuid):
     LOG.info('Deleted virtual-machine %s', vm_uuid)
 
 
-def delete_endpoint_objects(api, endpoint_id, vm_uuid,
-                            families=('v4', 'v6')):
+def endpoint_iips(endpoint_id, families=('v4', 'v6'), adopted=()):
+    """uuids of an endpoint's instance-ips: the ones derived from its ID
+    (Docker's addresses) and those it adopted from the driver's IPAM."""
+    return [ids.instance_ip_uuid(endpoint_id, f)
+            for f in sorted(families)] + list(adopted)
+
+
+def delete_endpoint_objects(api, endpoint_id, vm_uuid, iips):
     """An endpoint's instance-ips, interface, then its VM if unused.
 
-    Only the derived uuids: an address someone else added to the
-    interface is theirs, and stops the delete with a clear conflict.
+    Only the uuids the endpoint knows as its own: an address someone else
+    added to the interface is theirs, and stops the delete with a clear
+    conflict.
     """
-    for family in sorted(families):
-        ignore_missing(api.instance_ip_delete,
-                       ids.instance_ip_uuid(endpoint_id, family))
+    for iip in iips:
+        ignore_missing(api.instance_ip_delete, iip)
     vmi_uuid = ids.endpoint_uuid(endpoint_id)
     try:
         ignore_missing(api.virtual_machine_interface_delete, vmi_uuid)
@@ -63,7 +69,14 @@ def undo(client, made):
     try:
         with client.api(budget=1 / 3) as api:
             for kind, uuid in reversed(made):
-                ignore_missing(getattr(api, kind + '_delete'), uuid)
+                if kind == 'adopted':
+                    # An address of the driver's IPAM: Docker releases it.
+                    iip, vmi = uuid
+                    api.ref_update('instance-ip', iip,
+                                   'virtual-machine-interface', vmi, None,
+                                   'DELETE')
+                else:
+                    ignore_missing(getattr(api, kind + '_delete'), uuid)
                 LOG.info('Undid %s %s', kind, uuid)
     except exception.OpenContrailNetError as exc:
         LOG.error('Could not undo %s: %s', made, exc)
@@ -118,7 +131,8 @@ def clear_network(api, network_id, vn_uuid):
     for vmi in mine:
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
         try:
-            delete_endpoint_objects(api, vmi.name, vm)
+            delete_endpoint_objects(api, vmi.name, vm, endpoint_iips(
+                vmi.name, adopted=objects.annotation(vmi).get('iips', ())))
         except exception.Conflict as exc:
             foreign.append(str(exc))
             continue
@@ -157,7 +171,8 @@ def reclaim(api, network, endpoint, address):
                         'endpoint %s of the same network: deleting it',
                         address, endpoint.id, stale)
             vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
-            delete_endpoint_objects(api, stale, vm)
+            delete_endpoint_objects(api, stale, vm, endpoint_iips(
+                stale, adopted=objects.annotation(vmi).get('iips', ())))
 
 
 def delete_unused_vms(api, host):

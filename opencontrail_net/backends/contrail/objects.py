@@ -7,7 +7,9 @@ derives from a Docker ID (:mod:`opencontrail_net.ids`). The annotation
 ``opencontrail-net`` holds what Contrail has no field for.
 """
 
+import ipaddress
 import json
+import uuid
 
 from vnc_api import vnc_api
 
@@ -77,7 +79,8 @@ def docker_view(network):
             'import_targets': network.import_targets,
             'export_targets': network.export_targets,
             'security_groups': network.security_groups,
-            'security_group_refs': network.security_group_refs}
+            'security_group_refs': network.security_group_refs,
+            'own_ipam': network.own_ipam}
 
 
 def subnets(network):
@@ -94,10 +97,40 @@ def subnets(network):
             kwargs = dict(default_gateway=subnet.gateway,
                           dns_server_address=subnet.gateway,
                           enable_dhcp=False)
+        if network.own_ipam:
+            # Contrail hands the addresses out: up from the range's start,
+            # never an aux address Docker holds.
+            kwargs['addr_from_start'] = True
+            pools = allocation_pools(subnet)
+            if pools:
+                kwargs['allocation_pools'] = pools
         result.append(vnc_api.IpamSubnetType(
             subnet=vnc_api.SubnetType(prefix, int(length)),
             subnet_name=subnet.cidr, **kwargs))
     return result
+
+
+def allocation_pools(subnet):
+    """The subnet's range (or all of it) less its aux addresses, as
+    Contrail allocation pools; [] when that is the whole subnet."""
+    net = ipaddress.ip_network(subnet.cidr)
+    rng = ipaddress.ip_network(subnet.ip_range or subnet.cidr)
+    first, last = int(rng.network_address), int(rng.broadcast_address)
+    first, last = model.usable(net, first, last)
+    holes = sorted(int(ipaddress.ip_address(a))
+                   for a in subnet.aux_addresses.values())
+    if not subnet.ip_range and not holes:
+        return []
+    pools, start = [], first
+    for hole in holes + [last + 1]:
+        if hole < start or hole > last + 1:
+            continue
+        if hole > start:
+            pools.append(vnc_api.AllocationPoolType(
+                str(model.address(net.version, start)),
+                str(model.address(net.version, hole - 1))))
+        start = hole + 1
+    return pools
 
 
 def network_obj(network, ipam_fq):
@@ -151,7 +184,8 @@ def network_from_vn(vn, network_id, existing=None):
         internal=view.get('internal', False), uuid=vn.uuid,
         project_uuid=vn.parent_uuid, ipam=view.get('ipam'),
         security_groups=view.get('security_groups'),
-        security_group_refs=view.get('security_group_refs') or [])
+        security_group_refs=view.get('security_group_refs') or [],
+        own_ipam=view.get('own_ipam', False))
 
 
 # Security groups --------------------------------------------------------
@@ -209,13 +243,18 @@ def vmi_obj(network, endpoint):
         sg = vnc_api.SecurityGroup(ref['to'][-1], project(ref['to'][:2]))
         sg.uuid = ref['uuid']
         vmi.add_security_group(sg)
-    _mark(vmi, 'Docker endpoint %s' % endpoint.id,
-          {'network_id': network.id, 'ipv4': endpoint.ipv4,
-           'ipv6': endpoint.ipv6})
+    view = {'network_id': network.id, 'ipv4': endpoint.ipv4,
+            'ipv6': endpoint.ipv6}
+    if endpoint.instance_ips:
+        view['iips'] = endpoint.instance_ips
+    _mark(vmi, 'Docker endpoint %s' % endpoint.id, view)
     return vmi
 
 
 def iip_objs(network, endpoint, vmi):
+    """The instance-ips of Docker's own addresses (none with our IPAM)."""
+    if network.own_ipam:
+        return
     for family, cidr in (('v4', endpoint.ipv4), ('v6', endpoint.ipv6)):
         if not cidr:
             continue
@@ -227,6 +266,20 @@ def iip_objs(network, endpoint, vmi):
         iip.set_virtual_machine_interface(vmi)
         _mark(iip, 'Docker endpoint %s' % endpoint.id)
         yield iip
+
+
+def ipam_iip(pool, vn_uuid, address=None):
+    """An address of the driver's IPAM: Contrail picks it unless asked."""
+    iip = vnc_api.InstanceIp(str(uuid.uuid4()))
+    iip.uuid = iip.name
+    iip.set_instance_ip_family('v6' if pool.v6 else 'v4')
+    if address:
+        iip.set_instance_ip_address(address)
+    vn = vnc_api.VirtualNetwork()
+    vn.uuid = vn_uuid
+    iip.add_virtual_network(vn)
+    _mark(iip, 'Docker IPAM pool %s' % pool.cidr, {'pool': pool.key})
+    return iip
 
 
 def vm_obj(host, sandbox):
@@ -253,6 +306,7 @@ def endpoint_from_vmi(vmi, network_id):
         id=vmi.name, network_id=network_id,
         mac=macs.mac_address[0] if macs and macs.mac_address else None,
         ipv4=view.get('ipv4'), ipv6=view.get('ipv6'),
+        instance_ips=view.get('iips', []),
         host=kv(vmi.get_virtual_machine_interface_bindings()).get('host_id'),
         uuid=vmi.uuid, vm_uuid=vms[0]['uuid'] if vms else None,
         vm_name=vms[0]['to'][-1] if vms else None)
