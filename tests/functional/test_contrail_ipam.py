@@ -164,32 +164,32 @@ def test_two_hosts_never_share_an_address(fake, driver_factory):
     assert sorted(a.split('/')[0] for a in flat) == sorted(in_contrail)
 
 
-def test_default_pool_skips_the_projects_subnets(fake, drv, vnc):
+def someone_elses_network(vnc, name, prefix):
+    """A /24 virtual-network made straight at the API."""
     project = vnc.project_read(fq_name=PROJECT)
     ipam_obj = vnc.network_ipam_read(fq_name=[
         'default-domain', 'default-project', 'default-network-ipam'])
-    vn = vnc_api.VirtualNetwork('nova-net', parent_obj=project)
-    vn.add_network_ipam(ipam_obj, vnc_api.VnSubnetsType([
-        vnc_api.IpamSubnetType(subnet=vnc_api.SubnetType('10.128.0.0',
-                                                          24))]))
+    vn = vnc_api.VirtualNetwork(name, parent_obj=project)
+    subnet = vnc_api.IpamSubnetType(subnet=vnc_api.SubnetType(prefix, 24))
+    vn.add_network_ipam(ipam_obj, vnc_api.VnSubnetsType([subnet]))
     vnc.virtual_network_create(vn)
+    return vn
+
+
+def test_default_pool_skips_the_projects_subnets(fake, drv, vnc):
+    vn = someone_elses_network(vnc, 'nova-net', '10.128.0.0')
     first = request_pool(drv)
     assert first['Pool'] == '10.128.1.0/24'
     # Docker asks again while it holds the first: the next one.
-    assert request_pool(drv)['Pool'] == '10.128.2.0/24'
-    drv.ok('IpamDriver.ReleasePool', {'PoolID': first['PoolID']})
+    second = request_pool(drv)
+    assert second['Pool'] == '10.128.2.0/24'
+    for pool in (first, second):
+        drv.ok('IpamDriver.ReleasePool', {'PoolID': pool['PoolID']})
     vnc.virtual_network_delete(id=vn.uuid)
 
 
 def test_pool_of_an_existing_network(fake, drv, vnc):
-    project = vnc.project_read(fq_name=PROJECT)
-    ipam_obj = vnc.network_ipam_read(fq_name=[
-        'default-domain', 'default-project', 'default-network-ipam'])
-    vn = vnc_api.VirtualNetwork('shared-net', parent_obj=project)
-    vn.add_network_ipam(ipam_obj, vnc_api.VnSubnetsType([
-        vnc_api.IpamSubnetType(subnet=vnc_api.SubnetType('10.26.0.0',
-                                                          24))]))
-    vnc.virtual_network_create(vn)
+    vn = someone_elses_network(vnc, 'shared-net', '10.26.0.0')
     fq = 'default-domain:admin:shared-net'
     pool = request_pool(drv, options={'opencontrail.network': fq})
     assert pool['Pool'] == '10.26.0.0/24'

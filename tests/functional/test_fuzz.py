@@ -26,6 +26,24 @@ CREATING = ('NetworkDriver.CreateNetwork', 'NetworkDriver.AllocateNetwork',
             'NetworkDriver.CreateEndpoint', 'NetworkDriver.Join')
 
 
+BAD_IPAM = [
+    ('IpamDriver.RequestPool', {'Pool': 'x'}),
+    ('IpamDriver.RequestPool', {'Pool': '', 'SubPool': '10.0.0.0/24'}),
+    ('IpamDriver.RequestPool', {'Pool': '10.0.0.0/24', 'V6': 'yes'}),
+    ('IpamDriver.RequestPool', {'Pool': '10.0.0.0/24',
+                                'SubPool': '10.1.0.0/25'}),
+    ('IpamDriver.RequestPool', {'Pool': '10.0.0.0/24', 'Options': []}),
+    ('IpamDriver.RequestPool', {'Pool': '10.0.0.0/24',
+                                'Options': {'opencontrail.x': '1'}}),
+    ('IpamDriver.RequestAddress', {'PoolID': 'zz'}),
+    ('IpamDriver.RequestAddress', {'PoolID': 5}),
+    ('IpamDriver.RequestAddress', {'PoolID': 'ocn1;10.0.0.0/24;;4;;;;',
+                                   'Address': '11.0.0.1'}),
+    ('IpamDriver.ReleaseAddress', {'PoolID': 'ocn1;10.0.0.0/24;;4;;;;'}),
+    ('IpamDriver.ReleasePool', {'PoolID': 'LocalDefault/10.0.0.0/24'}),
+]
+
+
 def refused(reply, status=None):
     """The reply is Docker's error body, with the given status."""
     assert reply.headers['content-type'].startswith(
@@ -269,7 +287,7 @@ def fuzz_requests(rng, sandbox_key):
     # Unknown networks, endpoints and calls; other methods.
     for _ in range(120):
         other = '%064x' % rng.getrandbits(256)
-        kind = rng.randrange(5)
+        kind = rng.randrange(6)
         if kind == 0:
             yield framed('NetworkDriver.CreateEndpoint',
                          endpoint_body(nid=other, eid=other))
@@ -280,10 +298,12 @@ def fuzz_requests(rng, sandbox_key):
             yield framed('NetworkDriver.Join', dict(
                 base['NetworkDriver.Join'], NetworkID=other))
         elif kind == 3:
-            name = rng.choice(['NetworkDriver.Bogus', 'IpamDriver.RequestPool',
+            name = rng.choice(['NetworkDriver.Bogus', 'IpamDriver.Bogus',
                                'Plugin.activate', '', '../etc/passwd',
                                'NetworkDriver.CreateNetwork/x', '%00'])
             yield framed(name, network_body())
+        elif kind == 5:
+            yield framed(*rng.choice(BAD_IPAM))
         else:
             call = rng.choice(calls)
             yield call, http_request(call, json.dumps(base[call]).encode(),

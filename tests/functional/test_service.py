@@ -17,7 +17,8 @@ def test_socket_mode_and_clean_exit(driver_factory):
     drv = driver_factory().start()
     mode = stat.S_IMODE(os.stat(drv.socket_path).st_mode)
     assert mode == 0o660
-    assert drv.ok('Plugin.Activate') == {'Implements': ['NetworkDriver']}
+    assert drv.ok('Plugin.Activate') == {
+        'Implements': ['NetworkDriver', 'IpamDriver']}
     assert drv.stop() == 0
     assert not os.path.exists(drv.socket_path)
 
