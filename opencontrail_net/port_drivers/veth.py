@@ -1,5 +1,7 @@
 """The ``veth`` port driver: a veth pair per endpoint, nothing more."""
 
+import threading
+
 from oslo_log import log as logging
 
 from opencontrail_net import exception
@@ -89,17 +91,37 @@ class VethDriver(base.PortDriver):
             LOG.debug('Deleted veth %s of endpoint %s', name, endpoint_id)
         return name
 
+    # A pair is idle for a moment in every Join, until Docker takes the
+    # container end: only one idle this long is a leftover.
+    SWEEP_DELAY = 2.0
+
     def start(self):
         """Delete pairs left plugged into no container.
 
         Docker ignores a failed Leave; a pair whose both ends are on this
-        host is in no container and only waits to be deleted.
+        host is in no container and only waits to be deleted. Deleted once
+        seen idle twice, SWEEP_DELAY apart: another driver of this host may
+        be in the middle of a Join.
         """
-        for name, alias, idle in linux_net.veth_host_ends('veth'):
-            if idle and ids.is_docker_id(alias):
-                LOG.info('Deleting idle veth %s of endpoint %s', name,
-                         alias)
+        idle = self._idle_pairs()
+        if idle:
+            timer = threading.Timer(self.SWEEP_DELAY, self._sweep, [idle])
+            timer.daemon = True
+            timer.start()
+
+    @staticmethod
+    def _idle_pairs():
+        return {(name, alias) for name, alias, idle in
+                linux_net.veth_host_ends('veth')
+                if idle and ids.is_docker_id(alias)}
+
+    def _sweep(self, seen):
+        try:
+            for name, alias in sorted(seen & self._idle_pairs()):
+                LOG.info('Deleting idle veth %s of endpoint %s', name, alias)
                 linux_net.delete_link(name)
+        except exception.OpenContrailNetError as exc:
+            LOG.error('Sweeping idle veth pairs: %s', exc)
 
     def plugged_endpoints(self):
         return [alias for _name, alias, idle in linux_net.veth_host_ends(
