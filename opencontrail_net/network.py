@@ -13,6 +13,7 @@ from opencontrail_net import exception
 from opencontrail_net import labels
 from opencontrail_net import model
 from opencontrail_net import netopts
+from opencontrail_net import pacing
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class NetworkDriver:
         self._oper_info = {}
         self._lock = threading.Lock()
         self.labels = labels.LabelReader(conf, backend)
+        self.delete_pacer = pacing.Pacer('DeleteEndpoint',
+                                         conf.delete_spacing_ms / 1000.0)
 
     def calls(self):
         """The dispatch table: libnetwork call name → handler."""
@@ -106,6 +109,7 @@ class NetworkDriver:
         if not is_swarm(network_id):
             self.backend.delete_network(network_id)
         self.ports.network_deleted(network_id)
+        self.delete_pacer.forget(network_id)
         with self._lock:
             self._networks.pop(network_id, None)
         return {}
@@ -149,15 +153,21 @@ class NetworkDriver:
         return {'Value': self._oper_info.get(endpoint_id, {})}
 
     def delete_endpoint(self, body):
-        """NetworkDriver.DeleteEndpoint: port (if Leave was lost), backend."""
+        """NetworkDriver.DeleteEndpoint: port (if Leave was lost), backend.
+
+        Docker 20.10 decrements the network's endpoint count right after
+        this answer: answers of a burst go out spaced (see pacing).
+        """
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        self.ports.unplug(network_id, endpoint_id)
-        # Deleting needs no more of the network than its ID: spare the
-        # backend a lookup when the network is not at hand.
-        net = self._networks.get(network_id) or model.Network(id=network_id)
-        self.backend.delete_endpoint(net, endpoint_id)
-        self._oper_info.pop(endpoint_id, None)
+        with self.delete_pacer.pace(network_id):
+            self.ports.unplug(network_id, endpoint_id)
+            # Deleting needs no more of the network than its ID: spare the
+            # backend a lookup when the network is not at hand.
+            net = (self._networks.get(network_id) or
+                   model.Network(id=network_id))
+            self.backend.delete_endpoint(net, endpoint_id)
+            self._oper_info.pop(endpoint_id, None)
         return {}
 
     def join(self, body):

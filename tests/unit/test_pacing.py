@@ -1,0 +1,211 @@
+"""Spacing of DeleteEndpoint answers: a fake clock, then real threads."""
+
+import logging
+import threading
+import time
+
+from opencontrail_net import network
+from opencontrail_net import pacing
+
+NET_A = 'a' * 64
+NET_B = 'b' * 64
+
+
+class FakeClock:
+    """A clock that moves only when someone sleeps or a test says so."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def fake_pacer(spacing=0.05):
+    clock = FakeClock()
+    return pacing.Pacer('DeleteEndpoint', spacing, clock=clock,
+                        sleep=clock.sleep), clock
+
+
+def test_lone_call_does_not_wait():
+    pacer, clock = fake_pacer()
+    with pacer.pace(NET_A):
+        pass
+    clock.now += 1
+    with pacer.pace(NET_A):
+        pass
+    assert clock.slept == []
+
+
+def test_call_just_after_an_answer_waits_the_rest():
+    pacer, clock = fake_pacer()
+    with pacer.pace(NET_A):
+        pass
+    clock.now += 0.02
+    with pacer.pace(NET_A):
+        pass
+    assert clock.slept == [0.03]
+
+
+def test_calls_in_flight_together_are_spaced():
+    pacer, clock = fake_pacer()
+    contexts = [pacer.pace(NET_A) for _ in range(4)]
+    for ctx in contexts:
+        ctx.__enter__()
+    answers = []
+    for ctx in contexts:
+        ctx.__exit__(None, None, None)
+        answers.append(round(clock.now - 1000.0, 6))
+    # The first goes out at once, each next one spacing later.
+    assert answers == [0.0, 0.05, 0.1, 0.15]
+
+
+def test_networks_are_independent():
+    pacer, clock = fake_pacer()
+    with pacer.pace(NET_A):
+        pass
+    with pacer.pace(NET_B):
+        pass
+    assert clock.slept == []
+
+
+def test_zero_spacing_turns_it_off():
+    pacer, clock = fake_pacer(spacing=0)
+    for _ in range(3):
+        with pacer.pace(NET_A):
+            pass
+    assert clock.slept == []
+    assert pacer._networks == {}
+
+
+def test_failed_call_is_spaced_too():
+    """Docker swallows DeleteEndpoint errors and decrements all the same."""
+    pacer, clock = fake_pacer()
+    with pacer.pace(NET_A):
+        pass
+    try:
+        with pacer.pace(NET_A):
+            raise RuntimeError('backend down')
+    except RuntimeError:
+        pass
+    assert clock.slept == [0.05]
+
+
+def test_forget_drops_idle_networks_only():
+    pacer, _clock = fake_pacer()
+    with pacer.pace(NET_A):
+        pass
+    ctx = pacer.pace(NET_B)
+    ctx.__enter__()
+    pacer.forget(NET_A)
+    pacer.forget(NET_B)
+    assert list(pacer._networks) == [NET_B]
+    ctx.__exit__(None, None, None)
+
+
+def test_a_burst_is_logged_once_with_its_count(caplog):
+    caplog.set_level(logging.INFO)
+    pacer, _clock = fake_pacer()
+    contexts = [pacer.pace(NET_A) for _ in range(5)]
+    for ctx in contexts:
+        ctx.__enter__()
+    for ctx in contexts:
+        ctx.__exit__(None, None, None)
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelname == 'WARNING']
+    assert warnings == [
+        '5 DeleteEndpoint calls on network %s at once: answering them '
+        '50 ms apart (Docker 20.10 loses endpoint-count updates '
+        'otherwise; option delete_spacing_ms)' % NET_A]
+    infos = [r.getMessage() for r in caplog.records
+             if r.levelname == 'INFO']
+    assert infos == ['Answered 5 DeleteEndpoint calls on network %s in '
+                     '0.20 s' % NET_A]
+
+
+def test_lone_calls_log_nothing(caplog):
+    caplog.set_level(logging.INFO)
+    pacer, clock = fake_pacer()
+    for _ in range(3):
+        with pacer.pace(NET_A):
+            pass
+        clock.now += 1
+    assert caplog.records == []
+
+
+def threaded_answers(pacer, networks):
+    """Real threads entering together; the time each answer went out."""
+    barrier = threading.Barrier(len(networks))
+    answers = {}
+
+    def call(i, network_id):
+        barrier.wait()
+        with pacer.pace(network_id):
+            time.sleep(0.001)
+        answers[i] = (network_id, time.monotonic())
+
+    threads = [threading.Thread(target=call, args=(i, net))
+               for i, net in enumerate(networks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers.values()
+
+
+def test_real_threads_are_spaced_per_network():
+    spacing = 0.03
+    pacer = pacing.Pacer('DeleteEndpoint', spacing)
+    answers = threaded_answers(pacer, [NET_A] * 6 + [NET_B] * 6)
+    for net in (NET_A, NET_B):
+        times = sorted(t for n, t in answers if n == net)
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        # Sleep overshoots, never undershoots (small slack for the
+        # moment between waking and taking the time).
+        assert min(gaps) >= spacing - 0.005, gaps
+    first = {net: min(t for n, t in answers if n == net)
+             for net in (NET_A, NET_B)}
+    # The two networks' first answers do not wait for each other.
+    assert abs(first[NET_A] - first[NET_B]) < spacing
+
+
+class _Ports:
+    def __init__(self):
+        self.unplugged = []
+
+    def unplug(self, network_id, endpoint_id):
+        self.unplugged.append(endpoint_id)
+
+
+class _Backend:
+    def delete_endpoint(self, net, endpoint_id):
+        pass
+
+
+def test_delete_endpoint_is_paced(conf):
+    conf.set_override('delete_spacing_ms', 40)
+    driver = network.NetworkDriver(conf, _Backend(), _Ports())
+    assert driver.delete_pacer.spacing == 0.04
+    start = time.monotonic()
+    for i in range(3):
+        assert driver.delete_endpoint(
+            {'NetworkID': NET_A, 'EndpointID': '%064x' % i}) == {}
+    # One after the other, each within 40 ms of the last answer.
+    assert time.monotonic() - start >= 0.08
+    assert len(driver.ports.unplugged) == 3
+
+
+def test_delete_spacing_default_and_off(conf):
+    assert conf.delete_spacing_ms == 50
+    conf.set_override('delete_spacing_ms', 0)
+    driver = network.NetworkDriver(conf, _Backend(), _Ports())
+    start = time.monotonic()
+    for i in range(5):
+        driver.delete_endpoint({'NetworkID': NET_A,
+                                'EndpointID': '%064x' % i})
+    assert time.monotonic() - start < 0.05
