@@ -38,8 +38,9 @@ class NetworkDriver:
         self._oper_info = {}
         self._lock = threading.Lock()
         self.labels = labels.LabelReader(conf, backend)
-        self.delete_pacer = pacing.Pacer('DeleteEndpoint',
-                                         conf.delete_spacing_ms / 1000.0)
+        spacing = conf.delete_spacing_ms / 1000.0
+        self.leave_pacer = pacing.Pacer('Leave', spacing)
+        self.delete_pacer = pacing.Pacer('DeleteEndpoint', spacing)
 
     def calls(self):
         """The dispatch table: libnetwork call name → handler."""
@@ -109,6 +110,7 @@ class NetworkDriver:
         if not is_swarm(network_id):
             self.backend.delete_network(network_id)
         self.ports.network_deleted(network_id)
+        self.leave_pacer.forget(network_id)
         self.delete_pacer.forget(network_id)
         with self._lock:
             self._networks.pop(network_id, None)
@@ -202,10 +204,15 @@ class NetworkDriver:
         return reply
 
     def leave(self, body):
-        """NetworkDriver.Leave: unplug the port; the backend is untouched."""
+        """NetworkDriver.Leave: unplug the port; the backend is untouched.
+
+        Spaced like DeleteEndpoint: Docker's teardowns of a burst then
+        reach its endpoint store one after the other.
+        """
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        self.ports.unplug(network_id, endpoint_id)
+        with self.leave_pacer.pace(network_id):
+            self.ports.unplug(network_id, endpoint_id)
         return {}
 
     def discover(self, body):

@@ -48,9 +48,6 @@ class Pacer:
     @contextlib.contextmanager
     def pace(self, network_id):
         """Run the body, then hold the answer until its turn comes."""
-        if self.spacing <= 0:
-            yield
-            return
         self._enter(network_id)
         try:
             yield
@@ -81,6 +78,8 @@ class Pacer:
         with self._lock:
             net = self._networks[network_id]
             now = self.clock()
+            if self.spacing <= 0:
+                return self._unspaced(network_id, net)
             if net.last is None or now - net.last >= self.spacing:
                 net.last, net.run, net.run_start = now, 1, now
                 return 0
@@ -97,13 +96,30 @@ class Pacer:
                          'net': network_id, 'ms': self.spacing * 1000})
         return wait
 
+    def _unspaced(self, network_id, net):
+        """With spacing off, only warn of a burst (lock held)."""
+        if net.in_flight > 1 and not net.held:
+            net.held = True
+            LOG.warning('%(n)d %(call)s calls on network %(net)s at once, '
+                        'not spaced (delete_spacing_ms = 0): before Docker '
+                        '28.1, "docker network rm" may then fail with "has '
+                        'active endpoints" until dockerd restarts',
+                        {'n': net.in_flight, 'call': self.call,
+                         'net': network_id})
+        return 0
+
     def _leave(self, network_id):
         with self._lock:
             net = self._networks[network_id]
             net.in_flight -= 1
-            if net.in_flight or not net.held:
+            if net.in_flight:
                 return
-            net.held = False
+            held, net.held = net.held, False
+            if self.spacing <= 0:
+                del self._networks[network_id]
+                return
+            if not held:
+                return
             count, took = net.run, net.last - net.run_start
         LOG.info('Answered %(n)d %(call)s calls on network %(net)s in '
                  '%(s).2f s', {'n': count, 'call': self.call,

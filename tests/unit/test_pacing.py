@@ -128,6 +128,20 @@ def test_a_burst_is_logged_once_with_its_count(caplog):
                      '0.20 s' % NET_A]
 
 
+def test_zero_spacing_still_warns_of_a_burst(caplog):
+    pacer, clock = fake_pacer(spacing=0)
+    contexts = [pacer.pace(NET_A) for _ in range(3)]
+    for ctx in contexts:
+        ctx.__enter__()
+    for ctx in contexts:
+        ctx.__exit__(None, None, None)
+    assert clock.slept == []
+    [record] = caplog.records
+    assert record.getMessage().startswith(
+        '3 DeleteEndpoint calls on network %s at once, not spaced' % NET_A)
+    assert pacer._networks == {}
+
+
 def test_lone_calls_log_nothing(caplog):
     caplog.set_level(logging.INFO)
     pacer, clock = fake_pacer()
@@ -198,6 +212,16 @@ def test_delete_endpoint_is_paced(conf):
     # One after the other, each within 40 ms of the last answer.
     assert time.monotonic() - start >= 0.08
     assert len(driver.ports.unplugged) == 3
+
+
+def test_leave_is_paced(conf):
+    conf.set_override('delete_spacing_ms', 40)
+    driver = network.NetworkDriver(conf, _Backend(), _Ports())
+    start = time.monotonic()
+    for i in range(3):
+        assert driver.leave(
+            {'NetworkID': NET_A, 'EndpointID': '%064x' % i}) == {}
+    assert time.monotonic() - start >= 0.08
 
 
 def test_delete_spacing_default_and_off(conf):
