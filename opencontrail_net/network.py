@@ -39,7 +39,8 @@ class NetworkDriver:
         self._lock = threading.Lock()
         self.labels = labels.LabelReader(conf, backend)
         spacing = conf.delete_spacing_ms / 1000.0
-        self.leave_pacer = pacing.Pacer('Leave', spacing)
+        # One log line a burst is enough: DeleteEndpoint's.
+        self.leave_pacer = pacing.Pacer('Leave', spacing, log=False)
         self.delete_pacer = pacing.Pacer('DeleteEndpoint', spacing)
 
     def calls(self):

@@ -3,8 +3,9 @@
 Docker 20.10 decrements a network's endpoint count right after each
 DeleteEndpoint answer, outside any lock: answers that go out together lose
 decrements, and the network can no longer be removed. Answers spaced a few
-tens of milliseconds apart keep those decrements apart. A call with no
-other of its network in flight or just answered goes out at once.
+tens of milliseconds apart keep those decrements apart. A call is answered
+at once unless another of its network was (or is due to be) answered less
+than the spacing ago: a lone call never waits.
 """
 
 import contextlib
@@ -16,6 +17,10 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 
+# A burst is over once no call of its network was held for this long.
+BURST_QUIET = 2.0
+
+
 class _Network:
     """What the pacer knows of one network."""
 
@@ -23,23 +28,22 @@ class _Network:
         self.in_flight = 0
         # When the latest answer went (or is due to go) out.
         self.last = None
-        # The current run of answers, each within spacing of the one before.
-        self.run = 0
-        self.run_start = None
-        self.held = False
+        # When the latest call of a burst came, for logging once a burst.
+        self.burst_seen = None
 
 
 class Pacer:
     """Answers of one call, network by network, ``spacing`` seconds apart.
 
-    ``clock`` and ``sleep`` are replaceable for tests. A spacing of 0 turns
-    it off.
+    ``log`` logs each burst once; ``clock`` and ``sleep`` are replaceable
+    for tests. A spacing of 0 turns it off.
     """
 
-    def __init__(self, call, spacing, clock=time.monotonic,
+    def __init__(self, call, spacing, log=True, clock=time.monotonic,
                  sleep=time.sleep):
         self.call = call
         self.spacing = spacing
+        self.log = log
         self.clock = clock
         self.sleep = sleep
         self._networks = {}
@@ -55,7 +59,6 @@ class Pacer:
             delay = self._slot(network_id)
             if delay > 0:
                 self.sleep(delay)
-            self._leave(network_id)
 
     def forget(self, network_id):
         """Drop what is known of a network that is gone."""
@@ -78,49 +81,35 @@ class Pacer:
         with self._lock:
             net = self._networks[network_id]
             now = self.clock()
+            net.in_flight -= 1
             if self.spacing <= 0:
-                return self._unspaced(network_id, net)
+                if net.in_flight:
+                    self._burst(network_id, net, now, net.in_flight + 1)
+                return 0
             if net.last is None or now - net.last >= self.spacing:
-                net.last, net.run, net.run_start = now, 1, now
+                net.last = now
                 return 0
             net.last += self.spacing
-            net.run += 1
-            first_held, net.held = not net.held, True
-            in_flight, wait = net.in_flight, net.last - now
-        if first_held:
-            LOG.warning('%(n)d %(call)s calls on network %(net)s at once: '
-                        'answering them %(ms)d ms apart (Docker 20.10 '
-                        'loses endpoint-count updates otherwise; option '
-                        'delete_spacing_ms)',
-                        {'n': in_flight + 1, 'call': self.call,
-                         'net': network_id, 'ms': self.spacing * 1000})
-        return wait
+            # This call, those in flight, and the one just answered.
+            self._burst(network_id, net, now, net.in_flight + 2)
+            return net.last - now
 
-    def _unspaced(self, network_id, net):
-        """With spacing off, only warn of a burst (lock held)."""
-        if net.in_flight > 1 and not net.held:
-            net.held = True
-            LOG.warning('%(n)d %(call)s calls on network %(net)s at once, '
-                        'not spaced (delete_spacing_ms = 0): before Docker '
-                        '28.1, "docker network rm" may then fail with "has '
-                        'active endpoints" until dockerd restarts',
-                        {'n': net.in_flight, 'call': self.call,
-                         'net': network_id})
-        return 0
-
-    def _leave(self, network_id):
-        with self._lock:
-            net = self._networks[network_id]
-            net.in_flight -= 1
-            if net.in_flight:
-                return
-            held, net.held = net.held, False
-            if self.spacing <= 0:
-                del self._networks[network_id]
-                return
-            if not held:
-                return
-            count, took = net.run, net.last - net.run_start
-        LOG.info('Answered %(n)d %(call)s calls on network %(net)s in '
-                 '%(s).2f s', {'n': count, 'call': self.call,
-                               'net': network_id, 's': took})
+    def _burst(self, network_id, net, now, count):
+        """Log the first held call of a burst (lock held)."""
+        new = net.burst_seen is None or now - net.burst_seen > BURST_QUIET
+        net.burst_seen = now
+        if not (new and self.log):
+            return
+        args = {'call': self.call, 'net': network_id,
+                'n': count, 'ms': self.spacing * 1000}
+        if self.spacing > 0:
+            LOG.warning('%(call)s calls on network %(net)s come at once '
+                        '(%(n)d so far): answering them %(ms)d ms apart '
+                        '(Docker 20.10 loses endpoint-count updates '
+                        'otherwise; option delete_spacing_ms)', args)
+        else:
+            LOG.warning('%(call)s calls on network %(net)s come at once '
+                        '(%(n)d so far), not spaced (delete_spacing_ms = '
+                        '0): before Docker 28.1, "docker network rm" may '
+                        'then fail with "has active endpoints" until '
+                        'dockerd restarts', args)

@@ -80,7 +80,6 @@ def test_zero_spacing_turns_it_off():
         with pacer.pace(NET_A):
             pass
     assert clock.slept == []
-    assert pacer._networks == {}
 
 
 def test_failed_call_is_spaced_too():
@@ -108,38 +107,53 @@ def test_forget_drops_idle_networks_only():
     ctx.__exit__(None, None, None)
 
 
-def test_a_burst_is_logged_once_with_its_count(caplog):
-    caplog.set_level(logging.INFO)
-    pacer, _clock = fake_pacer()
-    contexts = [pacer.pace(NET_A) for _ in range(5)]
+def burst(pacer, clock, n, gap=0.0):
+    """n calls in flight together, then n more coming ``gap`` apart."""
+    contexts = [pacer.pace(NET_A) for _ in range(n)]
     for ctx in contexts:
         ctx.__enter__()
     for ctx in contexts:
         ctx.__exit__(None, None, None)
-    warnings = [r.getMessage() for r in caplog.records
-                if r.levelname == 'WARNING']
-    assert warnings == [
-        '5 DeleteEndpoint calls on network %s at once: answering them '
-        '50 ms apart (Docker 20.10 loses endpoint-count updates '
-        'otherwise; option delete_spacing_ms)' % NET_A]
-    infos = [r.getMessage() for r in caplog.records
-             if r.levelname == 'INFO']
-    assert infos == ['Answered 5 DeleteEndpoint calls on network %s in '
-                     '0.20 s' % NET_A]
+    for _ in range(n):
+        clock.now += gap
+        with pacer.pace(NET_A):
+            pass
+
+
+def messages(caplog):
+    return [r.getMessage() for r in caplog.records]
+
+
+def test_a_burst_is_logged_once(caplog):
+    pacer, clock = fake_pacer()
+    # Calls trickling in, each within spacing of the last answer.
+    burst(pacer, clock, 5, gap=0.01)
+    assert messages(caplog) == [
+        'DeleteEndpoint calls on network %s come at once (5 so far): '
+        'answering them 50 ms apart (Docker 20.10 loses endpoint-count '
+        'updates otherwise; option delete_spacing_ms)' % NET_A]
+    # A second burst, after a quiet while, is logged again.
+    clock.now += pacing.BURST_QUIET + 1
+    burst(pacer, clock, 2)
+    assert len(messages(caplog)) == 2
+
+
+def test_a_pacer_told_not_to_log_does_not(caplog):
+    clock = FakeClock()
+    pacer = pacing.Pacer('Leave', 0.05, log=False, clock=clock,
+                         sleep=clock.sleep)
+    burst(pacer, clock, 5)
+    assert clock.slept and messages(caplog) == []
 
 
 def test_zero_spacing_still_warns_of_a_burst(caplog):
     pacer, clock = fake_pacer(spacing=0)
-    contexts = [pacer.pace(NET_A) for _ in range(3)]
-    for ctx in contexts:
-        ctx.__enter__()
-    for ctx in contexts:
-        ctx.__exit__(None, None, None)
+    burst(pacer, clock, 3)
     assert clock.slept == []
-    [record] = caplog.records
-    assert record.getMessage().startswith(
-        '3 DeleteEndpoint calls on network %s at once, not spaced' % NET_A)
-    assert pacer._networks == {}
+    [message] = messages(caplog)
+    assert message.startswith(
+        'DeleteEndpoint calls on network %s come at once (3 so far), not '
+        'spaced (delete_spacing_ms = 0)' % NET_A)
 
 
 def test_lone_calls_log_nothing(caplog):
