@@ -44,6 +44,15 @@ default_opts = [
     cfg.IntOpt('global_asn', default=64512, min=1, max=4294967295,
                help='The Contrail cluster\'s own ASN: route targets in it '
                     'from 8000000 up are Contrail\'s and refused.'),
+    cfg.IntOpt('delete_spacing_ms', default=50, min=0, max=1000,
+               help='When DeleteEndpoint calls of one network come at once '
+                    '(e.g. "docker rm -f" of many containers), answer them '
+                    'this many milliseconds apart; a lone call is answered '
+                    'at once. Docker before 28.1 loses endpoint-count '
+                    'updates when many endpoints of a network go at once, '
+                    'and then refuses to remove the network ("has active '
+                    'endpoints") until dockerd restarts. 0 turns it off '
+                    '(Docker 28.1 and later).'),
     cfg.StrOpt('docker_url', default='unix:///run/docker.sock',
                help='Docker Engine API, read for network labels (the seed '
                     'README\'s "--label rt=..."). Empty disables it.'),

@@ -14,6 +14,7 @@ from opencontrail_net import ids
 from opencontrail_net import labels
 from opencontrail_net import model
 from opencontrail_net import netopts
+from opencontrail_net import pacing
 
 LOG = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ class NetworkDriver:
         self._oper_info = {}
         self._lock = threading.Lock()
         self.labels = labels.LabelReader(conf, backend)
+        spacing = conf.delete_spacing_ms / 1000.0
+        # One log line a burst is enough: DeleteEndpoint's.
+        self.leave_pacer = pacing.Pacer('Leave', spacing, log=False)
+        self.delete_pacer = pacing.Pacer('DeleteEndpoint', spacing)
 
     def calls(self):
         """The dispatch table: libnetwork call name → handler."""
@@ -117,6 +122,8 @@ class NetworkDriver:
         if not ids.is_swarm_network_id(network_id):
             self.backend.delete_network(network_id)
         self.ports.network_deleted(network_id)
+        self.leave_pacer.forget(network_id)
+        self.delete_pacer.forget(network_id)
         with self._lock:
             self._networks.pop(network_id, None)
         return {}
@@ -161,15 +168,21 @@ class NetworkDriver:
         return {'Value': self._oper_info.get(endpoint_id, {})}
 
     def delete_endpoint(self, body):
-        """NetworkDriver.DeleteEndpoint: port (if Leave was lost), backend."""
+        """NetworkDriver.DeleteEndpoint: port (if Leave was lost), backend.
+
+        Docker 20.10 decrements the network's endpoint count right after
+        this answer: answers of a burst go out spaced (see pacing).
+        """
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        self.ports.unplug(network_id, endpoint_id)
-        # Deleting needs no more of the network than its ID: spare the
-        # backend a lookup when the network is not at hand.
-        net = self._networks.get(network_id) or model.Network(id=network_id)
-        self.backend.delete_endpoint(net, endpoint_id)
-        self._oper_info.pop(endpoint_id, None)
+        with self.delete_pacer.pace(network_id):
+            self.ports.unplug(network_id, endpoint_id)
+            # Deleting needs no more of the network than its ID: spare the
+            # backend a lookup when the network is not at hand.
+            net = (self._networks.get(network_id) or
+                   model.Network(id=network_id))
+            self.backend.delete_endpoint(net, endpoint_id)
+            self._oper_info.pop(endpoint_id, None)
         return {}
 
     def join(self, body):
@@ -214,10 +227,15 @@ class NetworkDriver:
                       'the failed plug failed too: %s', ep.id, exc)
 
     def leave(self, body):
-        """NetworkDriver.Leave: unplug the port; the backend is untouched."""
+        """NetworkDriver.Leave: unplug the port; the backend is untouched.
+
+        Spaced like DeleteEndpoint: Docker's teardowns of a burst then
+        reach its endpoint store one after the other.
+        """
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        self.ports.unplug(network_id, endpoint_id)
+        with self.leave_pacer.pace(network_id):
+            self.ports.unplug(network_id, endpoint_id)
         return {}
 
     def discover(self, body):

@@ -80,8 +80,11 @@ class DockerDaemon:
     KILL_TIMEOUT = 10
 
     def __init__(self, base_dir, extra_args=(), dockerd='dockerd',
-                 docker_cli=DOCKER_CLI):
+                 docker_cli=DOCKER_CLI, netns=None):
         self.base_dir = os.path.abspath(base_dir)
+        # A network namespace (by ``ip netns`` name) to run dockerd in, away
+        # from other drivers that sweep the host's idle veth pairs.
+        self.netns = netns
         self.extra_args = list(extra_args)
         self.dockerd = dockerd
         self.docker_cli = docker_cli
@@ -139,6 +142,8 @@ class DockerDaemon:
                '--config-file', config_file,
                '--iptables=false', '--ip-forward=false', '--ip-masq=false',
                '--bridge=none', '--storage-driver=vfs'] + self.extra_args
+        if self.netns:
+            cmd = ['nsenter', '--net=/run/netns/' + self.netns] + cmd
         with open(self.log_path, 'ab') as log:
             # A session of its own: a Ctrl-C meant for pytest must not kill
             # dockerd before stop() has removed its containers. TMPDIR: when
