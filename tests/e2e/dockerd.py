@@ -80,11 +80,14 @@ class DockerDaemon:
     KILL_TIMEOUT = 10
 
     def __init__(self, base_dir, extra_args=(), dockerd='dockerd',
-                 docker_cli=DOCKER_CLI):
+                 docker_cli=DOCKER_CLI, prefix=(), env=None):
         self.base_dir = os.path.abspath(base_dir)
         self.extra_args = list(extra_args)
         self.dockerd = dockerd
         self.docker_cli = docker_cli
+        # Run dockerd through this (e.g. nsenter into a host's namespaces).
+        self.prefix = list(prefix)
+        self.env = dict(env or {})
         self.data_root = os.path.join(self.base_dir, 'data')
         self.exec_root = os.path.join(self.base_dir, 'exec')
         # Docker's SandboxKeys (container netns paths) live here.
@@ -139,6 +142,7 @@ class DockerDaemon:
                '--config-file', config_file,
                '--iptables=false', '--ip-forward=false', '--ip-masq=false',
                '--bridge=none', '--storage-driver=vfs'] + self.extra_args
+        cmd = self.prefix + cmd
         with open(self.log_path, 'ab') as log:
             # A session of its own: a Ctrl-C meant for pytest must not kill
             # dockerd before stop() has removed its containers. TMPDIR: when
@@ -146,7 +150,7 @@ class DockerDaemon:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                env=dict(os.environ, TMPDIR=self.base_dir))
+                env=dict(os.environ, TMPDIR=self.base_dir, **self.env))
         try:
             self._wait_for_api()
         except DockerDaemonError as exc:
