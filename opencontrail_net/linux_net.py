@@ -9,7 +9,6 @@ import contextlib
 import errno
 import functools
 import ipaddress
-import os
 import threading
 
 from oslo_log import log as logging
@@ -122,13 +121,34 @@ def delete_link(name):
         return _delete(ip, name)
 
 
-def _enable_ipv6(name):
-    # A bridge created while IPv6 is disabled by default stays without it.
+def _enable_ipv6(name, needed):
+    """Turn IPv6 on for a bridge, and its duplicate address detection off.
+
+    A bridge created while IPv6 is disabled by default stays without it.
+    Only what differs is written: a managed plugin sees /proc/sys
+    read-only, and on a host with the usual defaults nothing needs
+    writing. ``needed``: the bridge carries IPv6 addresses, so IPv6 left
+    off is an error rather than a warning.
+    """
     for key, value in (('disable_ipv6', '0'), ('accept_dad', '0')):
         path = '/proc/sys/net/ipv6/conf/%s/%s' % (name, key)
-        if os.path.exists(path):
+        try:
+            with open(path) as f:
+                if f.read().strip() == value:
+                    continue
             with open(path, 'w') as f:
                 f.write(value)
+        except FileNotFoundError:
+            return  # No IPv6 in this kernel.
+        except OSError as exc:
+            if key == 'disable_ipv6' and needed:
+                raise exception.PortError(
+                    reason='IPv6 is disabled on bridge %s and %s cannot be '
+                    'written (%s): set net.ipv6.conf.default.disable_ipv6=0 '
+                    'on the host' % (name, path, exc.strerror))
+            # Addresses are added with IFA_F_NODAD: DAD only delays the
+            # bridge's link-local address.
+            LOG.debug('Cannot write %s: %s', path, exc)
 
 
 @_netlink
@@ -149,7 +169,7 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
                     raise
             index = _index(ip, name)
             ip.link('set', index=index, ifalias=alias)
-        _enable_ipv6(name)
+        _enable_ipv6(name, any(':' in a for a in addresses))
         have = {(a.get_attr('IFA_ADDRESS'), a['prefixlen'])
                 for a in ip.get_addr(index=index)}
         for cidr in addresses:

@@ -215,10 +215,33 @@ def _ipam_data(entries, version, key):
     return subnets
 
 
-def parse_network(body, rt_rules=(64512, False)):
+# Docker's own keys in a CreateNetwork's Options, beside the user's.
+_DOCKER_KEYS = (GENERIC, 'com.docker.network.enable_ipv6',
+                'com.docker.network.internal')
+
+
+def _flat_options(options):
+    """The user's ``-o`` options of an AllocateNetwork request.
+
+    Swarm's manager sends them as one flat map of strings, not under
+    com.docker.network.generic as CreateNetwork carries them.
+    """
+    flat = {}
+    for key, value in options.items():
+        if key in _DOCKER_KEYS:
+            continue
+        if isinstance(value, (dict, list)) or value is None:
+            raise exception.InvalidRequest(
+                reason='Options[%r] must be a string' % (key,))
+        flat[key] = value
+    return flat
+
+
+def parse_network(body, rt_rules=(64512, False), flat=False):
     """Turn a CreateNetwork request into a validated Network record.
 
-    ``rt_rules``: see :func:`route_targets`.
+    ``rt_rules``: see :func:`route_targets`. ``flat``: the request is an
+    AllocateNetwork, whose options are a flat map (see _flat_options).
     """
     network_id = require_id(body, 'NetworkID')
     options = body.get('Options')
@@ -230,6 +253,9 @@ def parse_network(body, rt_rules=(64512, False)):
     if not isinstance(generic, dict):
         raise exception.InvalidRequest(reason='%s must be an object'
                                        % GENERIC)
+    items = list(generic.items())
+    if flat:
+        items = list(_flat_options(options).items()) + items
     net = model.Network(
         id=network_id,
         subnets=(_ipam_data(body.get('IPv4Data'), 4, 'IPv4Data') +
@@ -241,7 +267,7 @@ def parse_network(body, rt_rules=(64512, False)):
         enable_ipv6=bool(options.get('com.docker.network.enable_ipv6')),
         internal=bool(options.get('com.docker.network.internal')))
     seen = {}
-    for key, value in generic.items():
+    for key, value in items:
         target = ALIASES.get(key)
         if target is None:
             if key.startswith('opencontrail.'):
@@ -275,6 +301,20 @@ def parse_network(body, rt_rules=(64512, False)):
         elif target == 'mtu':
             net.mtu = _mtu(key, value)
     return net
+
+
+def allocated_options(body):
+    """The options an AllocateNetwork hands to every worker's CreateNetwork.
+
+    The user's options as given (``body`` is already validated by
+    parse_network): a worker that must make the network itself makes it
+    the same.
+    """
+    options = body.get('Options') or {}
+    result = {str(k): str(v) for k, v in _flat_options(options).items()}
+    for key, value in (options.get(GENERIC) or {}).items():
+        result[str(key)] = str(value)
+    return result
 
 
 def parse_interface(body):

@@ -18,6 +18,9 @@ from opencontrail_net import pacing
 
 LOG = logging.getLogger(__name__)
 
+# What Plugin.Activate answers: the IPAM calls are served by ipam.py.
+IMPLEMENTS = ('NetworkDriver', 'IpamDriver')
+
 
 class NetworkDriver:
     """Serves the NetworkDriver calls of the libnetwork remote protocol."""
@@ -92,7 +95,7 @@ class NetworkDriver:
 
     def activate(self, body):
         """Plugin.Activate: the handshake, naming what this plugin serves."""
-        return {'Implements': ['NetworkDriver', 'IpamDriver']}
+        return {'Implements': list(IMPLEMENTS)}
 
     def get_capabilities(self, body):
         """NetworkDriver.GetCapabilities: scope from [DEFAULT] scope."""
@@ -100,17 +103,34 @@ class NetworkDriver:
                 'ConnectivityScope': self.conf.scope}
 
     def create_network(self, body):
-        """NetworkDriver.CreateNetwork: the network in the backend."""
+        """NetworkDriver.CreateNetwork: the network in the backend.
+
+        A swarm network was made by the manager's AllocateNetwork: each
+        worker's CreateNetwork finds it. Docker presents it a little
+        differently there (address space, options as strings), so what
+        the manager made stands rather than being compared.
+        """
         net = netopts.parse_network(body, self.backend.route_target_rules)
+        if ids.is_swarm_network_id(net.id):
+            try:
+                found = self.backend.get_network(net.id)
+            except exception.NetworkNotFound:
+                pass
+            else:
+                self._remember(found, False)
+                return {}
         net, created = self.backend.create_network(net)
-        with self._lock:
-            self._networks[net.id] = net
+        self._remember(net, created)
         if created and not net.existing:
             self.labels.watch(net)
+        return {}
+
+    def _remember(self, net, created):
+        with self._lock:
+            self._networks[net.id] = net
         LOG.info('%s network %s: subnets %s, route targets %s',
                  'Created' if created else 'Found', net.id,
                  [s.cidr for s in net.subnets], net.route_targets)
-        return {}
 
     def delete_network(self, body):
         """NetworkDriver.DeleteNetwork: the network leaves this host.
@@ -131,16 +151,23 @@ class NetworkDriver:
     def allocate_network(self, body):
         """NetworkDriver.AllocateNetwork (swarm manager): make the network.
 
-        The options returned reach every worker's CreateNetwork.
+        Swarm sends the user's ``-o`` options as a flat map; every one of
+        them is honoured here. The options returned reach every worker's
+        CreateNetwork under com.docker.network.generic. Labels cannot be
+        read here: a managed plugin has no Docker API (see README).
         """
-        net = netopts.parse_network(body, self.backend.route_target_rules)
-        self.backend.create_network(net)
-        options = body.get('Options') or {}
-        return {'Options': {str(k): str(v) for k, v in options.items()
-                            if not isinstance(v, (dict, list))}}
+        net = netopts.parse_network(body, self.backend.route_target_rules,
+                                    flat=True)
+        net, created = self.backend.create_network(net)
+        self._remember(net, created)
+        return {'Options': netopts.allocated_options(body)}
 
     def free_network(self, body):
-        """NetworkDriver.FreeNetwork (swarm manager): drop the network."""
+        """NetworkDriver.FreeNetwork (swarm manager): drop the network.
+
+        It may come before the tasks' Leave: their endpoints go with it,
+        and their own DeleteEndpoint later finds nothing to do.
+        """
         network_id = netopts.require_id(body, 'NetworkID')
         self.backend.delete_network(network_id)
         with self._lock:
@@ -241,9 +268,18 @@ class NetworkDriver:
     def discover(self, body):
         """NetworkDriver.DiscoverNew/DiscoverDelete: nodes come and go.
 
-        State lives in the backend, so nothing needs to follow them.
+        State lives in the backend and every host finds a network there on
+        first use, so nothing needs to follow them; the event is checked
+        and logged.
         """
-        LOG.debug('Discovery event %s', body.get('DiscoveryData'))
+        kind = body.get('DiscoveryType')
+        data = body.get('DiscoveryData')
+        if not isinstance(kind, int) or isinstance(kind, bool) or (
+                data is not None and not isinstance(data, dict)):
+            raise exception.InvalidRequest(
+                reason='a discovery event has an integer DiscoveryType and '
+                'an object DiscoveryData')
+        LOG.info('Discovery event %d: %s', kind, data)
         return {}
 
     def no_op(self, body):

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs every test suite (unit, functional, end-to-end) as root on Debian.
+# Runs every test suite (unit, functional, end-to-end, multi-host) as root
+# on Debian.
 # Installs what the tests need: Debian packages, and the Python packages in
 # a virtualenv (.venv, or $OCN_VENV).
 set -eu
@@ -11,7 +12,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 missing=()
-for pkg in docker.io busybox-static iproute2; do
+for pkg in docker.io busybox-static iproute2 etcd-server; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

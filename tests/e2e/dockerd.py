@@ -80,7 +80,7 @@ class DockerDaemon:
     KILL_TIMEOUT = 10
 
     def __init__(self, base_dir, extra_args=(), dockerd='dockerd',
-                 docker_cli=DOCKER_CLI, netns=None):
+                 docker_cli=DOCKER_CLI, netns=None, prefix=(), env=None):
         self.base_dir = os.path.abspath(base_dir)
         # A network namespace (by ``ip netns`` name) to run dockerd in, away
         # from other drivers that sweep the host's idle veth pairs.
@@ -88,6 +88,9 @@ class DockerDaemon:
         self.extra_args = list(extra_args)
         self.dockerd = dockerd
         self.docker_cli = docker_cli
+        # Run dockerd through this (e.g. nsenter into a host's namespaces).
+        self.prefix = list(prefix)
+        self.env = dict(env or {})
         self.data_root = os.path.join(self.base_dir, 'data')
         self.exec_root = os.path.join(self.base_dir, 'exec')
         # Docker's SandboxKeys (container netns paths) live here.
@@ -144,6 +147,7 @@ class DockerDaemon:
                '--bridge=none', '--storage-driver=vfs'] + self.extra_args
         if self.netns:
             cmd = ['nsenter', '--net=/run/netns/' + self.netns] + cmd
+        cmd = self.prefix + cmd
         with open(self.log_path, 'ab') as log:
             # A session of its own: a Ctrl-C meant for pytest must not kill
             # dockerd before stop() has removed its containers. TMPDIR: when
@@ -151,7 +155,7 @@ class DockerDaemon:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                env=dict(os.environ, TMPDIR=self.base_dir))
+                env=dict(os.environ, TMPDIR=self.base_dir, **self.env))
         try:
             self._wait_for_api()
         except DockerDaemonError as exc:
