@@ -82,3 +82,27 @@ def test_cluster_store_three_hosts(bed):
     h2.cli('network', 'rm', 'net2')
     for res_type in TYPES:
         assert ours(bed.fake, res_type) == [], res_type
+
+    # The driver's IPAM: each host asks Contrail for its container's
+    # address; no two hosts get the same one.
+    h1.cli('network', 'create', '-d', driver, '--ipam-driver', driver,
+           '--subnet', '192.168.11.0/24', '--ip-range', '192.168.11.64/26',
+           'net3')
+    given = set()
+    for host in bed.hosts:
+        host.cli('run', '-d', '--name', 'd' + host.name, '--net', 'net3',
+                 'bb:latest', 'sleep', '600')
+        info = json.loads(host.cli('inspect', 'd' + host.name).stdout)[0]
+        given.add(info['NetworkSettings']['Networks']['net3']['IPAddress'])
+    assert len(given) == 3
+    assert all(a.startswith('192.168.11.') and 64 <= int(a.split('.')[3])
+               < 128 for a in given)
+    assert {iip['instance_ip_address'] for iip in ours(
+        bed.fake, 'instance-ip')} == given
+    for host in bed.hosts:
+        host.cli('rm', '-f', 'd' + host.name)
+    h3.cli('network', 'rm', 'net3')
+    for res_type in TYPES:
+        assert ours(bed.fake, res_type) == [], res_type
+    assert [k for k in bed.fake.kv() if k.startswith('opencontrail-net:')
+            ] == []
