@@ -281,13 +281,17 @@ class MockBackend(base.Backend):
                 self._drop_vm_if_unused(db, vm)
 
     def find_endpoints(self, host, endpoint_ids):
-        marks = ','.join('?' * len(endpoint_ids))
-        with self._lock:
-            rows = self._db.execute(
-                'SELECT n.data, e.data FROM endpoints e JOIN networks n'
-                ' ON n.id = e.network_id WHERE e.host = ?'
-                ' AND e.vm_uuid IS NOT NULL AND e.id IN (%s)' % marks,
-                [host] + list(endpoint_ids)).fetchall()
+        endpoint_ids = list(endpoint_ids)
+        rows = []
+        # In slices: SQLite bounds the parameters of one statement.
+        for start in range(0, len(endpoint_ids), 500):
+            chunk = endpoint_ids[start:start + 500]
+            with self._lock:
+                rows += self._db.execute(
+                    'SELECT n.data, e.data FROM endpoints e JOIN networks n'
+                    ' ON n.id = e.network_id WHERE e.host = ?'
+                    ' AND e.vm_uuid IS NOT NULL AND e.id IN (%s)'
+                    % ','.join('?' * len(chunk)), [host] + chunk).fetchall()
         return [(model.Network.from_dict(json.loads(n)),
                  model.Endpoint.from_dict(json.loads(e))) for n, e in rows]
 
