@@ -43,8 +43,8 @@ WHY = {
     ENDPOINT_LEAKED: 'the backend has an endpoint of this host that '
                      'Docker no longer has',
     INTERFACE_MISSING: 'the endpoint\'s host interface is gone',
-    INTERFACE_STRAY: 'a host interface of an endpoint Docker does not '
-                     'have, plugged into no container',
+    INTERFACE_STRAY: 'a host interface of an endpoint of this host that '
+                     'Docker does not have, plugged into no container',
     PORT_MISSING: 'the vrouter agent has no (ready) port for the endpoint',
     AGENT_UNREACHABLE: 'the vrouter agent does not answer',
 }
@@ -237,10 +237,16 @@ def collect(conf, backend, ports, view):
             ep_row = _endpoint_row(ep, seen, ports, ep_id)
             row['endpoints'].append(ep_row)
             _check_endpoint(report, record, ep, seen, ep_row, ports)
-    for name, ep_id, in_container in ports.host_interfaces():
-        if ep_id in known_endpoints or ep_id in backend_endpoints:
-            continue
-        if not in_container:
+    idle = {ep_id: name for name, ep_id, in_container in
+            ports.host_interfaces() if not in_container and
+            ep_id not in known_endpoints and ep_id not in backend_endpoints}
+    # Only interfaces of endpoints the backend holds for this host: on a
+    # host shared with other drivers an idle interface of an endpoint
+    # unknown here may be another's, half-way through its Join.
+    ours = {ep.id for _net, ep in backend.find_endpoints(host, sorted(idle))
+            } if idle else set()
+    for ep_id, name in sorted(idle.items()):
+        if ep_id in ours:
             report.interfaces.append({'name': name, 'endpoint': ep_id})
             report.findings.append(Finding(INTERFACE_STRAY,
                                            endpoint=ep_id, interface=name))
@@ -385,7 +391,8 @@ def _repair_port(report, finding, backend, ports, view):
 
 def _repair_stray(report, finding, backend, ports, view):
     ports.unplug(None, finding.endpoint)
-    return 'removed host interface %s' % finding.interface
+    return 'removed host interface %s; the endpoint itself is left to ' \
+        'its network\'s audit' % finding.interface
 
 
 def _row(report, finding):

@@ -15,6 +15,7 @@ import threading
 
 from oslo_log import log as logging
 from pyroute2 import IPRoute
+from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
@@ -220,9 +221,10 @@ def move_into_sandbox(name, sandbox_key, addresses, gateways):
             ip.link('set', index=index, net_ns_fd=fd)
     finally:
         os.close(fd)
-    # In a thread of its own: pyroute2 runs an event loop per thread, and
-    # a socket in another namespace must not share (and close) the one of
-    # this thread's kept socket.
+    # In a thread of its own, which enters the container's namespace
+    # (setns changes only the calling thread): pyroute2's own netns
+    # sockets fork a child, which a threaded process must not do, and its
+    # event loop per thread must not be shared with this thread's socket.
     result = {}
     worker = threading.Thread(target=_configure_in_sandbox, args=(
         name, sandbox_key, addresses, gateways, result))
@@ -245,7 +247,19 @@ def _configure_in_sandbox(name, sandbox_key, addresses, gateways, result):
 
 
 def _configure(name, sandbox_key, addresses, gateways):
-    with IPRoute(netns=sandbox_key, flags=0) as ns:
+    own = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+    try:
+        netns.setns(sandbox_key, flags=0, fork=False)
+        try:
+            return _configure_here(name, addresses, gateways)
+        finally:
+            netns.setns(own, fork=False)
+    finally:
+        os.close(own)
+
+
+def _configure_here(name, addresses, gateways):
+    with IPRoute() as ns:
         index = _index(ns, name)
         ifname = _first_free_eth(ns)
         ns.link('set', index=index, ifname=ifname)
