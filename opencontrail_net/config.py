@@ -1,5 +1,7 @@
 """Options of the driver service (oslo.config)."""
 
+import os
+
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -23,6 +25,18 @@ default_opts = [
                     'users give to "docker network create -d".'),
     cfg.StrOpt('socket_mode', default='0660',
                help='Octal permissions of the socket after bind.'),
+    cfg.StrOpt('driver_name', sample_default='<socket basename>',
+               help='The name Docker knows the driver by (a network\'s '
+                    '"Driver"), which the audit finds this driver\'s '
+                    'networks with. Defaults to the socket\'s basename '
+                    'without ".sock"; set it for a managed plugin '
+                    '("NAME:latest").'),
+    cfg.IntOpt('audit_interval', default=300, min=0,
+               help='Seconds between audits of Docker against the backend '
+                    'inside the driver: what was out of step on two '
+                    'audits in a row is repaired (the driver\'s own '
+                    'objects only) and logged. 0 turns it off. Needs '
+                    'docker_url.'),
     cfg.StrOpt('backend', default='mock',
                help='Config backend, by entry point name in '
                     'opencontrail_net.backends ("mock", "contrail").'),
@@ -55,7 +69,8 @@ default_opts = [
                     '(Docker 28.1 and later).'),
     cfg.StrOpt('docker_url', default='unix:///run/docker.sock',
                help='Docker Engine API, read for network labels (the seed '
-                    'README\'s "--label rt=..."). Empty disables it.'),
+                    'README\'s "--label rt=...") and by the audit. Empty '
+                    'disables both.'),
 ]
 
 # The original tool's command line, kept for operators' scripts.
@@ -121,3 +136,11 @@ def apply_cli_overrides(conf=CONF):
     if conf.api_server_cli:
         conf.set_override('api_server', conf.api_server_cli.split(','),
                           group='contrail')
+
+
+def driver_name(conf=CONF):
+    """The name Docker knows this driver by."""
+    if conf.driver_name:
+        return conf.driver_name
+    base = os.path.basename(conf.socket_path)
+    return base[:-len('.sock')] if base.endswith('.sock') else base

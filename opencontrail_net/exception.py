@@ -83,3 +83,8 @@ class PortError(OpenContrailNetError):
 class PluginLoadError(OpenContrailNetError):
     msg_fmt = ('cannot load %(kind)s %(name)r: %(reason)s '
                '(installed: %(choices)s)')
+
+
+class DockerUnavailable(OpenContrailNetError):
+    msg_fmt = 'Docker Engine API at %(url)s: %(reason)s'
+    code = 503

@@ -9,10 +9,13 @@ import contextlib
 import errno
 import functools
 import ipaddress
+import os
+import socket
 import threading
 
 from oslo_log import log as logging
 from pyroute2 import IPRoute
+from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
@@ -210,3 +213,88 @@ def veth_host_ends(prefix):
                 peer is not None and peer.get_attr('IFLA_LINK') == index)
         found.append((name, alias, idle))
     return found
+
+
+def _first_free_eth(ns):
+    names = {link.get_attr('IFLA_IFNAME') for link in ns.get_links()}
+    n = 0
+    while 'eth%d' % n in names:
+        n += 1
+    return 'eth%d' % n
+
+
+@_netlink
+def move_into_sandbox(name, sandbox_key, addresses, gateways):
+    """Hand interface ``name`` to a running container, as Docker would.
+
+    For a container that lost its interface: ``name`` moves into the
+    network namespace at ``sandbox_key`` as its first free ``ethN``, gets
+    ``addresses`` (CIDRs) and comes up; each of ``gateways`` becomes the
+    default route of its family where the container has none. Returns
+    the name inside the container.
+    """
+    fd = os.open(sandbox_key, os.O_RDONLY)
+    try:
+        with _iproute() as ip:
+            index = _index(ip, name)
+            if index is None:
+                raise exception.PortError(reason='no interface %s' % name)
+            ip.link('set', index=index, net_ns_fd=fd)
+    finally:
+        os.close(fd)
+    # In a thread of its own, which enters the container's namespace
+    # (setns changes only the calling thread): pyroute2's own netns
+    # sockets fork a child, which a threaded process must not do, and its
+    # event loop per thread must not be shared with this thread's socket.
+    result = {}
+    worker = threading.Thread(target=_configure_in_sandbox, args=(
+        name, sandbox_key, addresses, gateways, result))
+    worker.start()
+    worker.join()
+    if 'error' in result:
+        raise result['error']
+    return result['ifname']
+
+
+def _configure_in_sandbox(name, sandbox_key, addresses, gateways, result):
+    try:
+        result['ifname'] = _configure(name, sandbox_key, addresses, gateways)
+    except NetlinkError as exc:
+        result['error'] = exception.PortError(
+            reason='configuring %s in %s failed: %s' % (
+                name, sandbox_key, exc))
+    except Exception as exc:
+        result['error'] = exc
+
+
+def _configure(name, sandbox_key, addresses, gateways):
+    own = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
+    try:
+        netns.setns(sandbox_key, flags=0, fork=False)
+        try:
+            return _configure_here(name, addresses, gateways)
+        finally:
+            netns.setns(own, fork=False)
+    finally:
+        os.close(own)
+
+
+def _configure_here(name, addresses, gateways):
+    with IPRoute() as ns:
+        index = _index(ns, name)
+        ifname = _first_free_eth(ns)
+        ns.link('set', index=index, ifname=ifname)
+        for cidr in addresses:
+            iface = ipaddress.ip_interface(cidr)
+            kwargs = {'flags': IFA_F_NODAD} if iface.version == 6 else {}
+            ns.addr('add', index=index, address=str(iface.ip),
+                    prefixlen=iface.network.prefixlen, **kwargs)
+        ns.link('set', index=index, state='up')
+        for gateway in gateways:
+            family = socket.AF_INET6 if ':' in gateway else socket.AF_INET
+            try:
+                ns.route('add', family=family, gateway=gateway, oif=index)
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST:
+                    raise
+    return ifname

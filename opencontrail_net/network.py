@@ -4,6 +4,7 @@ Each handler takes the decoded request body and returns the reply body;
 errors are exceptions from :mod:`opencontrail_net.exception`.
 """
 
+import functools
 import os
 import threading
 
@@ -11,6 +12,7 @@ from oslo_log import log as logging
 
 from opencontrail_net import exception
 from opencontrail_net import ids
+from opencontrail_net import inflight
 from opencontrail_net import labels
 from opencontrail_net import model
 from opencontrail_net import netopts
@@ -39,9 +41,24 @@ class NetworkDriver:
         # One log line a burst is enough: DeleteEndpoint's.
         self.leave_pacer = pacing.Pacer('Leave', spacing, log=False)
         self.delete_pacer = pacing.Pacer('DeleteEndpoint', spacing)
+        # What the audit must leave alone for now.
+        self.inflight = inflight.InFlight()
+
+    def _tracked(self, handler):
+        @functools.wraps(handler)
+        def call(body):
+            names = [body.get(k) for k in ('NetworkID', 'EndpointID')]
+            with self.inflight.call(*[n for n in names
+                                      if isinstance(n, str)]):
+                return handler(body)
+        return call
 
     def calls(self):
         """The dispatch table: libnetwork call name → handler."""
+        return {name: self._tracked(handler)
+                for name, handler in self._handlers().items()}
+
+    def _handlers(self):
         return {
             'Plugin.Activate': self.activate,
             'NetworkDriver.GetCapabilities': self.get_capabilities,
@@ -58,6 +75,7 @@ class NetworkDriver:
             'NetworkDriver.DiscoverDelete': self.discover,
             'NetworkDriver.ProgramExternalConnectivity': self.no_op,
             'NetworkDriver.RevokeExternalConnectivity': self.no_op,
+            'OpenContrailNet.InFlight': self.in_flight,
         }
 
     def start(self):
@@ -281,6 +299,11 @@ class NetworkDriver:
                 'an object DiscoveryData')
         LOG.info('Discovery event %d: %s', kind, data)
         return {}
+
+    def in_flight(self, body):
+        """Not a libnetwork call: the network and endpoint IDs of calls in
+        flight, which opencontrail-net-manage's repairs leave alone."""
+        return {'InFlight': self.inflight.ids()}
 
     def no_op(self, body):
         """Program/RevokeExternalConnectivity: no port mappings here."""

@@ -216,8 +216,13 @@ def _remove_stale(path):
     os.unlink(path)
 
 
-def serve(calls, socket_path, socket_mode, threads, max_body):
-    """Serve ``calls`` on ``socket_path`` until SIGTERM or SIGINT."""
+def serve(calls, socket_path, socket_mode, threads, max_body,
+          on_ready=None, on_stop=None):
+    """Serve ``calls`` on ``socket_path`` until SIGTERM or SIGINT.
+
+    ``on_ready`` is called once the socket is bound, has its mode and is
+    served; ``on_stop`` when the engine begins to stop.
+    """
     os.makedirs(os.path.dirname(socket_path) or '.', exist_ok=True)
     _remove_stale(socket_path)
     cherrypy.tree.graft(make_app(calls, max_body), '')
@@ -246,6 +251,8 @@ def serve(calls, socket_path, socket_mode, threads, max_body):
         LOG.info('Stopped serving %s', socket_path)
 
     cherrypy.engine.subscribe('exit', on_exit)
+    if on_stop is not None:
+        cherrypy.engine.subscribe('stop', on_stop, priority=10)
     # SIGHUP would re-exec the process (CherryPy's default): not wanted
     # for a daemon Docker depends on.
     handler = cherrypy.engine.signal_handler
@@ -262,4 +269,6 @@ def serve(calls, socket_path, socket_mode, threads, max_body):
         os.umask(old_umask)
     os.chmod(socket_path, mode)
     LOG.info('Serving %s (mode %s)', socket_path, socket_mode)
+    if on_ready is not None:
+        on_ready()
     cherrypy.engine.block()

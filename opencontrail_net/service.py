@@ -4,6 +4,7 @@ import logging as std_logging
 
 from oslo_log import log as logging
 
+from opencontrail_net import audit
 from opencontrail_net.backends import base as backend_base
 from opencontrail_net import config
 from opencontrail_net import ipam
@@ -11,6 +12,7 @@ from opencontrail_net import network
 from opencontrail_net import plugin
 from opencontrail_net.port_drivers import base as port_base
 from opencontrail_net import server
+from opencontrail_net import systemd
 
 LOG = logging.getLogger(__name__)
 
@@ -29,9 +31,20 @@ class Service:
         self.ports = port_cls(conf)
         self.driver = network.NetworkDriver(conf, self.backend, self.ports)
         self.ipam = ipam.IpamDriver(conf, self.backend)
+        self.audit = audit.PeriodicAudit(conf, self.backend, self.ports,
+                                         self.driver.inflight)
 
     def calls(self):
         return dict(self.driver.calls(), **self.ipam.calls())
+
+    def _ready(self):
+        if systemd.notify('READY=1\nSTATUS=Serving %s' %
+                          self.conf.socket_path):
+            LOG.info('Told systemd the driver is ready')
+
+    @staticmethod
+    def _stopping():
+        systemd.notify('STOPPING=1')
 
     def run(self):
         LOG.info('Starting: backend %s, port driver %s, scope %s',
@@ -46,11 +59,14 @@ class Service:
             # A backend that is down at start must not keep Docker from
             # reaching the driver; the resync runs on what it can.
             LOG.exception('Resync at start failed; continuing')
+        self.audit.start()
         try:
             server.serve(self.calls(), self.conf.socket_path,
                          self.conf.socket_mode, self.conf.server_threads,
-                         self.conf.max_request_body)
+                         self.conf.max_request_body,
+                         on_ready=self._ready, on_stop=self._stopping)
         finally:
+            self.audit.stop()
             self.ports.stop()
             self.backend.stop()
         return 0

@@ -93,6 +93,27 @@ class Backend(plugin.PluginBase):
         """
         return []
 
+    # Inventory, for the audit ----------------------------------------
+
+    def owned_networks(self):
+        """Return the networks this driver made for this host's Docker.
+
+        Scoped to what this host made, never a scan of the whole backend:
+        the audit compares them with this host's Docker networks.
+        """
+        return []
+
+    def network_endpoints(self, network, host):
+        """Return the endpoints of ``network`` bound on ``host``."""
+        return []
+
+    def foreign_objects(self, network):
+        """Describe what others put in ``network`` (texts, for operators).
+
+        The driver never deletes those.
+        """
+        return []
+
     def route_target_rules(self):
         """Return ``(global ASN, 4-byte ASNs allowed)`` for route targets."""
         return self.conf.global_asn, False

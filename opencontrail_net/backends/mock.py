@@ -295,6 +295,18 @@ class MockBackend(base.Backend):
         return [(model.Network.from_dict(json.loads(n)),
                  model.Endpoint.from_dict(json.loads(e))) for n, e in rows]
 
+    def owned_networks(self):
+        with self._lock:
+            rows = self._db.execute('SELECT data FROM networks').fetchall()
+        return [model.Network.from_dict(json.loads(r[0])) for r in rows]
+
+    def network_endpoints(self, network, host):
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT data FROM endpoints WHERE network_id = ? AND '
+                'host = ?', (network.id, host)).fetchall()
+        return [model.Endpoint.from_dict(json.loads(r[0])) for r in rows]
+
     # IPAM -------------------------------------------------------------
 
     def request_pool(self, pool, defaults):

@@ -39,3 +39,25 @@ class PortDriver(plugin.PluginBase):
     def plugged_endpoints(self):
         """IDs of the endpoints whose host interfaces this host has."""
         return []
+
+    # Inventory and repairs, for the audit -----------------------------
+
+    def host_interfaces(self):
+        """``[(name, endpoint ID, in a container)]`` of this host's
+        interfaces named by this driver."""
+        return []
+
+    def port_state(self, network, endpoint):
+        """The data plane's record of the endpoint's port.
+
+        None where this driver keeps no record; else ``'ready'``,
+        ``'missing'`` (none, or not ready yet) or ``'unreachable'``.
+        """
+        return None
+
+    def reregister(self, network, endpoint):
+        """Register the endpoint's port with the data plane again."""
+
+    def replug(self, network, endpoint, sandbox_key):
+        """Give a running container back the interface it lost."""
+        raise NotImplementedError()

@@ -123,6 +123,23 @@ class VethDriver(base.PortDriver):
         except exception.OpenContrailNetError as exc:
             LOG.error('Sweeping idle veth pairs: %s', exc)
 
+    def host_interfaces(self):
+        return [(name, alias, not idle) for name, alias, idle in
+                linux_net.veth_host_ends('veth') if ids.is_docker_id(alias)]
+
+    def replug(self, network, endpoint, sandbox_key):
+        """Plug as Join does, then move the container end in, as Docker
+        does after Join; returns the name inside the container."""
+        info = self.plug(network, endpoint, sandbox_key)
+        gateways = [g for g in (info.gateway, info.gateway_ipv6) if g]
+        try:
+            return linux_net.move_into_sandbox(
+                info.src_name, sandbox_key,
+                [a for a in (endpoint.ipv4, endpoint.ipv6) if a], gateways)
+        except Exception:
+            self.unplug(network.id, endpoint.id)
+            raise
+
     def plugged_endpoints(self):
         return [alias for _name, alias, idle in linux_net.veth_host_ends(
             'veth') if not idle and ids.is_docker_id(alias)]

@@ -176,6 +176,22 @@ class VrouterDriver(veth.VethDriver):
         LOG.error('Port file of endpoint %s not removed: %s', endpoint_id,
                   failure)
 
+    # -- audit --------------------------------------------------------------
+
+    def port_state(self, network, endpoint):
+        try:
+            found = self.client.get_port(endpoint.uuid, timeout=2)
+        except vrouter_agent.AgentUnreachable:
+            return 'unreachable'
+        return 'missing' if found is None else 'ready'
+
+    def reregister(self, network, endpoint):
+        down = self._resync_endpoint(network, endpoint, None)
+        if down is not None:
+            raise exception.PortError(
+                reason='vrouter agent at %s is unreachable: %s'
+                % (self.client.url, down.detail))
+
     # -- resync -------------------------------------------------------------
 
     def resync(self, plugged):

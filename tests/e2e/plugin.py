@@ -77,3 +77,8 @@ def pings(dockerd, container, address, tries=15):
             return True
         time.sleep(0.3)
     return False
+
+
+def host_name_of(endpoint_id):
+    """The host end's name the veth port drivers give an endpoint first."""
+    return 'veth%sp0' % endpoint_id[:8]

@@ -172,7 +172,7 @@ class ContrailBackend(base.Backend):
                 ipam = self._resolve(api, network)
                 if network.own_ipam:
                     self._pool_ranges(api, network)
-                vn = objects.network_obj(network, ipam)
+                vn = objects.network_obj(network, ipam, self.host)
                 if network.security_groups is None:
                     self._create_ours(api.security_group_create,
                                       objects.security_group_obj(network),
@@ -592,6 +592,54 @@ class ContrailBackend(base.Backend):
             result.append((networks[nid],
                            objects.endpoint_from_vmi(vmi, nid)))
         return result
+
+    # Inventory, for the audit ----------------------------------------
+
+    def owned_networks(self):
+        """Our virtual-networks made by this host, in the audited projects.
+
+        One parent-scoped list per project, never a cluster-wide scan.
+        Networks made before the host was recorded are not listed.
+        """
+        found = []
+        with self._api() as api:
+            for name in self.opts.audit_projects or [self.opts.project]:
+                fq_name = objects.fq(name, self.opts.domain, 2)
+                try:
+                    parent = api.fq_name_to_id('project', fq_name)
+                except vnc_exc.NoIdError:
+                    LOG.warning('Audit: no project %s in Contrail',
+                                ':'.join(fq_name))
+                    continue
+                for vn in api.virtual_networks_list(parent_id=parent,
+                                                    detail=True):
+                    view = objects.annotation(vn)
+                    if (objects.is_ours(vn) and view.get('id') and
+                            view.get('host') == self.host):
+                        found.append(objects.network_from_vn(vn,
+                                                             view['id']))
+        return found
+
+    def network_endpoints(self, network, host):
+        with self._api() as api:
+            vmis = api.virtual_machine_interfaces_list(
+                back_ref_id=[network.uuid], detail=True)
+        found = []
+        for vmi in vmis:
+            bound = objects.kv(vmi.get_virtual_machine_interface_bindings())
+            if not objects.is_ours(vmi) or bound.get('host_id') != host:
+                continue
+            ep = objects.endpoint_from_vmi(vmi, network.id)
+            if ep is not None:
+                found.append(ep)
+        return found
+
+    def foreign_objects(self, network):
+        with self._api() as api:
+            try:
+                return cleanup.survey(api, network.id, network.uuid)[1]
+            except vnc_exc.NoIdError:
+                return []
 
     # IPAM -------------------------------------------------------------
 

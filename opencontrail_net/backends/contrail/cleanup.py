@@ -98,13 +98,9 @@ def _foreign_refs(vn):
     return found
 
 
-def clear_network(api, network_id, vn_uuid):
-    """Delete our leftovers in a network; name what is someone else's.
-
-    Docker swallows a failed DeleteEndpoint, so endpoints of ours may
-    still hold the network when Docker deletes it. Returns the list of
-    foreign objects (described) that keep the network alive.
-    """
+def survey(api, network_id, vn_uuid):
+    """Our interfaces of a Docker network's virtual-network, and a
+    description of every object in it that is someone else's."""
     fields = sorted(vnc_api.VirtualNetwork.backref_fields |
                     vnc_api.VirtualNetwork.children_fields)
     vn = api.virtual_network_read(id=vn_uuid, fields=fields)
@@ -128,6 +124,17 @@ def clear_network(api, network_id, vn_uuid):
             foreign.append(objects.describe(
                 'instance-ip', iip.uuid, [iip.get_instance_ip_address() or
                                           iip.name]))
+    return mine, foreign
+
+
+def clear_network(api, network_id, vn_uuid):
+    """Delete our leftovers in a network; name what is someone else's.
+
+    Docker swallows a failed DeleteEndpoint, so endpoints of ours may
+    still hold the network when Docker deletes it. Returns the list of
+    foreign objects (described) that keep the network alive.
+    """
+    mine, foreign = survey(api, network_id, vn_uuid)
     for vmi in mine:
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
         try:

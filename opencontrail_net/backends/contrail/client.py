@@ -56,6 +56,11 @@ CONFIG_OPTS = [
     cfg.FloatOpt('timeout', default=10.0, min=1.0,
                  help='Longest time one Docker call may wait for the API '
                       'before it fails with a clear error.'),
+    cfg.ListOpt('audit_projects', default=[],
+                help='Projects (PROJECT or DOMAIN:PROJECT) whose networks '
+                     'the audit checks for networks Docker no longer has; '
+                     'empty: the "project" option\'s. Only networks this '
+                     'host made are considered.'),
     cfg.IntOpt('retry_interval', default=30, min=0,
                help='Seconds between attempts to delete a network that '
                     'Docker removed while objects of others still held '

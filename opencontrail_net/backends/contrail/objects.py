@@ -133,7 +133,7 @@ def allocation_pools(subnet):
     return pools
 
 
-def network_obj(network, ipam_fq):
+def network_obj(network, ipam_fq, host=None):
     vn = vnc_api.VirtualNetwork(network.name or network.id,
                                 project(network.project))
     vn.uuid = ids.network_uuid(network.id)
@@ -146,7 +146,10 @@ def network_obj(network, ipam_fq):
             (vn.set_export_route_target_list, network.export_targets)):
         if targets:
             setter(vnc_api.RouteTargetList(targets))
-    _mark(vn, 'Docker network %s' % network.id, docker_view(network))
+    view = docker_view(network)
+    # The audit of this host finds the networks it made by this.
+    view['host'] = host
+    _mark(vn, 'Docker network %s' % network.id, view)
     return vn
 
 

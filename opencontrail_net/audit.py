@@ -1,0 +1,485 @@
+"""Docker against the backend and the host: what is out of step, and repairs.
+
+Docker swallows the errors of DeleteEndpoint, DeleteNetwork and Leave, so
+an outage of the driver or of the backend during ``docker rm`` leaves
+objects nobody sees. :func:`collect` compares Docker's networks of this
+driver (from the Docker Engine API) and their endpoints on this host with
+the backend's records and the host's interfaces; :func:`repair` fixes what
+can be fixed, deleting only the driver's own objects through the
+backends' ordinary delete paths, which never touch anyone else's.
+
+Used by ``opencontrail-net-manage`` and by the driver's periodic audit.
+Docker being unreachable is an error here, never an empty view: the audit
+then skips rather than guess.
+"""
+
+import dataclasses
+import threading
+import typing
+
+import docker
+from oslo_log import log as logging
+
+from opencontrail_net import config
+from opencontrail_net import exception
+from opencontrail_net import ids
+
+LOG = logging.getLogger(__name__)
+
+NETWORK_MISSING = 'network-missing'
+NETWORK_LEAKED = 'network-leaked'
+ENDPOINT_MISSING = 'endpoint-missing'
+ENDPOINT_LEAKED = 'endpoint-leaked'
+INTERFACE_MISSING = 'interface-missing'
+INTERFACE_STRAY = 'interface-stray'
+PORT_MISSING = 'port-missing'
+AGENT_UNREACHABLE = 'agent-unreachable'
+
+WHY = {
+    NETWORK_MISSING: 'Docker has the network, the backend does not',
+    NETWORK_LEAKED: 'the backend has a network of this host that Docker '
+                    'no longer has',
+    ENDPOINT_MISSING: 'Docker has the endpoint, the backend does not',
+    ENDPOINT_LEAKED: 'the backend has an endpoint of this host that '
+                     'Docker no longer has',
+    INTERFACE_MISSING: 'the endpoint\'s host interface is gone',
+    INTERFACE_STRAY: 'a host interface of an endpoint of this host that '
+                     'Docker does not have, plugged into no container',
+    PORT_MISSING: 'the vrouter agent has no (ready) port for the endpoint',
+    AGENT_UNREACHABLE: 'the vrouter agent does not answer',
+}
+DockerUnavailable = exception.DockerUnavailable
+REPAIRABLE = {NETWORK_LEAKED, ENDPOINT_LEAKED, INTERFACE_MISSING,
+              INTERFACE_STRAY, PORT_MISSING}
+
+
+@dataclasses.dataclass
+class Finding:
+    kind: str
+    network: typing.Optional[str] = None
+    endpoint: typing.Optional[str] = None
+    interface: typing.Optional[str] = None
+    detail: str = ''
+
+    @property
+    def key(self):
+        return (self.kind, self.network, self.endpoint, self.interface)
+
+    @property
+    def repairable(self):
+        return self.kind in REPAIRABLE
+
+    def to_dict(self):
+        return dict(dataclasses.asdict(self), why=WHY[self.kind],
+                    repairable=self.repairable)
+
+    def __str__(self):
+        what = ' '.join('%s %s' % (k, v) for k, v in (
+            ('network', self.network), ('endpoint', self.endpoint),
+            ('interface', self.interface)) if v)
+        return '%s: %s (%s)%s' % (self.kind, what, WHY[self.kind],
+                                  ': ' + self.detail if self.detail else '')
+
+
+class DockerView:
+    """Docker's networks of one driver and their endpoints on this host."""
+
+    def __init__(self, url, driver_name, timeout=10):
+        self.url = url
+        self.driver_name = driver_name
+        self.timeout = timeout
+
+    def _client(self):
+        if not self.url:
+            raise DockerUnavailable(url='(none)',
+                                    reason='docker_url is not set')
+        return docker.APIClient(base_url=self.url, timeout=self.timeout)
+
+    def networks(self):
+        """{network ID: {'name', 'endpoints': {endpoint ID: {...}}}}."""
+        try:
+            client = self._client()
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(url=self.url, reason=exc)
+        try:
+            found = {}
+            for net in client.networks(filters={'driver': self.driver_name}):
+                if net.get('Driver') != self.driver_name:
+                    continue
+                try:
+                    full = client.inspect_network(net['Id'])
+                except docker.errors.NotFound:
+                    continue    # Removed meanwhile.
+                found[net['Id']] = {'name': full.get('Name'),
+                                    'endpoints': _endpoints(full)}
+            return found
+        except docker.errors.NotFound:
+            raise
+        except Exception as exc:
+            raise DockerUnavailable(url=self.url, reason='%s: %s' % (
+                type(exc).__name__, exc))
+        finally:
+            client.close()
+
+    def sandbox_key(self, container_id):
+        """The network namespace path of a running container, or None."""
+        client = self._client()
+        try:
+            info = client.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return None
+        finally:
+            client.close()
+        if not (info.get('State') or {}).get('Running'):
+            return None
+        return (info.get('NetworkSettings') or {}).get('SandboxKey') or None
+
+
+def _endpoints(network):
+    found = {}
+    for cid, entry in (network.get('Containers') or {}).items():
+        # Remote endpoints of a multi-host network are listed as "ep-...".
+        if not ids.is_docker_id(cid) or not entry.get('EndpointID'):
+            continue
+        found[entry['EndpointID']] = {
+            'container': entry.get('Name'), 'container_id': cid,
+            'mac': entry.get('MacAddress') or None,
+            'ipv4': entry.get('IPv4Address') or None,
+            'ipv6': entry.get('IPv6Address') or None}
+    return found
+
+
+@dataclasses.dataclass
+class Report:
+    """What an audit saw: a row per network and endpoint, and findings."""
+
+    host: str
+    driver: str
+    networks: typing.List[dict] = dataclasses.field(default_factory=list)
+    findings: typing.List[Finding] = dataclasses.field(default_factory=list)
+    interfaces: typing.List[dict] = dataclasses.field(default_factory=list)
+    # For repairs: the records behind the rows.
+    records: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def clean(self):
+        return not self.findings
+
+    def to_dict(self):
+        return {'host': self.host, 'driver': self.driver,
+                'networks': self.networks,
+                'stray_interfaces': self.interfaces,
+                'findings': [f.to_dict() for f in self.findings],
+                'clean': self.clean}
+
+
+def _network_row(net_id, docker_net, record, foreign):
+    row = {'id': net_id, 'name': docker_net['name'] if docker_net else None,
+           'in_docker': docker_net is not None, 'backend': None,
+           'foreign_objects': foreign, 'endpoints': []}
+    if record is not None:
+        row['backend'] = {
+            'uuid': record.uuid,
+            'fq_name': ':'.join(list(record.project or ()) +
+                                [record.name or record.id]),
+            'existing': record.existing,
+            'subnets': [s.cidr for s in record.subnets],
+            'route_targets': record.route_targets,
+            'import_targets': record.import_targets,
+            'export_targets': record.export_targets,
+            'security_groups': [':'.join(r['to'])
+                                for r in record.security_group_refs]}
+    return row
+
+
+def collect(conf, backend, ports, view):
+    """Compare Docker, the backend and this host; return a Report."""
+    host = conf.host
+    docker_nets = view.networks()
+    report = Report(host=host, driver=view.driver_name)
+    owned = {n.id: n for n in backend.owned_networks()}
+    known_endpoints = set()
+    backend_endpoints = set()
+    for net_id in sorted(set(docker_nets) | set(owned)):
+        docker_net = docker_nets.get(net_id)
+        record = owned.get(net_id)
+        if record is None:
+            try:
+                record = backend.get_network(net_id)
+            except exception.NetworkNotFound:
+                record = None
+        if record is None:
+            report.networks.append(_network_row(net_id, docker_net, None,
+                                                []))
+            report.findings.append(Finding(NETWORK_MISSING, net_id))
+            known_endpoints.update(docker_net['endpoints'])
+            continue
+        report.records[net_id] = record
+        theirs = backend.foreign_objects(record)
+        row = _network_row(net_id, docker_net, record, theirs)
+        report.networks.append(row)
+        in_backend = {ep.id: ep for ep in
+                      backend.network_endpoints(record, host)}
+        backend_endpoints.update(in_backend)
+        for ep in in_backend.values():
+            report.records[(net_id, ep.id)] = ep
+        if docker_net is None:
+            report.findings.append(Finding(
+                NETWORK_LEAKED, net_id, detail='held by objects of others: '
+                + '; '.join(theirs) if theirs else ''))
+            for ep in in_backend.values():
+                row['endpoints'].append(_endpoint_row(ep, None, ports))
+            continue
+        in_docker = docker_net['endpoints']
+        known_endpoints.update(in_docker)
+        for ep_id in sorted(set(in_docker) | set(in_backend)):
+            ep, seen = in_backend.get(ep_id), in_docker.get(ep_id)
+            ep_row = _endpoint_row(ep, seen, ports, ep_id)
+            row['endpoints'].append(ep_row)
+            _check_endpoint(report, record, ep, seen, ep_row, ports)
+    idle = {ep_id: name for name, ep_id, in_container in
+            ports.host_interfaces() if not in_container and
+            ep_id not in known_endpoints and ep_id not in backend_endpoints}
+    # Only interfaces of endpoints the backend holds for this host: on a
+    # host shared with other drivers an idle interface of an endpoint
+    # unknown here may be another's, half-way through its Join.
+    ours = {ep.id for _net, ep in backend.find_endpoints(host, sorted(idle))
+            } if idle else set()
+    for ep_id, name in sorted(idle.items()):
+        if ep_id in ours:
+            report.interfaces.append({'name': name, 'endpoint': ep_id})
+            report.findings.append(Finding(INTERFACE_STRAY,
+                                           endpoint=ep_id, interface=name))
+    return report
+
+
+def _endpoint_row(ep, seen, ports, ep_id=None):
+    ep_id = ep.id if ep is not None else ep_id
+    seen = seen or {}
+    return {'id': ep_id, 'container': seen.get('container'),
+            'container_id': seen.get('container_id'),
+            'in_docker': bool(seen), 'in_backend': ep is not None,
+            'uuid': ep.uuid if ep else None,
+            'vm_uuid': ep.vm_uuid if ep else None,
+            'ipv4': (ep.ipv4 if ep else None) or seen.get('ipv4'),
+            'ipv6': (ep.ipv6 if ep else None) or seen.get('ipv6'),
+            'mac': (ep.mac if ep else None) or seen.get('mac'),
+            'host_interface': ports.host_interface(ep_id),
+            'agent_port': None}
+
+
+def _check_endpoint(report, record, ep, seen, row, ports):
+    net_id = record.id
+    if ep is None:
+        report.findings.append(Finding(ENDPOINT_MISSING, net_id, row['id'],
+                                       detail='container %s' %
+                                       row['container']))
+        return
+    if seen is None:
+        report.findings.append(Finding(
+            ENDPOINT_LEAKED, net_id, ep.id, row['host_interface'],
+            detail='interface uuid %s' % ep.uuid))
+        return
+    if row['host_interface'] is None:
+        report.findings.append(Finding(INTERFACE_MISSING, net_id, ep.id,
+                                       detail='container %s' %
+                                       row['container']))
+        return
+    state = ports.port_state(record, ep)
+    row['agent_port'] = state
+    if state == 'missing':
+        report.findings.append(Finding(PORT_MISSING, net_id, ep.id,
+                                       row['host_interface'],
+                                       detail='port %s' % ep.uuid))
+    elif state == 'unreachable':
+        report.findings.append(Finding(AGENT_UNREACHABLE, net_id, ep.id))
+
+
+# Repairs ------------------------------------------------------------------
+
+class NoClaims:
+    """Claims for a process that serves no calls: always granted."""
+
+    def repair(self, *ids):
+        return _Granted()
+
+    def busy(self, *ids):
+        return False
+
+
+class _Granted:
+    def __enter__(self):
+        return True
+
+    def __exit__(self, *exc):
+        return False
+
+
+def repair(report, backend, ports, view, claims=None, confirmed=None):
+    """Repair ``report``'s findings; return ``[(finding, action text)]``.
+
+    Only findings in ``confirmed`` (keys seen out of step before) when it
+    is given, and only while no call in flight holds their IDs.
+    """
+    claims = claims or NoClaims()
+    done = []
+    for finding in report.findings:
+        if not finding.repairable:
+            done.append((finding, 'left: not repairable by the audit'))
+            continue
+        if confirmed is not None and finding.key not in confirmed:
+            done.append((finding, 'left: seen once, checked again on the '
+                         'next audit'))
+            continue
+        with claims.repair(finding.network, finding.endpoint) as claimed:
+            if not claimed:
+                done.append((finding, 'left: a Docker call for it is in '
+                             'flight'))
+                continue
+            try:
+                action = _REPAIRS[finding.kind](report, finding, backend,
+                                                ports, view)
+            except exception.OpenContrailNetError as exc:
+                action = 'failed: %s' % exc
+            except Exception as exc:
+                LOG.exception('Repair of %s crashed', finding)
+                action = 'failed: %s: %s' % (type(exc).__name__, exc)
+        done.append((finding, action))
+    return done
+
+
+def _repair_network(report, finding, backend, ports, view):
+    record = report.records[finding.network]
+    for key, ep in list(report.records.items()):
+        if isinstance(key, tuple) and key[0] == finding.network:
+            ports.unplug(finding.network, ep.id)
+    backend.delete_network(finding.network)
+    ports.network_deleted(finding.network)
+    return 'deleted network %s (backend uuid %s) and its endpoints on ' \
+        'this host' % (finding.network, record.uuid)
+
+
+def _repair_endpoint(report, finding, backend, ports, view):
+    record = report.records[finding.network]
+    ep = report.records[(finding.network, finding.endpoint)]
+    ports.unplug(finding.network, finding.endpoint)
+    backend.delete_endpoint(record, finding.endpoint)
+    return 'deleted endpoint %s (interface uuid %s)' % (
+        finding.endpoint, ep.uuid)
+
+
+def _repair_interface(report, finding, backend, ports, view):
+    record = report.records[finding.network]
+    ep = report.records[(finding.network, finding.endpoint)]
+    row = _row(report, finding)
+    sandbox_key = view.sandbox_key(row['container_id'])
+    if sandbox_key is None:
+        return 'left: container %s is not running' % row['container']
+    inside = ports.replug(record, ep, sandbox_key)
+    return 'plugged endpoint %s into container %s again (%s, %s)' % (
+        finding.endpoint, row['container'],
+        ports.host_interface(finding.endpoint), inside)
+
+
+def _repair_port(report, finding, backend, ports, view):
+    record = report.records[finding.network]
+    ep = report.records[(finding.network, finding.endpoint)]
+    ports.reregister(record, ep)
+    return 'registered port %s of endpoint %s with the vrouter agent ' \
+        'again' % (ep.uuid, finding.endpoint)
+
+
+def _repair_stray(report, finding, backend, ports, view):
+    ports.unplug(None, finding.endpoint)
+    return 'removed host interface %s; the endpoint itself is left to ' \
+        'its network\'s audit' % finding.interface
+
+
+def _row(report, finding):
+    for net in report.networks:
+        if net['id'] == finding.network:
+            for row in net['endpoints']:
+                if row['id'] == finding.endpoint:
+                    return row
+    raise KeyError(finding.endpoint)
+
+
+_REPAIRS = {NETWORK_LEAKED: _repair_network,
+            ENDPOINT_LEAKED: _repair_endpoint,
+            INTERFACE_MISSING: _repair_interface,
+            PORT_MISSING: _repair_port,
+            INTERFACE_STRAY: _repair_stray}
+
+
+def docker_view(conf):
+    return DockerView(conf.docker_url, config.driver_name(conf))
+
+
+# Inside the driver ---------------------------------------------------------
+
+class PeriodicAudit:
+    """The audit every ``audit_interval`` seconds, in a thread.
+
+    A finding is repaired when two audits in a row saw it and no call in
+    flight holds its IDs; each repair is logged at WARNING.
+    """
+
+    def __init__(self, conf, backend, ports, claims):
+        self.conf = conf
+        self.backend = backend
+        self.ports = ports
+        self.claims = claims
+        self.view = docker_view(conf)
+        self._previous = None
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        interval = self.conf.audit_interval
+        if not interval:
+            LOG.info('Periodic audit off (audit_interval = 0)')
+            return
+        if not self.conf.docker_url:
+            LOG.warning('Periodic audit off: docker_url is not set')
+            return
+        self._thread = threading.Thread(target=self._loop, name='ocn-audit',
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+
+    def _loop(self):
+        while not self._stop.wait(self.conf.audit_interval):
+            try:
+                self.run_once()
+            except Exception:
+                LOG.exception('Audit failed')
+
+    def run_once(self):
+        try:
+            report = collect(self.conf, self.backend, self.ports, self.view)
+        except DockerUnavailable as exc:
+            # Never guess what Docker has: skip, and start over.
+            LOG.info('Audit skipped: %s', exc)
+            self._previous = None
+            return None
+        except exception.OpenContrailNetError as exc:
+            LOG.warning('Audit skipped: %s', exc)
+            self._previous = None
+            return None
+        confirmed = self._previous or set()
+        # What was repaired or left is checked afresh by the next audit.
+        self._previous = {f.key for f in report.findings}
+        for finding, action in repair(report, self.backend, self.ports,
+                                      self.view, self.claims, confirmed):
+            if action.startswith('left: seen once'):
+                LOG.info('Audit: %s; repaired if still so on the next '
+                         'audit', finding)
+            elif action.startswith('left:'):
+                LOG.warning('Audit: %s; %s', finding, action[6:])
+            elif action.startswith('failed'):
+                LOG.error('Audit: %s; repair %s', finding, action)
+            else:
+                LOG.warning('Audit repaired %s: %s', finding, action)
+        return report
