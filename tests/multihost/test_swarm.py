@@ -151,7 +151,8 @@ def run_swarm(bed, hosts, plugin):
     testbed_mod.wait('the tasks to leave', lambda: not ours(
         bed.fake, 'virtual-machine-interface'), 60, 0.5)
     h1.cli('network', 'rm', 'swnet')
-    testbed_mod.wait('the network to go', lambda: not ours(
-        bed.fake, 'virtual-network'), 20, 0.2)
+    # The network, then its security group: wait for both.
+    testbed_mod.wait('the network to go', lambda: not any(
+        ours(bed.fake, t) for t in TYPES), 20, 0.2)
     for res_type in TYPES:
         assert ours(bed.fake, res_type) == [], res_type
