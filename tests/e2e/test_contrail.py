@@ -29,8 +29,9 @@ KV_PREFIX = 'opencontrail-net:'
 
 
 @pytest.fixture(scope='module')
-def fake():
-    api = contrail_target.start()
+def fake(contrail_auth):
+    """The Contrail API, without auth and (a second run) with Keystone."""
+    api = contrail_target.start(keystone=contrail_auth)
     yield api
     api.stop()
 
@@ -38,9 +39,7 @@ def fake():
 @pytest.fixture(scope='module')
 def vnc(fake):
     """The real client, as an operator would use it."""
-    return vnc_api.VncApi(api_server_host=fake.host,
-                          api_server_port=str(fake.port),
-                          auth_type='noauth')
+    return contrail_target.vnc_client(fake)
 
 
 @pytest.fixture(scope='module')
@@ -48,12 +47,11 @@ def drv(dockerd, fake):
     name = 'ocnc' + ids.short_hash(str(time.time()), 6)
     plugin = plugin_mod.DockerPlugin(name, backend='contrail',
                                      docker_url=dockerd.url,
-                                     port_driver='bridge', **{
-                                         'contrail.api_server': fake.host,
-                                         'contrail.api_port': fake.port,
-                                         'contrail.auth_type': 'noauth',
-                                         'contrail.retry_interval': 1,
-                                         'contrail.project': 'admin'})
+                                     port_driver='bridge',
+                                     **contrail_target.driver_options(
+                                         fake, **{
+                                             'contrail.retry_interval': 1,
+                                             'contrail.project': 'admin'}))
     try:
         plugin.start()
         yield plugin
