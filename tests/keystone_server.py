@@ -130,8 +130,8 @@ class Keystone:
             [os.path.join(venv(), 'bin', 'python'), '-I',
              os.path.join(HERE, 'keystone_wsgi.py'),
              os.path.join(self.base, 'keystone.conf')],
-            stdout=out, stderr=subprocess.STDOUT, cwd=self.base,
-            start_new_session=True)
+            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+            cwd=self.base, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             out.seek(0)
@@ -153,6 +153,7 @@ class Keystone:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+            self.proc.stdin.close()
             self.proc = None
         shutil.rmtree(self.base, ignore_errors=True)
 

@@ -3,13 +3,15 @@
 Usage: python -I keystone_wsgi.py KEYSTONE_CONF
 
 Binds 127.0.0.1 on a free port, prints "PORT <n>" once it listens, and
-serves Keystone's public WSGI application until killed. Not imported by
-the tests (Keystone has a virtualenv of its own).
+serves Keystone's public WSGI application until killed or until its
+standard input closes (the test run that started it is gone). Not imported
+by the tests (Keystone has a virtualenv of its own).
 """
 
 import os
 import socketserver
 import sys
+import threading
 from wsgiref import simple_server
 
 
@@ -33,7 +35,13 @@ def main():
                                        server_class=Server,
                                        handler_class=QuietHandler)
     print('PORT %d' % server.server_port, flush=True)
+    threading.Thread(target=exit_with_parent, daemon=True).start()
     server.serve_forever()
+
+
+def exit_with_parent():
+    sys.stdin.read()
+    os._exit(0)
 
 
 if __name__ == '__main__':
