@@ -104,9 +104,12 @@ class BoundedVncApi(vnc_api.VncApi):
     request_timeout = 5.0
     keystone = None
 
-    def __init__(self, *args, deadline=None, keystone=None, **kwargs):
+    def __init__(self, *args, deadline=None, request_timeout=None,
+                 keystone=None, **kwargs):
         # Set before the constructor's own first request (GET /).
         self.deadline = deadline
+        if request_timeout is not None:
+            self.request_timeout = request_timeout
         self.keystone = keystone
         super().__init__(*args, **kwargs)
 
@@ -209,7 +212,8 @@ class Client:
                 apiinsecure=opts.insecure,
                 timeout=min(remaining, int(request_timeout)),
                 connection_timeout=2, deadline=deadline,
-                keystone=self.keystone, **auth)
+                request_timeout=request_timeout, keystone=self.keystone,
+                **auth)
         except exception.OpenContrailNetError:
             raise
         except vnc_exc.AuthFailed:
@@ -220,7 +224,6 @@ class Client:
                 where, type(exc).__name__))
         if getattr(client, '_srv_root_url', None) is None:
             raise unavailable('no homepage from %s' % where)
-        client.request_timeout = request_timeout
         LOG.info('Connected to the Contrail API at %s', where)
         return client
 
