@@ -16,6 +16,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'noauth_only: run against the Contrail API without '
                    'Keystone only (long tests whose subject is not auth)')
+    config.addinivalue_line(
+        'markers', 'keystone_only: run against the Contrail API with '
+                   'Keystone only')
 
 
 def pytest_generate_tests(metafunc):
@@ -25,6 +28,8 @@ def pytest_generate_tests(metafunc):
         auths = ['noauth', 'keystone']
         if metafunc.definition.get_closest_marker('noauth_only'):
             auths = ['noauth']
+        elif metafunc.definition.get_closest_marker('keystone_only'):
+            auths = ['keystone']
         metafunc.parametrize('contrail_auth', auths, indirect=True,
                              scope='module')
 
