@@ -80,6 +80,10 @@ class PortError(OpenContrailNetError):
     code = 500
 
 
+class InvalidConfig(OpenContrailNetError):
+    msg_fmt = 'invalid %(option)s %(value)r: %(reason)s'
+
+
 class PluginLoadError(OpenContrailNetError):
     msg_fmt = ('cannot load %(kind)s %(name)r: %(reason)s '
                '(installed: %(choices)s)')

@@ -7,6 +7,7 @@ from oslo_log import log as logging
 from opencontrail_net import audit
 from opencontrail_net.backends import base as backend_base
 from opencontrail_net import config
+from opencontrail_net import exception
 from opencontrail_net import ipam
 from opencontrail_net import network
 from opencontrail_net import plugin
@@ -55,9 +56,12 @@ class Service:
         self.ports.start()
         try:
             self.driver.start()
-        except Exception:
+        except exception.OpenContrailNetError as exc:
             # A backend that is down at start must not keep Docker from
-            # reaching the driver; the resync runs on what it can.
+            # reaching the driver; the resync runs on what it can. Its
+            # error says it all: no traceback.
+            LOG.warning('Resync at start failed; continuing: %s', exc)
+        except Exception:
             LOG.exception('Resync at start failed; continuing')
         self.audit.start()
         try:

@@ -5,6 +5,10 @@ By default the in-process fake (:mod:`tests.fakes.contrail_api`). With
 Contrail / Tungsten Fabric API server: how an operator qualifies a cluster
 release, and how the fake is kept honest. Tests that need the fake's test
 controls (fault injection, request counts, outages) skip there.
+
+Given a Keystone (``tests.keystone_server.Keystone``), the fake checks every
+token with it; ``driver_options()`` and ``vnc_client()`` then
+authenticate.
 """
 
 import os
@@ -14,6 +18,7 @@ from vnc_api import exceptions as vnc_exc
 from vnc_api import vnc_api
 
 from tests.fakes import contrail_api
+from tests import keystone_server as keystone_mod
 
 ENV = 'OCN_CONTRAIL_API'
 
@@ -68,11 +73,52 @@ class RealAPI:
         pass
 
 
-def start(**kwargs):
-    """The API for a test: a real one if the environment names one."""
+def start(keystone=None, **kwargs):
+    """The API for a test: a real one if the environment names one.
+
+    With ``keystone`` the fake needs its tokens; ``api.keystone_server``
+    is that Keystone (None without).
+    """
     where = os.environ.get(ENV)
     if where:
-        return RealAPI(where).start()
-    api = contrail_api.FakeContrailAPI(**kwargs)
+        if keystone is not None:
+            pytest.skip('%s names a server without Keystone' % ENV)
+        api = RealAPI(where)
+        api.keystone_server = None
+        return api.start()
+    check = None
+    if keystone is not None:
+        check = contrail_api.TokenCheck(
+            keystone.url, keystone_mod.ADMIN, keystone.admin_password,
+            keystone_mod.PROJECT)
+    api = contrail_api.FakeContrailAPI(keystone=check, **kwargs)
+    api.keystone_server = keystone
     api.start()
     return api
+
+
+def driver_options(api, **changes):
+    """The ``[contrail]`` options of a driver that talks to ``api``."""
+    options = {'contrail.api_server': api.host,
+               'contrail.api_port': api.port,
+               'contrail.auth_type': 'noauth'}
+    if api.keystone_server is not None:
+        options.update(api.keystone_server.driver_options())
+    options.update(changes)
+    return options
+
+
+def vnc_client(api):
+    """The stock client, as an operator would use it against ``api``."""
+    ks = api.keystone_server
+    if ks is None:
+        return vnc_api.VncApi(api_server_host=api.host,
+                              api_server_port=str(api.port),
+                              auth_type='noauth')
+    return vnc_api.VncApi(
+        api_server_host=api.host, api_server_port=str(api.port),
+        auth_type='keystone', username=keystone_mod.ADMIN,
+        password=ks.admin_password, tenant_name=keystone_mod.PROJECT,
+        auth_host='127.0.0.1', auth_port=str(ks.port),
+        auth_protocol='http', auth_url='/v3/auth/tokens',
+        domain_name='Default')

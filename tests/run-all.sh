@@ -1,8 +1,9 @@
 #!/bin/bash
 # Runs every test suite (unit, functional, end-to-end, multi-host) as root
-# on Debian.
-# Installs what the tests need: Debian packages, and the Python packages in
-# a virtualenv (.venv, or $OCN_VENV).
+# on Debian. Installs what the tests need: Debian packages, the Python
+# packages in a virtualenv (.venv, or $OCN_VENV), and Keystone in a
+# virtualenv of its own (/opt/ocn-keystone, or $OCN_KEYSTONE_VENV) for the
+# tests with auth.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -26,5 +27,23 @@ venv=${OCN_VENV:-.venv}
 "$venv/bin/pip" install -q --disable-pip-version-check \
     -r requirements.txt -r test-requirements.txt
 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -e .
+
+# Keystone's dependencies would clash with the driver's: a venv of its own,
+# made once (the stamp names the version), under a lock for parallel runs.
+keystone_version=30.0.0
+ks_venv=${OCN_KEYSTONE_VENV:-/opt/ocn-keystone}
+if [ ! -e "$ks_venv/.installed-keystone-$keystone_version" ]; then
+    mkdir -p "$(dirname "$ks_venv")"
+    (
+        flock 9
+        if [ ! -e "$ks_venv/.installed-keystone-$keystone_version" ]; then
+            [ -x "$ks_venv/bin/python" ] || python3 -m venv "$ks_venv"
+            "$ks_venv/bin/pip" install -q --disable-pip-version-check \
+                "keystone==$keystone_version"
+            touch "$ks_venv/.installed-keystone-$keystone_version"
+        fi
+    ) 9>"$ks_venv.lock"
+fi
+export OCN_KEYSTONE_VENV=$ks_venv OCN_KEYSTONE_REQUIRED=1
 
 exec "$venv/bin/python" -m pytest -p no:cacheprovider -ra "$@" tests

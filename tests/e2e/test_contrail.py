@@ -20,6 +20,7 @@ from opencontrail_net import ids
 from tests.e2e import plugin as plugin_mod
 from tests import contrail_target
 from tests.contrail_target import needs_fake
+from tests import keystone_server
 from tests import netns as nsmod
 
 TYPES = ('virtual-network', 'virtual-machine-interface', 'instance-ip',
@@ -29,8 +30,9 @@ KV_PREFIX = 'opencontrail-net:'
 
 
 @pytest.fixture(scope='module')
-def fake():
-    api = contrail_target.start()
+def fake(contrail_auth):
+    """The Contrail API, without auth and (a second run) with Keystone."""
+    api = contrail_target.start(keystone=contrail_auth)
     yield api
     api.stop()
 
@@ -38,9 +40,7 @@ def fake():
 @pytest.fixture(scope='module')
 def vnc(fake):
     """The real client, as an operator would use it."""
-    return vnc_api.VncApi(api_server_host=fake.host,
-                          api_server_port=str(fake.port),
-                          auth_type='noauth')
+    return contrail_target.vnc_client(fake)
 
 
 @pytest.fixture(scope='module')
@@ -48,12 +48,11 @@ def drv(dockerd, fake):
     name = 'ocnc' + ids.short_hash(str(time.time()), 6)
     plugin = plugin_mod.DockerPlugin(name, backend='contrail',
                                      docker_url=dockerd.url,
-                                     port_driver='bridge', **{
-                                         'contrail.api_server': fake.host,
-                                         'contrail.api_port': fake.port,
-                                         'contrail.auth_type': 'noauth',
-                                         'contrail.retry_interval': 1,
-                                         'contrail.project': 'admin'})
+                                     port_driver='bridge',
+                                     **contrail_target.driver_options(
+                                         fake, **{
+                                             'contrail.retry_interval': 1,
+                                             'contrail.project': 'admin'}))
     try:
         plugin.start()
         yield plugin
@@ -528,3 +527,50 @@ def test_contrail_api_outage(dockerd, drv, fake, vnc, cleanup, unique_name,
     [iip] = check_endpoint(dockerd, vnc, c, name, vn.uuid)
     assert iip.get_instance_ip_address() == c['NetworkSettings'][
         'Networks'][name]['IPAddress']
+
+
+@pytest.mark.keystone_only
+@needs_fake
+def test_revoked_token_unseen_by_docker(dockerd, drv, fake, vnc, cleanup,
+                                        unique_name):
+    """Keystone revokes the driver's token between two docker commands."""
+    ks = fake.keystone_server
+    name = unique_name('nrv')
+    network(dockerd, drv, cleanup, name, '--subnet', '192.168.51.0/24')
+    mine = [t for t, user, _project in fake.tokens
+            if user == keystone_server.DRIVER_USER]
+    assert mine
+    for token in mine:
+        ks.revoke(token)
+    refused = fake.refused
+    c = run(dockerd, cleanup, unique_name('crv'), '--net', name)
+    assert c['NetworkSettings']['Networks'][name]['IPAddress']
+    assert fake.refused > refused
+    assert ks.driver_password not in drv.log_text()
+
+
+@pytest.mark.keystone_only
+@needs_fake
+def test_wrong_password_as_docker_shows_it(dockerd, fake, cleanup,
+                                           unique_name):
+    ks = fake.keystone_server
+    wrong = 'Wrong-Pass-' + unique_name('')
+    plugin = plugin_mod.DockerPlugin(
+        'ocnw' + ids.short_hash(str(time.time()), 6), backend='contrail',
+        docker_url=dockerd.url, port_driver='bridge',
+        **contrail_target.driver_options(fake, **{
+            'contrail.admin_password': wrong, 'contrail.timeout': 9}))
+    try:
+        plugin.start()
+        name = unique_name('nwp')
+        cleanup['networks'].append(name)
+        res = dockerd.cli('network', 'create', '-d', plugin.name,
+                          '--subnet', '192.168.52.0/24', name, check=False)
+        log = plugin.log_text()
+    finally:
+        plugin.close()
+    assert res.returncode != 0
+    assert 'Keystone at %s refused the credentials of user %s' % (
+        ks.url, keystone_server.DRIVER_USER) in res.stderr
+    assert wrong not in res.stderr and wrong not in log
+    assert 'Traceback' not in log

@@ -59,12 +59,21 @@ generically; the types a Docker driver uses get the server's own rules:
   rule needs ``local`` on one side, a known protocol, ports 0..65535 in
   order, and addresses of its ethertype (``400``).
 
-Not modelled: authentication/RBAC/quotas, flat-subnet IPAMs and vrouter
+Keystone (``keystone=TokenCheck(...)``): as keystonemiddleware in front of
+the real server, every request, the homepage too, needs an ``X-Auth-Token``
+that Keystone confirms (``GET /v3/auth/tokens``); else ``401
+"Authentication required"`` with a ``WWW-Authenticate`` header, or ``503``
+when Keystone does not answer. Each request asks Keystone again, so a
+revoked token fails at its next use (keystonemiddleware caches tokens for
+minutes; a real server may accept a revoked one that long).
+
+Not modelled: RBAC/quotas, flat-subnet IPAMs and vrouter
 allocation pools, floating/alias IPs, the ``default`` security group
 Neutron or kube-manager make per project, route-target objects, the schema
 transformer, tags, ETags, pagination.
 
 Test controls: ``start()``, ``stop()``, ``port``, ``url``, ``requests``,
+``tokens`` and ``refused`` (Keystone mode),
 ``reset_requests()``, ``count()``, ``fail_request()``, ``timeout_hold``,
 ``set_down()``, ``objects()``, ``get()``, ``kv()``, ``reset()``.
 """
@@ -80,6 +89,8 @@ import traceback
 import uuid as uuidlib
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+import requests
 
 from vnc_api.gen import resource_common as _schema
 from vnc_api.gen import resource_xsd as _xsd
@@ -1169,6 +1180,64 @@ class _ConfigDB(object):
 # --------------------------------------------------------------------------
 # HTTP
 
+class TokenCheck(object):
+    """Confirms tokens with a real Keystone, as keystonemiddleware does.
+
+    Holds a token of its own (the service user's) to ask with; a 401 on
+    it gets a new one once.
+    """
+
+    def __init__(self, url, user, password, project,
+                 user_domain='Default', project_domain='Default',
+                 timeout=5.0):
+        self.url = url.rstrip('/')
+        self._auth = {'auth': {
+            'identity': {'methods': ['password'], 'password': {'user': {
+                'name': user, 'password': password,
+                'domain': {'name': user_domain}}}},
+            'scope': {'project': {'name': project,
+                                  'domain': {'name': project_domain}}}}}
+        self.timeout = timeout
+        self._own = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _session(self):
+        if not hasattr(self._local, 'session'):
+            self._local.session = requests.Session()
+        return self._local.session
+
+    def _own_token(self, renew=False):
+        with self._lock:
+            if self._own is None or renew:
+                res = self._session().post(
+                    self.url + '/auth/tokens', json=self._auth,
+                    timeout=self.timeout)
+                res.raise_for_status()
+                self._own = res.headers['X-Subject-Token']
+            return self._own
+
+    def user_of(self, token):
+        """The token's user and project names, or None if Keystone says
+        it is not valid. Raises ``requests.RequestException`` when
+        Keystone cannot tell."""
+        for renew in (False, True):
+            res = self._session().get(
+                self.url + '/auth/tokens?nocatalog', timeout=self.timeout,
+                headers={'X-Auth-Token': self._own_token(renew),
+                         'X-Subject-Token': token})
+            if res.status_code == 401 and not renew:
+                continue
+            if res.status_code == 200:
+                body = res.json()['token']
+                return (body['user']['name'],
+                        body.get('project', {}).get('name'))
+            if res.status_code in (401, 404):
+                return None
+            res.raise_for_status()
+        return None
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'FakeContrailAPI/1.0'
@@ -1193,7 +1262,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get('Content-Length') or 0)
         return self.rfile.read(length) if length else b''
 
-    def answer(self, status, body):
+    def answer(self, status, body, headers=()):
         if body is None:
             data, ctype = b'', 'text/html; charset=UTF-8'
         elif isinstance(body, str):
@@ -1204,6 +1273,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header('Content-Type', ctype)
         self.send_header('Content-Length', str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -1221,9 +1292,13 @@ class FakeContrailAPI(httpfake.ServedFake):
     handler = _Handler
     thread_name = 'fake-contrail-api'
 
-    def __init__(self, host='127.0.0.1', port=0, timeout_hold=30.0):
+    def __init__(self, host='127.0.0.1', port=0, timeout_hold=30.0,
+                 keystone=None):
         super().__init__(host, port)
         self.timeout_hold = timeout_hold
+        self.keystone = keystone
+        self._tokens = []
+        self._refused = 0
         self._lock = threading.RLock()
         self._release = threading.Event()
         self._requests = []
@@ -1265,6 +1340,37 @@ class FakeContrailAPI(httpfake.ServedFake):
     def reset_requests(self):
         with self._lock:
             self._requests = []
+
+    @property
+    def tokens(self):
+        """(token, user, project) of each token accepted, in the order
+        first seen (Keystone mode)."""
+        with self._lock:
+            return list(self._tokens)
+
+    @property
+    def refused(self):
+        """How many requests got a 401 (Keystone mode)."""
+        with self._lock:
+            return self._refused
+
+    def _check_token(self, handler):
+        """None if the request may go on, else the answer it gets."""
+        token = handler.headers.get('X-Auth-Token')
+        try:
+            who = self.keystone.user_of(token) if token else None
+        except requests.RequestException:
+            return 503, 'Service Unavailable: Keystone does not answer', ()
+        if who is None:
+            with self._lock:
+                self._refused += 1
+            return 401, 'Authentication required', (
+                ('WWW-Authenticate', 'Keystone uri="%s"' %
+                 self.keystone.url),)
+        with self._lock:
+            if token not in [t[0] for t in self._tokens]:
+                self._tokens.append((token,) + who)
+        return None
 
     def count(self, method=None, path=None):
         with self._lock:
@@ -1355,6 +1461,11 @@ class FakeContrailAPI(httpfake.ServedFake):
         if fault in ('500', '503'):
             handler.answer(int(fault), 'Injected fault %s' % fault)
             return
+        if self.keystone is not None:
+            refusal = self._check_token(handler)
+            if refusal is not None:
+                handler.answer(*refusal)
+                return
         query = {k: v[-1] for k, v in
                  parse_qs(parts.query, keep_blank_values=True).items()}
         try:

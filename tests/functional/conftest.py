@@ -52,18 +52,19 @@ def driver_factory(workdir):
 
 
 @pytest.fixture
-def fake():
-    api = contrail_target.start(timeout_hold=4)
+def fake(contrail_auth):
+    """The Contrail API, without auth and (a second run) with Keystone."""
+    api = contrail_target.start(keystone=contrail_auth, timeout_hold=4)
     yield api
     api.stop()
 
 
-def contrail_driver(driver_factory, fake, name='drv', timeout=3):
+def contrail_driver(driver_factory, fake, name='drv', timeout=3, **options):
     return driver_factory(name=name, backend='contrail', port_driver='veth',
-                          **{'contrail.api_server': fake.host,
-                             'contrail.api_port': fake.port,
-                             'contrail.project': 'admin',
-                             'contrail.timeout': timeout})
+                          **contrail_target.driver_options(
+                              fake, **dict({'contrail.project': 'admin',
+                                            'contrail.timeout': timeout},
+                                           **options)))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from opencontrail_net import ids
+from tests import contrail_target
 from tests.contrail_target import needs_fake
 from tests.functional import conftest
 
@@ -113,6 +114,7 @@ def crowded(fake, drv):
 
 
 @needs_fake
+@pytest.mark.noauth_only
 def test_request_budget(fake, drv, crowded):
     counts = {}
     net = net_body(7)
@@ -178,8 +180,7 @@ def test_address_taken_in_contrail(fake, drv):
     from vnc_api import vnc_api
     net = net_body(4, v6=False)
     drv.ok('NetworkDriver.CreateNetwork', net)
-    vnc = vnc_api.VncApi(api_server_host=fake.host,
-                         api_server_port=str(fake.port), auth_type='noauth')
+    vnc = contrail_target.vnc_client(fake)
     vn = vnc.virtual_network_read(id=ids.network_uuid(net['NetworkID']))
     other = vnc_api.InstanceIp('someone-elses-ip',
                                instance_ip_address='10.0.4.2')
@@ -275,6 +276,7 @@ STEPS = _steps()
 
 
 @needs_fake
+@pytest.mark.noauth_only
 @pytest.mark.parametrize('kind', ['500', '503', 'timeout', 'drop'])
 @pytest.mark.parametrize('name,setup,body', STEPS,
                          ids=[s[0] for s in STEPS])
@@ -332,17 +334,17 @@ conftest  # noqa: B018  (fixtures)
 
 
 def test_password_never_logged(fake, driver_factory):
-    drv = driver_factory(name='secret', backend='contrail',
-                         port_driver='veth', **{
-                             'contrail.api_server': fake.host,
-                             'contrail.api_port': fake.port,
-                             'contrail.admin_password': 'Sup3rSecret99'})
+    options = {}
+    if fake.keystone_server is None:
+        options['contrail.admin_password'] = 'Sup3rSecret99'
+    drv = contrail_driver(driver_factory, fake, name='secret', **options)
+    password = drv.options['contrail.admin_password']
     drv.start()
     drv.ok('NetworkDriver.CreateNetwork', net_body(10))
     drv.stop()
     log = drv.log_text()
     assert 'admin_password' in log  # the option values were logged
-    assert 'Sup3rSecret99' not in log
+    assert password not in log
 
 
 @needs_fake

@@ -11,6 +11,7 @@ from vnc_api import vnc_api
 
 from opencontrail_net import ids
 from opencontrail_net import ipam
+from tests import contrail_target
 from tests.contrail_target import needs_fake
 from tests.functional import conftest
 from tests.functional.test_contrail_backend import ids_of, join_body
@@ -22,8 +23,7 @@ PROJECT = ['default-domain', 'admin']
 
 @pytest.fixture
 def vnc(fake):
-    return vnc_api.VncApi(api_server_host=fake.host,
-                          api_server_port=str(fake.port), auth_type='noauth')
+    return contrail_target.vnc_client(fake)
 
 
 def request_pool(drv, cidr='', sub='', v6=False, options=None):
@@ -100,6 +100,7 @@ def test_contrail_allocates_from_the_range(fake, drv, vnc):
 
 
 @needs_fake
+@pytest.mark.noauth_only
 def test_request_budget(fake, drv):
     # Warm: the client connected, the project known.
     warm = request_pool(drv, '10.99.0.0/24')

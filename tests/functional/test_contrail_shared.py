@@ -10,6 +10,7 @@ import pytest
 from vnc_api import vnc_api
 
 from opencontrail_net import ids
+from tests import contrail_target
 from tests.contrail_target import needs_fake
 from tests.fakes import contrail_api
 from tests.functional import conftest
@@ -23,8 +24,7 @@ PROJECT = ['default-domain', 'admin']
 
 @pytest.fixture
 def vnc(fake):
-    return vnc_api.VncApi(api_server_host=fake.host,
-                          api_server_port=str(fake.port), auth_type='noauth')
+    return contrail_target.vnc_client(fake)
 
 
 def foreign_port(vnc, vn_uuid, address, name='nova-port'):

@@ -15,6 +15,7 @@ import requests
 from vnc_api import exceptions as vnc_exc
 from vnc_api import vnc_api
 
+from opencontrail_net.backends.contrail import keystone
 from opencontrail_net import exception
 
 LOG = logging.getLogger(__name__)
@@ -31,19 +32,41 @@ CONFIG_OPTS = [
                 help='Do not verify the API server\'s certificate.'),
     cfg.StrOpt('auth_type', default='noauth',
                choices=[('noauth', 'the API server runs without auth'),
-                        ('keystone', 'authenticate with Keystone')],
+                        ('keystone', 'a Keystone v3 token with every '
+                                     'request')],
                help='How to authenticate to the config API.'),
+    cfg.StrOpt('auth_url',
+               help='Keystone v3 identity URL, e.g. '
+                    'https://keystone.example:5000/v3. A path alone (such '
+                    'as the former default /v3/auth/tokens) is joined to '
+                    'auth_protocol://auth_host:auth_port. Unset: '
+                    'auth_protocol://auth_host:auth_port/v3.'),
     cfg.HostAddressOpt('auth_host', default='127.0.0.1',
-                       help='Keystone host.'),
-    cfg.PortOpt('auth_port', default=5000, help='Keystone port.'),
+                       help='Keystone host, when auth_url is no URL.'),
+    cfg.PortOpt('auth_port', default=5000,
+                help='Keystone port, when auth_url is no URL.'),
     cfg.StrOpt('auth_protocol', default='http', choices=['http', 'https'],
-               help='Keystone protocol.'),
-    cfg.StrOpt('auth_url', default='/v3/auth/tokens',
-               help='Keystone token URL path.'),
+               help='Keystone protocol, when auth_url is no URL.'),
     cfg.StrOpt('admin_user', default='admin', help='Keystone user.'),
     cfg.StrOpt('admin_password', secret=True, default='',
-               help='Keystone password.'),
-    cfg.StrOpt('admin_tenant', default='admin', help='Keystone project.'),
+               help='Keystone password of admin_user.'),
+    cfg.StrOpt('admin_tenant', default='admin',
+               help='Keystone project the token is scoped to.'),
+    cfg.StrOpt('user_domain_name', default='Default',
+               help='Keystone domain of admin_user (Keystone\'s, not '
+                    'Contrail\'s "domain").'),
+    cfg.StrOpt('project_domain_name', default='Default',
+               help='Keystone domain of admin_tenant (Keystone\'s, not '
+                    'Contrail\'s "domain").'),
+    cfg.StrOpt('auth_cafile',
+               help='CA bundle to verify Keystone\'s certificate with '
+                    '(default: the system\'s).'),
+    cfg.StrOpt('auth_certfile',
+               help='Client certificate (PEM) to present to Keystone.'),
+    cfg.StrOpt('auth_keyfile',
+               help='Private key of auth_certfile, if not in it.'),
+    cfg.BoolOpt('auth_insecure', default=False,
+                help='Do not verify Keystone\'s certificate.'),
     cfg.StrOpt('domain', default='default-domain',
                help='Contrail domain of projects given without one.'),
     cfg.StrOpt('project', default='admin',
@@ -55,7 +78,8 @@ CONFIG_OPTS = [
                     '"-o opencontrail.ipam=" overrides it per network.'),
     cfg.FloatOpt('timeout', default=10.0, min=1.0,
                  help='Longest time one Docker call may wait for the API '
-                      'before it fails with a clear error.'),
+                      '(and Keystone) before it fails with a clear '
+                      'error.'),
     cfg.ListOpt('audit_projects', default=[],
                 help='Projects (PROJECT or DOMAIN:PROJECT) whose networks '
                      'the audit checks for networks Docker no longer has; '
@@ -76,14 +100,42 @@ class BoundedVncApi(vnc_api.VncApi):
     """VncApi without its hidden retry loops, bounded by a deadline.
 
     The stock client sleeps and retries for about 30 s on a dead server:
-    Docker must hear of it long before that.
+    Docker must hear of it long before that. With ``keystone`` (a
+    :class:`~.keystone.KeystoneAuth`) every request carries its token,
+    and a 401 gets a new one once, within the same deadline.
     """
 
     deadline = None
     request_timeout = 5.0
+    keystone = None
+
+    def __init__(self, *args, deadline=None, request_timeout=None,
+                 keystone=None, **kwargs):
+        # Set before the constructor's own first request (GET /).
+        self.deadline = deadline
+        if request_timeout is not None:
+            self.request_timeout = request_timeout
+        self.keystone = keystone
+        super().__init__(*args, **kwargs)
+
+    def _authenticate(self, response=None, headers=None):
+        if self.keystone is None:
+            return super()._authenticate(response, headers)
+        headers = {} if headers is None else headers
+        deadline = self.deadline
+        if deadline is None:
+            deadline = time.monotonic() + self.request_timeout
+        headers['X-AUTH-TOKEN'] = self.keystone.token(
+            deadline, self.request_timeout,
+            stale=headers.get('X-AUTH-TOKEN'))
+        return headers
 
     def _request(self, op, url, data=None, retry_on_error=True,
                  retry_after_authn=False, retry_count=0):
+        if self.keystone is not None and \
+                'X-AUTH-TOKEN' not in self._headers:
+            # Spares the 401 every first request would get.
+            self._headers = self._authenticate(headers=self._headers)
         session = self._api_server_session
         if self.deadline is not None:
             remaining = self.deadline - time.monotonic()
@@ -139,6 +191,9 @@ class Client:
 
     def __init__(self, opts):
         self.opts = opts
+        self.keystone = None
+        if opts.auth_type == 'keystone':
+            self.keystone = keystone.KeystoneAuth(opts)
         self.pool = ClientPool(self._connect)
 
     def _connect(self, deadline):
@@ -146,30 +201,44 @@ class Client:
         request_timeout = max(1.0, opts.timeout / 3)
         remaining = max(1, int(deadline - time.monotonic()))
         where = '%s:%s' % (','.join(opts.api_server), opts.api_port)
+        auth = {'auth_type': 'noauth'}
+        if self.keystone is not None:
+            # vnc_api's own token request is replaced (see keystone.py):
+            # it gets no password, and a token path so it does not probe
+            # Keystone by itself.
+            auth = {'auth_type': 'keystone', 'username': opts.admin_user,
+                    'password': '-', 'tenant_name': opts.admin_tenant,
+                    'auth_url': keystone.TOKEN_PATH}
         try:
             client = BoundedVncApi(
-                username=opts.admin_user, password=opts.admin_password,
-                tenant_name=opts.admin_tenant,
                 api_server_host=list(opts.api_server),
                 api_server_port=str(opts.api_port),
                 api_server_use_ssl=opts.use_ssl, apicafile=opts.cafile,
-                apiinsecure=opts.insecure, auth_type=opts.auth_type,
-                auth_host=opts.auth_host, auth_port=str(opts.auth_port),
-                auth_protocol=opts.auth_protocol, auth_url=opts.auth_url,
-                domain_name=opts.domain,
+                apiinsecure=opts.insecure,
                 timeout=min(remaining, int(request_timeout)),
-                connection_timeout=2)
+                connection_timeout=2, deadline=deadline,
+                request_timeout=request_timeout, keystone=self.keystone,
+                **auth)
         except exception.OpenContrailNetError:
             raise
+        except vnc_exc.AuthFailed:
+            raise self._refused()
         except (requests.exceptions.RequestException,
                 vnc_exc.VncError) as exc:
             raise unavailable('cannot connect to %s: %s' % (
                 where, type(exc).__name__))
         if getattr(client, '_srv_root_url', None) is None:
             raise unavailable('no homepage from %s' % where)
-        client.request_timeout = request_timeout
         LOG.info('Connected to the Contrail API at %s', where)
         return client
+
+    def _refused(self):
+        if self.keystone is None:
+            return unavailable('it asks for authentication: set [contrail] '
+                               'auth_type = keystone')
+        return unavailable('it refused a fresh Keystone token of user %s '
+                           'from %s' % (self.keystone.user,
+                                        self.keystone.url))
 
     @contextlib.contextmanager
     def api(self, budget=1.0):
@@ -185,9 +254,8 @@ class Client:
             except vnc_exc.PermissionDenied as exc:
                 raise exception.BackendError(
                     reason='permission denied: %s' % exc)
-            except vnc_exc.AuthFailed as exc:
-                raise exception.BackendUnavailable(
-                    reason='authentication failed: %s' % exc)
+            except vnc_exc.AuthFailed:
+                raise self._refused()
             except vnc_exc.TimeOutError as exc:
                 raise unavailable(str(exc))
             except vnc_exc.NoIdError as exc:
