@@ -251,7 +251,7 @@ def test_leave_is_paced(conf):
 
 
 def test_delete_spacing_default_and_off(conf):
-    assert conf.delete_spacing_ms == 50
+    assert conf.delete_spacing_ms == 80
     conf.set_override('delete_spacing_ms', 0)
     driver = network.NetworkDriver(conf, _Backend(), _Ports())
     slept = []
