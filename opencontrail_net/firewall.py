@@ -144,11 +144,18 @@ class Firewall:
 
         Each has its ``handle`` and ``comment``.
         """
-        try:
-            out = self._run([{'list': {'table': {'family': FAMILY,
-                                                 'name': TABLE}}}])
-        except exception.PortError:
-            return []
+        cmd = [{'list': {'table': {'family': FAMILY, 'name': TABLE}}}]
+        with self.lock:
+            try:
+                out = self._run(cmd)
+            except exception.PortError as exc:
+                if self._nft is None:
+                    raise
+                # Someone deleted the table: nothing of ours is left.
+                LOG.warning('Listing table %s %s failed (%s): making it '
+                            'again', FAMILY, TABLE, exc)
+                self.ensure()
+                return []
         return [item['rule'] for item in out.get('nftables', [])
                 if 'rule' in item and
                 (chain is None or item['rule']['chain'] == chain)]

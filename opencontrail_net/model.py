@@ -68,9 +68,6 @@ class Network:
         default_factory=list)
     # com.docker.network.bridge.enable_ip_masquerade (bridge ports).
     masquerade: bool = True
-    # Where published ports get a floating IP (Contrail):
-    # [domain, project, network, pool].
-    floating_ip_pool: typing.Optional[typing.List[str]] = None
 
     def gateway(self, version):
         for subnet in self.subnets:
@@ -97,7 +94,6 @@ OPTION_NAMES = {
     'export_targets': 'opencontrail.rt.export',
     'security_groups': 'opencontrail.security_groups',
     'masquerade': 'com.docker.network.bridge.enable_ip_masquerade',
-    'floating_ip_pool': 'opencontrail.floating_ip_pool',
 }
 
 

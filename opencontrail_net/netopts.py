@@ -24,7 +24,6 @@ ALIASES = {
     'opencontrail.security_groups': 'security_groups',
     'mtu': 'mtu', 'com.docker.network.driver.mtu': 'mtu',
     'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
-    'opencontrail.floating_ip_pool': 'floating_ip_pool',
 }
 
 _NAME_RE = re.compile(r'^[^:/\s][^:/]{0,254}$')
@@ -304,8 +303,6 @@ def parse_network(body, rt_rules=(64512, False), flat=False):
             net.mtu = _mtu(key, value)
         elif target == 'masquerade':
             net.masquerade = _bool(key, value)
-        elif target == 'floating_ip_pool':
-            net.floating_ip_pool = parse_floating_ip_pool(key, value)
     return net
 
 
@@ -317,11 +314,6 @@ def _bool(key, value):
         return False
     raise exception.InvalidOption(key=key, value=value,
                                   reason='not a boolean (true or false)')
-
-
-def parse_floating_ip_pool(key, value):
-    """DOMAIN:PROJECT:NETWORK:POOL, the fq_name of a floating-ip-pool."""
-    return _fq_name(key, value, (4,), 'DOMAIN:PROJECT:NETWORK:POOL')
 
 
 def _port(value, what, low=1):

@@ -325,9 +325,10 @@ class NetworkDriver:
         if not exposed and not bindings:
             return {}
         net = self._network(network_id)
-        ep = self.backend.get_endpoint(net, endpoint_id)
-        info = self.backend.publish_ports(net, ep, exposed, bindings)
+        info = self.backend.publish_ports(net, endpoint_id, exposed,
+                                          bindings)
         if info is None:
+            ep = self.backend.get_endpoint(net, endpoint_id)
             mappings = self.ports.publish(net, ep, bindings)
             if mappings is None and bindings:
                 raise exception.CannotPublish(

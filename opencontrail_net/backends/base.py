@@ -85,7 +85,7 @@ class Backend(plugin.PluginBase):
     def release_address(self, pool, address):
         """Give ``address`` back to the pool; unknown is not an error."""
 
-    def publish_ports(self, network, endpoint, exposed, bindings):
+    def publish_ports(self, network, endpoint_id, exposed, bindings):
         """Open ``exposed`` ports and publish ``bindings`` in the backend.
 
         ``exposed``: [model.ExposedPort]; ``bindings``: [model.PortBinding].

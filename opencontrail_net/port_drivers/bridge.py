@@ -209,7 +209,8 @@ class BridgeDriver(veth.VethDriver):
                                                    version, version))
 
     def unpublish(self, network_id, endpoint_id):
-        if self.firewall is None:
+        # Only endpoints known to publish cost a look at the table.
+        if self.firewall is None or endpoint_id not in self._publishing:
             return
         self._publishing.discard(endpoint_id)
         removed = self.firewall.unpublish(endpoint_id)
@@ -221,8 +222,7 @@ class BridgeDriver(veth.VethDriver):
         return self.firewall.published() if self.firewall else {}
 
     def unplug(self, network_id, endpoint_id):
-        if endpoint_id in self._publishing:
-            self.unpublish(network_id, endpoint_id)
+        self.unpublish(network_id, endpoint_id)
         return super().unplug(network_id, endpoint_id)
 
     def network_deleted(self, network_id):

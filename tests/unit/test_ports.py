@@ -62,15 +62,6 @@ def test_masquerade_option(value, expected):
     assert net.masquerade is expected
 
 
-def test_floating_ip_pool_option():
-    net = netopts.parse_network(test_api.net_body(generic={
-        'opencontrail.floating_ip_pool': 'd:p:public:pool'}))
-    assert net.floating_ip_pool == ['d', 'p', 'public', 'pool']
-    with pytest.raises(exception.InvalidOption):
-        netopts.parse_network(test_api.net_body(generic={
-            'opencontrail.floating_ip_pool': 'public'}))
-
-
 M = firewall.Mapping
 
 
