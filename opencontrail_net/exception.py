@@ -65,6 +65,15 @@ class PoolExhausted(Conflict):
     msg_fmt = 'no free address left in %(pool)s'
 
 
+class HostPortInUse(Conflict):
+    msg_fmt = 'host port %(port)s is already published on this host'
+
+
+class CannotPublish(OpenContrailNetError):
+    msg_fmt = 'cannot publish ports: %(reason)s'
+    code = 400
+
+
 class BackendUnavailable(OpenContrailNetError):
     msg_fmt = 'backend unavailable: %(reason)s'
     code = 503

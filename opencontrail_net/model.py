@@ -66,6 +66,8 @@ class Network:
     # [{'to': fq_name, 'uuid': ...}] every interface of the network gets.
     security_group_refs: typing.List[dict] = dataclasses.field(
         default_factory=list)
+    # com.docker.network.bridge.enable_ip_masquerade (bridge ports).
+    masquerade: bool = True
 
     def gateway(self, version):
         for subnet in self.subnets:
@@ -91,6 +93,7 @@ OPTION_NAMES = {
     'import_targets': 'opencontrail.rt.import',
     'export_targets': 'opencontrail.rt.export',
     'security_groups': 'opencontrail.security_groups',
+    'masquerade': 'com.docker.network.bridge.enable_ip_masquerade',
 }
 
 
@@ -128,6 +131,32 @@ class Endpoint:
     @classmethod
     def from_dict(cls, data):
         return cls(**data)
+
+
+# libnetwork's protocol numbers, as ProgramExternalConnectivity gives them.
+PROTOCOLS = {6: 'tcp', 17: 'udp', 132: 'sctp'}
+
+
+@dataclasses.dataclass(frozen=True)
+class PortBinding:
+    """One ``-p``: a host port (or range) for a container's port.
+
+    ``host_port`` 0: any free port; ``host_ip`` '': every host address.
+    """
+
+    proto: str
+    port: int
+    host_ip: str = ''
+    host_port: int = 0
+    host_port_end: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ExposedPort:
+    """One ``--expose`` (published ports are exposed too)."""
+
+    proto: str
+    port: int
 
 
 @dataclasses.dataclass

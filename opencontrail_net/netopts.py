@@ -23,6 +23,7 @@ ALIASES = {
     'opencontrail.ipam': 'ipam',
     'opencontrail.security_groups': 'security_groups',
     'mtu': 'mtu', 'com.docker.network.driver.mtu': 'mtu',
+    'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
 }
 
 _NAME_RE = re.compile(r'^[^:/\s][^:/]{0,254}$')
@@ -300,7 +301,93 @@ def parse_network(body, rt_rules=(64512, False), flat=False):
             net.security_groups = _security_groups(key, value)
         elif target == 'mtu':
             net.mtu = _mtu(key, value)
+        elif target == 'masquerade':
+            net.masquerade = _bool(key, value)
     return net
+
+
+def _bool(key, value):
+    lowered = value.strip().lower()
+    if lowered in ('true', '1', 'yes', 'on'):
+        return True
+    if lowered in ('false', '0', 'no', 'off'):
+        return False
+    raise exception.InvalidOption(key=key, value=value,
+                                  reason='not a boolean (true or false)')
+
+
+def _port(value, what, low=1):
+    if (not isinstance(value, int) or isinstance(value, bool) or
+            not low <= value <= 65535):
+        raise exception.InvalidRequest(
+            reason='%s must be a port number, not %r' % (what, value))
+    return value
+
+
+def _proto(entry, what):
+    proto = model.PROTOCOLS.get(entry.get('Proto'))
+    if proto is None:
+        raise exception.InvalidRequest(
+            reason='%s.Proto %r is none of %s' % (
+                what, entry.get('Proto'), sorted(model.PROTOCOLS)))
+    return proto
+
+
+def _entries(options, key):
+    entries = options.get(key)
+    if entries is None:
+        return []
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) for e in entries):
+        raise exception.InvalidRequest(
+            reason='%s must be a list of objects' % key)
+    return entries
+
+
+EXPOSED = 'com.docker.network.endpoint.exposedports'
+PORTMAP = 'com.docker.network.portmap'
+
+
+def parse_ports(body):
+    """The exposed and published ports of a ProgramExternalConnectivity.
+
+    Returns ([ExposedPort], [PortBinding]).
+    """
+    options = body.get('Options')
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise exception.InvalidRequest(reason='Options must be an object')
+    exposed = []
+    for entry in _entries(options, EXPOSED):
+        port = model.ExposedPort(_proto(entry, EXPOSED),
+                                 _port(entry.get('Port'), EXPOSED + '.Port'))
+        if port not in exposed:
+            exposed.append(port)
+    bindings = []
+    for entry in _entries(options, PORTMAP):
+        proto = _proto(entry, PORTMAP)
+        port = _port(entry.get('Port'), PORTMAP + '.Port')
+        host_port = _port(entry.get('HostPort', 0), PORTMAP + '.HostPort',
+                          low=0)
+        end = _port(entry.get('HostPortEnd', 0) or host_port,
+                    PORTMAP + '.HostPortEnd', low=0)
+        if end < host_port:
+            raise exception.InvalidRequest(
+                reason='host port range %d-%d is empty' % (host_port, end))
+        host_ip = entry.get('HostIP') or ''
+        if host_ip:
+            try:
+                host_ip = str(ipaddress.ip_address(_text(host_ip)))
+            except (TypeError, ValueError):
+                raise exception.InvalidRequest(
+                    reason='%s.HostIP %r is not an address' % (PORTMAP,
+                                                               host_ip))
+            if ipaddress.ip_address(host_ip).is_unspecified:
+                host_ip = ''
+        binding = model.PortBinding(proto, port, host_ip, host_port, end)
+        if binding not in bindings:
+            bindings.append(binding)
+    return exposed, bindings
 
 
 def allocated_options(body):

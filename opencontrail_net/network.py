@@ -73,8 +73,10 @@ class NetworkDriver:
             'NetworkDriver.Leave': self.leave,
             'NetworkDriver.DiscoverNew': self.discover,
             'NetworkDriver.DiscoverDelete': self.discover,
-            'NetworkDriver.ProgramExternalConnectivity': self.no_op,
-            'NetworkDriver.RevokeExternalConnectivity': self.no_op,
+            'NetworkDriver.ProgramExternalConnectivity':
+                self.program_external_connectivity,
+            'NetworkDriver.RevokeExternalConnectivity':
+                self.revoke_external_connectivity,
             'OpenContrailNet.InFlight': self.in_flight,
         }
 
@@ -96,8 +98,12 @@ class NetworkDriver:
     def _remember_plugged(self, plugged):
         # EndpointOperInfo must answer after a restart as it did before,
         # still without a backend request of its own.
+        published = self.ports.published() if plugged else {}
         for _net, ep in plugged:
             self._oper_info[ep.id] = self._oper_value(ep)
+            if published.get(ep.id):
+                self._oper_info[ep.id][netopts.PORTMAP] = portmap(
+                    ep, published[ep.id])
 
     def _oper_value(self, ep):
         return {'host_if': self.ports.host_interface(ep.id), 'mac': ep.mac,
@@ -305,8 +311,64 @@ class NetworkDriver:
         flight, which opencontrail-net-manage's repairs leave alone."""
         return {'InFlight': self.inflight.ids()}
 
-    def no_op(self, body):
-        """Program/RevokeExternalConnectivity: no port mappings here."""
-        netopts.require_id(body, 'NetworkID')
-        netopts.require_id(body, 'EndpointID')
+    def program_external_connectivity(self, body):
+        """NetworkDriver.ProgramExternalConnectivity: --expose and -p.
+
+        The backend serves them if it can (Contrail: security-group rules
+        and a floating IP), else the port driver (bridge: nftables). A
+        container with no ports costs no request at all. What was
+        published is kept for EndpointOperInfo.
+        """
+        network_id = netopts.require_id(body, 'NetworkID')
+        endpoint_id = netopts.require_id(body, 'EndpointID')
+        exposed, bindings = netopts.parse_ports(body)
+        if not exposed and not bindings:
+            return {}
+        net = self._network(network_id)
+        info = self.backend.publish_ports(net, endpoint_id, exposed,
+                                          bindings)
+        if info is None:
+            ep = self.backend.get_endpoint(net, endpoint_id)
+            mappings = self.ports.publish(net, ep, bindings)
+            if mappings is None and bindings:
+                raise exception.CannotPublish(
+                    reason='neither backend %s nor port driver %s publishes '
+                    'ports' % (self.conf.backend, self.conf.port_driver))
+            info = {netopts.PORTMAP: portmap(ep, mappings or [])}
+        with self._lock:
+            value = self._oper_info.setdefault(endpoint_id, {})
+            value.update(info)
         return {}
+
+    def revoke_external_connectivity(self, body):
+        """NetworkDriver.RevokeExternalConnectivity: undo Program.
+
+        Docker sends only the IDs; both plugins find their own.
+        """
+        network_id = netopts.require_id(body, 'NetworkID')
+        endpoint_id = netopts.require_id(body, 'EndpointID')
+        self.ports.unpublish(network_id, endpoint_id)
+        net = (self._networks.get(network_id) or
+               model.Network(id=network_id))
+        self.backend.unpublish_ports(net, endpoint_id)
+        with self._lock:
+            value = self._oper_info.get(endpoint_id)
+            if value:
+                for key in PORT_INFO:
+                    value.pop(key, None)
+        return {}
+
+
+# What EndpointOperInfo shows of published ports; Contrail adds its own.
+PORT_INFO = (netopts.PORTMAP, 'floating_ip', 'floating_ip_pool')
+
+
+def portmap(ep, mappings):
+    """Published ports as Docker's bridge reports them (PortBinding)."""
+    address = ep.ipv4 or ep.ipv6
+    container_ip = address.split('/')[0] if address else ''
+    protocols = {v: k for k, v in model.PROTOCOLS.items()}
+    return [{'Proto': protocols[m.proto], 'IP': container_ip,
+             'Port': m.port, 'HostIP': m.host_ip or '0.0.0.0',
+             'HostPort': m.host_port, 'HostPortEnd': m.host_port}
+            for m in mappings]

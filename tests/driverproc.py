@@ -118,6 +118,10 @@ class DriverProcess:
         self.options.setdefault('debug', 'true')
         # No Docker Engine API unless a test gives its dockerd's.
         self.options.setdefault('docker_url', '')
+        # nftables rules and forwarding only in a namespace the test made,
+        # never in the machine's own.
+        self.options.setdefault('bridge.firewall',
+                                'true' if netns else 'false')
         self.config_path = os.path.join(workdir, 'driver.conf')
         self.log_path = os.path.join(workdir, 'driver.log')
         self.proc = None

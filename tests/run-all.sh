@@ -13,7 +13,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 missing=()
-for pkg in docker.io busybox-static iproute2 etcd-server; do
+for pkg in docker.io busybox-static iproute2 etcd-server nftables \
+        python3-nftables; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -27,6 +28,10 @@ venv=${OCN_VENV:-.venv}
 "$venv/bin/pip" install -q --disable-pip-version-check \
     -r requirements.txt -r test-requirements.txt
 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -e .
+# libnftables' binding comes from Debian, not PyPI: that one package (not
+# every system package) is linked into the virtualenv.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+ln -sfn /usr/lib/python3/dist-packages/nftables "$site/nftables"
 
 # Keystone's dependencies would clash with the driver's: a venv of its own,
 # made once (the stamp names the version), under a lock for parallel runs.

@@ -85,6 +85,18 @@ class Backend(plugin.PluginBase):
     def release_address(self, pool, address):
         """Give ``address`` back to the pool; unknown is not an error."""
 
+    def publish_ports(self, network, endpoint_id, exposed, bindings):
+        """Open ``exposed`` ports and publish ``bindings`` in the backend.
+
+        ``exposed``: [model.ExposedPort]; ``bindings``: [model.PortBinding].
+        Returns what EndpointOperInfo adds (a dict), or None when this
+        backend leaves ports to the port driver. Idempotent.
+        """
+        return None
+
+    def unpublish_ports(self, network, endpoint_id):
+        """Undo publish_ports; nothing there is not an error."""
+
     def find_endpoints(self, host, endpoint_ids):
         """Return ``[(network, endpoint)]`` of those IDs bound on ``host``.
 

@@ -30,6 +30,22 @@ class PortDriver(plugin.PluginBase):
         """
         return None
 
+    def publish(self, network, endpoint, bindings):
+        """Publish ``endpoint``'s ``bindings`` ([model.PortBinding]).
+
+        Returns the host ports taken, [firewall.Mapping] in the order of
+        ``bindings``; None if this driver publishes no ports. Replaces
+        what an earlier call published for the endpoint.
+        """
+        return None
+
+    def unpublish(self, network_id, endpoint_id):
+        """Withdraw what publish made; nothing there is not an error."""
+
+    def published(self):
+        """{endpoint ID: [firewall.Mapping]} published on this host."""
+        return {}
+
     def network_deleted(self, network_id):
         """The network is gone: drop per-network host state."""
 

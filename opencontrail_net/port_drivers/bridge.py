@@ -2,14 +2,20 @@
 
 The bridge carries the network's gateway addresses, so containers of one
 network on one host reach each other and the gateway with no Contrail.
+As Docker's own bridge does, the subnets leave the host masqueraded and
+``-p`` publishes ports at the host's addresses, with rules in the
+driver's own nftables table (see :mod:`opencontrail_net.firewall`).
 """
 
 import collections
+import ipaddress
 import threading
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from opencontrail_net import exception
+from opencontrail_net import firewall
 from opencontrail_net import ids
 from opencontrail_net import linux_net
 from opencontrail_net.port_drivers import veth
@@ -29,13 +35,82 @@ def bridge_mac(network_id):
     return '0e:' + ':'.join(raw[i:i + 2] for i in range(0, 10, 2))
 
 
+def _address(cidr):
+    return str(ipaddress.ip_interface(cidr).ip) if cidr else None
+
+
 class BridgeDriver(veth.VethDriver):
     """veth pairs whose host ends join the network's bridge."""
+
+    CONFIG_GROUP = 'bridge'
+    CONFIG_OPTS = (
+        cfg.BoolOpt('firewall', default=True,
+                    help='Masquerade the networks\' subnets and publish '
+                    'ports (-p) with rules in the nftables table inet '
+                    'opencontrail_net, turning IP forwarding on where '
+                    'needed (needs python3-nftables). Off: the host\'s '
+                    'firewall and forwarding are left alone, and -p is '
+                    'refused.'),
+    )
 
     def __init__(self, conf):
         super().__init__(conf)
         self._locks = collections.defaultdict(threading.Lock)
         self._bridges = {}
+        self.firewall, self._no_firewall = None, '[bridge] firewall = false'
+        if conf.bridge.firewall:
+            try:
+                self.firewall = firewall.Firewall()
+            except exception.PortError as exc:
+                # The embedded default still runs: containers connect,
+                # only -p and masquerade wait for the module.
+                self._no_firewall = exc.message
+                LOG.warning('No published ports or masquerade: %s', exc)
+        # Endpoints with published ports: Leave withdraws what a lost
+        # Revoke left, and only for these.
+        self._publishing = set()
+
+    def start(self):
+        super().start()
+        if self.firewall is None:
+            return
+        self.firewall.ensure()
+        self._clean_firewall()
+
+    def _clean_firewall(self):
+        """Remove the rules of endpoints and networks gone while down."""
+        plugged = set(self.plugged_endpoints())
+        for endpoint_id in sorted(self.firewall.published()):
+            if endpoint_id in plugged:
+                self._publishing.add(endpoint_id)
+            elif self.firewall.unpublish(endpoint_id):
+                LOG.info('Removed the published ports of endpoint %s, '
+                         'gone while the driver was down', endpoint_id)
+        for network_id in sorted(self.firewall.networks()):
+            if self.find_bridge(network_id) is None:
+                self.firewall.remove_network(network_id)
+                LOG.info('Removed the rules of network %s, gone while the '
+                         'driver was down', network_id)
+
+    def _program_network(self, network, bridge):
+        if self.firewall is None or network.internal:
+            return
+        subnets = [s.cidr for s in network.subnets]
+        self.firewall.set_network(network.id, bridge, subnets,
+                                  network.masquerade)
+        versions = {ipaddress.ip_network(c).version for c in subnets}
+        if 4 in versions:
+            firewall.write_sysctl('/proc/sys/net/ipv4/ip_forward', '1',
+                                  'network %s routes' % network.id)
+            # localhost:HOSTPORT reaches the container: packets from
+            # 127.0.0.1 may then leave through this bridge.
+            firewall.write_sysctl(
+                '/proc/sys/net/ipv4/conf/%s/route_localnet' % bridge, '1',
+                'published ports of network %s answer on localhost'
+                % network.id)
+        if 6 in versions:
+            firewall.write_sysctl('/proc/sys/net/ipv6/conf/all/forwarding',
+                                  '1', 'network %s routes' % network.id)
 
     @staticmethod
     def find_bridge(network_id, free=False):
@@ -59,6 +134,7 @@ class BridgeDriver(veth.VethDriver):
             index = linux_net.ensure_bridge(
                 name, bridge_mac(network.id), self.mtu(network), network.id,
                 addresses)
+            self._program_network(network, name)
             self._bridges[network.id] = index
             return index
 
@@ -76,7 +152,91 @@ class BridgeDriver(veth.VethDriver):
             _host, peer = self.create_pair(network, endpoint, master=index)
         return self.join_info(network, peer)
 
+    def publish(self, network, endpoint, bindings):
+        """Take host ports for ``bindings`` and forward them (DNAT).
+
+        A port another endpoint of this host published is refused; from a
+        range (or with no host port) the first free one is taken.
+        """
+        if not bindings:
+            return []
+        if self.firewall is None:
+            raise exception.CannotPublish(
+                reason='the firewall is off on this host (%s)'
+                % self._no_firewall)
+        if network.internal:
+            # As Docker's bridge: an internal network publishes nothing.
+            LOG.warning('Network %s is internal: the ports of endpoint %s '
+                        'are not published', network.id, endpoint.id)
+            return []
+        addresses = {4: _address(endpoint.ipv4), 6: _address(endpoint.ipv6)}
+        with self.firewall.lock:
+            taken = [m for eid, found in self.firewall.published().items()
+                     if eid != endpoint.id for m in found]
+            chosen = []
+            for binding in bindings:
+                mapping = self._choose(binding, taken + chosen)
+                self._check_family(mapping, addresses)
+                chosen.append(mapping)
+            self.firewall.publish(endpoint.id, network.id, chosen,
+                                  addresses)
+            self._publishing.add(endpoint.id)
+        LOG.info('Published for endpoint %s: %s', endpoint.id,
+                 ', '.join('%s -> %d' % (m, m.port) for m in chosen))
+        return chosen
+
+    @staticmethod
+    def _choose(binding, taken):
+        if binding.host_port:
+            low, high = binding.host_port, binding.host_port_end
+        else:
+            low, high = firewall.EPHEMERAL
+        for port in range(low, high + 1):
+            mapping = firewall.Mapping(binding.proto, port, binding.port,
+                                       binding.host_ip)
+            if not any(mapping.clashes(t) for t in taken):
+                return mapping
+        if low == high:
+            raise exception.HostPortInUse(port=firewall.Mapping(
+                binding.proto, low, binding.port, binding.host_ip))
+        raise exception.Conflict(
+            reason='no free host port in %s%d-%d/%s: all are already '
+            'published on this host' % (
+                binding.host_ip + ':' if binding.host_ip else '', low,
+                high, binding.proto))
+
+    @staticmethod
+    def _check_family(mapping, addresses):
+        if not mapping.host_ip:
+            return
+        version = ipaddress.ip_address(mapping.host_ip).version
+        if addresses.get(version) is None:
+            raise exception.CannotPublish(
+                reason='host address %s is IPv%d and the container has no '
+                'IPv%d address on this network' % (mapping.host_ip,
+                                                   version, version))
+
+    def unpublish(self, network_id, endpoint_id):
+        # Only endpoints known to publish cost a look at the table.
+        if self.firewall is None or endpoint_id not in self._publishing:
+            return
+        self._publishing.discard(endpoint_id)
+        removed = self.firewall.unpublish(endpoint_id)
+        if removed:
+            LOG.info('Withdrew the published ports of endpoint %s',
+                     endpoint_id)
+
+    def published(self):
+        return self.firewall.published() if self.firewall else {}
+
+    def unplug(self, network_id, endpoint_id):
+        self.unpublish(network_id, endpoint_id)
+        return super().unplug(network_id, endpoint_id)
+
     def network_deleted(self, network_id):
+        if self.firewall is not None and self.firewall.remove_network(
+                network_id):
+            LOG.info('Removed the rules of network %s', network_id)
         with self._locks[network_id]:
             name = self.find_bridge(network_id)
             if name and linux_net.delete_link(name):

@@ -569,6 +569,20 @@ class ContrailBackend(base.Backend):
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
         return vm, [u for u in mine if u in held]
 
+    def publish_ports(self, network, endpoint_id, exposed, bindings):
+        """Published ports would need a floating IP in Contrail, which this
+        backend does not make: ``-p`` is refused rather than ignored.
+
+        Exposed ports need nothing: they cost no request.
+        """
+        if bindings:
+            raise exception.CannotPublish(
+                reason='the contrail backend does not publish ports (-p) '
+                'yet: reach the container at its Contrail address, or use '
+                'a network of the embedded default (backend mock, port '
+                'driver bridge)')
+        return {}
+
     def find_endpoints(self, host, endpoint_ids):
         if not endpoint_ids:
             return []

@@ -1,0 +1,334 @@
+"""Every nftables operation of the driver, through libnftables' JSON API.
+
+The driver keeps one table of its own, ``inet opencontrail_net``, and
+touches no other. Its rules carry comments that say whose they are:
+
+- ``net <network ID>`` in ``postrouting``: the network's masquerade;
+- ``ep <endpoint ID> <network ID[:12]> <t|u|s><host port>><port>`` in
+  ``publish``: one published port of one endpoint, one rule per family.
+
+So rules are removed exactly, and found again after a restart. The
+``nftables`` module is Debian's ``python3-nftables`` (libnftables' own
+binding): rules are JSON documents, not command lines.
+"""
+
+import dataclasses
+import ipaddress
+import threading
+
+from oslo_log import log as logging
+
+from opencontrail_net import exception
+
+LOG = logging.getLogger(__name__)
+
+FAMILY = 'inet'
+TABLE = 'opencontrail_net'
+PUBLISH = 'publish'
+POSTROUTING = 'postrouting'
+_LETTERS = {'tcp': 't', 'udp': 'u', 'sctp': 's'}
+_BY_LETTER = {v: k for k, v in _LETTERS.items()}
+# Where a mapping without a host port takes one, as Docker's bridge does.
+EPHEMERAL = (49153, 60999)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mapping:
+    """One published port as programmed: host side → container side."""
+
+    proto: str                  # tcp, udp or sctp
+    host_port: int
+    port: int
+    host_ip: str = ''           # '' for every address of the host
+
+    def clashes(self, other):
+        """Whether both cannot be published at once on one host."""
+        return (self.proto == other.proto and
+                self.host_port == other.host_port and
+                (not self.host_ip or not other.host_ip or
+                 ipaddress.ip_address(self.host_ip) ==
+                 ipaddress.ip_address(other.host_ip)))
+
+    def __str__(self):
+        return '%s%d/%s' % (self.host_ip + ':' if self.host_ip else '',
+                            self.host_port, self.proto)
+
+
+def _load():
+    try:
+        import nftables
+    except ImportError as exc:
+        raise exception.PortError(
+            reason='the nftables Python module is missing (%s): install '
+            "Debian's python3-nftables, or set [bridge] firewall = false "
+            'to publish no ports and masquerade nothing' % exc)
+    return nftables.Nftables()
+
+
+def _rule(chain, comment, expr):
+    return {'add': {'rule': {'family': FAMILY, 'table': TABLE,
+                             'chain': chain, 'comment': comment,
+                             'expr': expr}}}
+
+
+def _match(left, right, op='=='):
+    return {'match': {'op': op, 'left': left, 'right': right}}
+
+
+def _payload(protocol, field):
+    return {'payload': {'protocol': protocol, 'field': field}}
+
+
+def _meta(key):
+    return {'meta': {'key': key}}
+
+
+def _prefix(cidr):
+    net = ipaddress.ip_network(cidr, strict=False)
+    return {'prefix': {'addr': str(net.network_address),
+                       'len': net.prefixlen}}
+
+
+def _ip(version):
+    return 'ip' if version == 4 else 'ip6'
+
+
+class Firewall:
+    """The driver's nftables table: made at start, changed in batches."""
+
+    def __init__(self):
+        self._nft = None
+        # libnftables keeps state per context: one caller at a time. The
+        # lock also makes a check of free host ports and the rules that
+        # take them one step.
+        self.lock = threading.RLock()
+
+    def _run(self, commands):
+        with self.lock:
+            if self._nft is None:
+                nft = _load()
+                nft.set_json_output(True)
+                nft.set_handle_output(True)
+                self._nft = nft
+            rc, out, err = self._nft.json_cmd({'nftables': commands})
+        if rc != 0:
+            raise exception.PortError(reason='nftables: %s' % (
+                err.strip() or 'error %d' % rc))
+        return out
+
+    def ensure(self):
+        """Make the table and its chains; keep rules that are there."""
+        base = {'family': FAMILY, 'table': TABLE, 'type': 'nat',
+                'policy': 'accept'}
+        jump = [_match({'fib': {'result': 'type', 'flags': ['daddr']}},
+                       'local'),
+                {'jump': {'target': PUBLISH}}]
+        cmds = [{'add': {'table': {'family': FAMILY, 'name': TABLE}}}]
+        for name, hook, prio in (('prerouting', 'prerouting', -100),
+                                 ('output', 'output', -100),
+                                 (POSTROUTING, 'postrouting', 100)):
+            cmds.append({'add': {'chain': dict(base, name=name, hook=hook,
+                                               prio=prio)}})
+        cmds.append({'add': {'chain': {'family': FAMILY, 'table': TABLE,
+                                       'name': PUBLISH}}})
+        # Traffic to this host's own addresses, from outside and from the
+        # host itself (localhost included: see the bridge's route_localnet).
+        for name in ('prerouting', 'output'):
+            cmds.append({'flush': {'chain': {'family': FAMILY,
+                                             'table': TABLE, 'name': name}}})
+            cmds.append(_rule(name, 'published ports', jump))
+        self._run(cmds)
+
+    def rules(self, chain=None):
+        """The rules of our table (of ``chain``), as libnftables lists them.
+
+        Each has its ``handle`` and ``comment``.
+        """
+        cmd = [{'list': {'table': {'family': FAMILY, 'name': TABLE}}}]
+        with self.lock:
+            try:
+                out = self._run(cmd)
+            except exception.PortError as exc:
+                if self._nft is None:
+                    raise
+                # Someone deleted the table: nothing of ours is left.
+                LOG.warning('Listing table %s %s failed (%s): making it '
+                            'again', FAMILY, TABLE, exc)
+                self.ensure()
+                return []
+        return [item['rule'] for item in out.get('nftables', [])
+                if 'rule' in item and
+                (chain is None or item['rule']['chain'] == chain)]
+
+    def _deletes(self, rules):
+        return [{'delete': {'rule': {'family': FAMILY, 'table': TABLE,
+                                     'chain': r['chain'],
+                                     'handle': r['handle']}}}
+                for r in rules]
+
+    def delete(self, rules):
+        if rules:
+            self._run(self._deletes(rules))
+        return len(rules)
+
+    # Networks ---------------------------------------------------------
+
+    @staticmethod
+    def network_comment(network_id):
+        return 'net %s' % network_id
+
+    def network_rules(self, network_id, bridge, subnets, masquerade):
+        """Postrouting rules of a network on bridge ``bridge``.
+
+        - the subnets leave the host under its address (``masquerade``);
+        - connections to published ports that come back out of the same
+          bridge (container to a port its own network publishes) and
+          those from localhost leave with the bridge's address, so the
+          answer comes back through the host.
+        """
+        comment = self.network_comment(network_id)
+        oif = _meta('oifname')
+        rules = []
+        for cidr in subnets:
+            ip = _ip(ipaddress.ip_network(cidr).version)
+            saddr = _payload(ip, 'saddr')
+            if masquerade:
+                rules.append(_rule(POSTROUTING, comment, [
+                    _match(saddr, _prefix(cidr)),
+                    _match(oif, bridge, '!='), {'masquerade': None}]))
+            rules.append(_rule(POSTROUTING, comment, [
+                _match(saddr, _prefix(cidr)), _match(oif, bridge),
+                _match({'ct': {'key': 'status'}}, 'dnat', 'in'),
+                {'masquerade': None}]))
+        if any(ipaddress.ip_network(c).version == 4 for c in subnets):
+            rules.append(_rule(POSTROUTING, comment, [
+                _match(_payload('ip', 'saddr'), _prefix('127.0.0.0/8')),
+                _match(oif, bridge), {'masquerade': None}]))
+        return rules
+
+    def set_network(self, network_id, bridge, subnets, masquerade):
+        """Replace the network's rules, in one batch."""
+        comment = self.network_comment(network_id)
+        with self.lock:
+            old = [r for r in self.rules(POSTROUTING)
+                   if r.get('comment') == comment]
+            self._run(self._deletes(old) + self.network_rules(
+                network_id, bridge, subnets, masquerade))
+
+    def remove_network(self, network_id):
+        """Remove the network's rules and its endpoints' published ports."""
+        comment = self.network_comment(network_id)
+        with self.lock:
+            gone = [r for r in self.rules()
+                    if r.get('comment') == comment or
+                    _endpoint_of(r, network_id[:12]) is not None]
+            return self.delete(gone)
+
+    def networks(self):
+        """IDs of the networks that have rules."""
+        return {r['comment'].split()[1] for r in self.rules(POSTROUTING)
+                if r.get('comment', '').startswith('net ')}
+
+    # Published ports --------------------------------------------------
+
+    @staticmethod
+    def endpoint_comment(endpoint_id, network_id, mapping):
+        return 'ep %s %s %s%d>%d' % (endpoint_id, network_id[:12],
+                                     _LETTERS[mapping.proto],
+                                     mapping.host_port, mapping.port)
+
+    def published(self):
+        """{endpoint ID: [Mapping]} of every published port."""
+        found = {}
+        for rule in self.rules(PUBLISH):
+            parsed = _parse(rule)
+            if parsed is None:
+                continue
+            endpoint_id, mapping = parsed
+            have = found.setdefault(endpoint_id, [])
+            if mapping not in have:
+                have.append(mapping)
+        return found
+
+    def publish(self, endpoint_id, network_id, mappings, addresses):
+        """Replace the endpoint's published ports, in one batch.
+
+        ``addresses``: {4: container IPv4, 6: container IPv6} (either may
+        be None). Returns the rules' count.
+        """
+        rules = []
+        for m in mappings:
+            comment = self.endpoint_comment(endpoint_id, network_id, m)
+            for version, address in sorted(addresses.items()):
+                if address is None:
+                    continue
+                ip = _ip(version)
+                if m.host_ip:
+                    if ipaddress.ip_address(m.host_ip).version != version:
+                        continue
+                    where = _match(_payload(ip, 'daddr'), m.host_ip)
+                else:
+                    where = _match(_meta('nfproto'),
+                                   'ipv4' if version == 4 else 'ipv6')
+                rules.append(_rule(PUBLISH, comment, [
+                    where, _match(_payload(m.proto, 'dport'), m.host_port),
+                    {'dnat': {'family': ip, 'addr': address,
+                              'port': m.port}}]))
+        with self.lock:
+            old = [r for r in self.rules(PUBLISH)
+                   if _endpoint_of(r) == endpoint_id]
+            self._run(self._deletes(old) + rules)
+        return len(rules)
+
+    def unpublish(self, endpoint_id):
+        with self.lock:
+            return self.delete([r for r in self.rules(PUBLISH)
+                                if _endpoint_of(r) == endpoint_id])
+
+
+def _endpoint_of(rule, network_tag=None):
+    words = rule.get('comment', '').split()
+    if len(words) != 4 or words[0] != 'ep':
+        return None
+    if network_tag is not None and words[2] != network_tag:
+        return None
+    return words[1]
+
+
+def _parse(rule):
+    """(endpoint ID, Mapping) of a publish rule, or None."""
+    endpoint_id = _endpoint_of(rule)
+    if endpoint_id is None:
+        return None
+    spec = rule['comment'].split()[3]
+    try:
+        host_port, port = (int(p) for p in spec[1:].split('>'))
+        proto = _BY_LETTER[spec[0]]
+    except (KeyError, ValueError):
+        return None
+    host_ip = ''
+    for expr in rule.get('expr', []):
+        match = expr.get('match', {})
+        left = match.get('left', {})
+        if left.get('payload', {}).get('field') == 'daddr':
+            host_ip = str(match.get('right', ''))
+    return endpoint_id, Mapping(proto, host_port, port, host_ip)
+
+
+def write_sysctl(path, value, why):
+    """Set a sysctl if it differs, with a log line; False if it cannot be.
+
+    A managed plugin sees /proc/sys read-only: that is logged, not fatal.
+    """
+    try:
+        with open(path) as f:
+            if f.read().strip() == value:
+                return True
+        with open(path, 'w') as f:
+            f.write(value)
+    except OSError as exc:
+        LOG.warning('Cannot set %s to %s (%s): %s', path, value, why,
+                    exc.strerror or exc)
+        return False
+    LOG.info('Set %s to %s: %s', path, value, why)
+    return True
