@@ -57,15 +57,9 @@ class BridgeDriver(veth.VethDriver):
         super().__init__(conf)
         self._locks = collections.defaultdict(threading.Lock)
         self._bridges = {}
-        self.firewall, self._no_firewall = None, '[bridge] firewall = false'
-        if conf.bridge.firewall:
-            try:
-                self.firewall = firewall.Firewall()
-            except exception.PortError as exc:
-                # The embedded default still runs: containers connect,
-                # only -p and masquerade wait for the module.
-                self._no_firewall = exc.message
-                LOG.warning('No published ports or masquerade: %s', exc)
+        self.firewall = (firewall.Firewall() if conf.bridge.firewall
+                         else None)
+        self._no_firewall = '[bridge] firewall = false'
         # Endpoints with published ports: Leave withdraws what a lost
         # Revoke left, and only for these.
         self._publishing = set()
@@ -74,7 +68,15 @@ class BridgeDriver(veth.VethDriver):
         super().start()
         if self.firewall is None:
             return
-        self.firewall.ensure()
+        try:
+            self.firewall.ensure()
+        except exception.PortError as exc:
+            # No nftables module, or no nftables here (a managed plugin
+            # without it): containers still connect, only -p and the
+            # masquerade are off, and -p says why.
+            self.firewall, self._no_firewall = None, exc.message
+            LOG.warning('No published ports or masquerade: %s', exc)
+            return
         self._clean_firewall()
 
     def _clean_firewall(self):

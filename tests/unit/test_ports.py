@@ -191,3 +191,24 @@ def test_no_one_publishes(conf):
         assert 'cannot publish ports' in reply['Err']
     finally:
         backend.stop()
+
+
+def test_without_nftables_the_bridge_driver_still_starts(conf, monkeypatch):
+    """A host (or a managed plugin) without the nftables module: containers
+    connect, and -p is refused with the reason."""
+    def missing():
+        raise exception.PortError(reason='the nftables Python module is '
+                                  'missing')
+    monkeypatch.setattr(firewall, '_load', missing)
+    monkeypatch.setattr(bridge.veth.VethDriver, 'start', lambda self: None)
+    conf.register_opts(bridge.BridgeDriver.CONFIG_OPTS,
+                       group=bridge.BridgeDriver.CONFIG_GROUP)
+    ports = bridge.BridgeDriver(conf)
+    ports.start()
+    assert ports.firewall is None
+    net = model.Network(id=NID)
+    ep = model.Endpoint(id=EID, network_id=NID)
+    with pytest.raises(exception.CannotPublish) as err:
+        ports.publish(net, ep, [model.PortBinding('tcp', 80, '', 18080,
+                                                  18080)])
+    assert 'nftables Python module is missing' in str(err.value)
