@@ -163,13 +163,17 @@ class NetworkDriver:
         FreeNetwork: workers get DeleteNetwork when their last task leaves.
         """
         network_id = netopts.require_id(body, 'NetworkID')
-        if not ids.is_swarm_network_id(network_id):
-            self.backend.delete_network(network_id)
-        self.ports.network_deleted(network_id)
-        self.leave_pacer.forget(network_id)
-        self.delete_pacer.forget(network_id)
-        with self._lock:
-            self._networks.pop(network_id, None)
+        try:
+            if not ids.is_swarm_network_id(network_id):
+                self.backend.delete_network(network_id)
+        finally:
+            # Docker forgets the network whatever the backend answered (it
+            # swallows the error): nothing of it stays on this host.
+            self.ports.network_deleted(network_id)
+            self.leave_pacer.forget(network_id)
+            self.delete_pacer.forget(network_id)
+            with self._lock:
+                self._networks.pop(network_id, None)
         return {}
 
     def allocate_network(self, body):

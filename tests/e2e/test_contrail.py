@@ -311,6 +311,8 @@ def test_foreign_port_in_a_docker_network(dockerd, drv, vnc, cleanup,
     assert vnc.virtual_machine_read(id=vm.uuid)
     assert vnc.virtual_network_read(id=vn.uuid)
     assert vmi.uuid in drv.log_text()
+    # Docker has forgotten the network: nothing of it stays on the host.
+    assert links_of([net['Id']]) == set()
     vnc.instance_ip_delete(id=iip.uuid)
     vnc.virtual_machine_interface_delete(id=vmi.uuid)
     vnc.virtual_machine_delete(id=vm.uuid)
