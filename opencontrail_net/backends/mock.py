@@ -19,6 +19,7 @@ from oslo_log import log as logging
 from opencontrail_net.backends import base
 from opencontrail_net import exception
 from opencontrail_net import ids
+from opencontrail_net import ipam
 from opencontrail_net import model
 
 LOG = logging.getLogger(__name__)
@@ -44,18 +45,6 @@ CREATE TABLE IF NOT EXISTS pool_addresses (
 """
 
 DEFAULT_PROJECT = ['default-domain', 'default-project']
-
-
-def _free_subnet(defaults, taken):
-    """The first subnet of the default pools that overlaps none taken."""
-    for rng, length in defaults:
-        if length < rng.prefixlen:
-            continue
-        for candidate in rng.subnets(new_prefix=length):
-            if not any(candidate.overlaps(t) for t in taken):
-                return str(candidate)
-    raise exception.PoolExhausted(pool='the default pools %s' % ', '.join(
-        '%s:%d' % (r, n) for r, n in defaults))
 
 
 class MockBackend(base.Backend):
@@ -320,7 +309,7 @@ class MockBackend(base.Backend):
         with self._txn() as db:
             held = self._held_pools(db, pool.project)
             if pool.cidr is None:
-                pool.cidr = _free_subnet(defaults, held)
+                pool.cidr = ipam.free_subnet(defaults, held)
             else:
                 self._check_free(db, pool)
             db.execute('INSERT OR REPLACE INTO pools (key, data) '

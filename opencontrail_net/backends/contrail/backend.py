@@ -16,12 +16,12 @@ from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
 
 from opencontrail_net.backends import base
-from opencontrail_net.backends.mock import _free_subnet as mock_free_subnet
 from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import client as client_mod
 from opencontrail_net.backends.contrail import objects
 from opencontrail_net import exception
 from opencontrail_net import ids
+from opencontrail_net import ipam
 from opencontrail_net import model
 
 LOG = logging.getLogger(__name__)
@@ -701,7 +701,7 @@ class ContrailBackend(base.Backend):
             self._uuid(api, 'project', pool.project, 'tenant',
                        ':'.join(pool.project))
             if pool.cidr is None:
-                pool.cidr = mock_free_subnet(
+                pool.cidr = ipam.free_subnet(
                     defaults, self._project_subnets(api, pool.project))
             else:
                 record = self._pool_record(api, pool.key) or {}
