@@ -80,6 +80,26 @@ def link_alias(name):
 
 
 @_netlink
+def link_index(name):
+    """Return (index, alias) of the interface ``name``; (None, None) if
+    there is none. One netlink round trip."""
+    with _iproute() as ip:
+        link = _get(ip, name)
+        if link is None:
+            return None, None
+        return link['index'], link.get_attr('IFLA_IFALIAS')
+
+
+def if_index(name):
+    """The index of interface ``name`` (no netlink message to decode);
+    None if there is none."""
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
+
+
+@_netlink
 def create_veth(host_name, peer_name, peer_mac, mtu, alias, master=None):
     """Create a veth pair; False if either name is taken.
 
@@ -122,6 +142,23 @@ def delete_link(name):
     """Delete an interface; a missing one is not an error."""
     with _iproute() as ip:
         return _delete(ip, name)
+
+
+@_netlink
+def delete_index(index):
+    """Delete the interface ``index``; a missing one is not an error.
+
+    By index, not name: an interface made since under the same name is
+    not the one deleted.
+    """
+    with _iproute() as ip:
+        try:
+            ip.link('del', index=index)
+        except NetlinkError as exc:
+            if exc.code != errno.ENODEV:
+                raise
+            return False
+    return True
 
 
 def _enable_ipv6(name, needed):

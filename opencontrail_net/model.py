@@ -192,3 +192,5 @@ class JoinInfo:
     static_routes: typing.List[dict] = dataclasses.field(
         default_factory=list)
     disable_gateway_service: bool = False
+    # The host end, for EndpointOperInfo.
+    host_if: typing.Optional[str] = None

@@ -105,9 +105,10 @@ class NetworkDriver:
                 self._oper_info[ep.id][netopts.PORTMAP] = portmap(
                     ep, published[ep.id])
 
-    def _oper_value(self, ep):
-        return {'host_if': self.ports.host_interface(ep.id), 'mac': ep.mac,
-                'contrail_vmi': ep.uuid, 'contrail_vm': ep.vm_uuid}
+    def _oper_value(self, ep, host_if=None):
+        return {'host_if': host_if or self.ports.host_interface(ep.id),
+                'mac': ep.mac, 'contrail_vmi': ep.uuid,
+                'contrail_vm': ep.vm_uuid}
 
     def _network(self, network_id):
         net = self._networks.get(network_id)
@@ -231,7 +232,7 @@ class NetworkDriver:
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         with self.delete_pacer.pace(network_id):
-            self.ports.unplug(network_id, endpoint_id)
+            self.ports.unplug(network_id, endpoint_id, background=True)
             # Deleting needs no more of the network than its ID: spare the
             # backend a lookup when the network is not at hand.
             net = (self._networks.get(network_id) or
@@ -261,7 +262,7 @@ class NetworkDriver:
             if attached:
                 self._undo_attach(net, ep)
             raise
-        self._oper_info[endpoint_id] = self._oper_value(ep)
+        self._oper_info[endpoint_id] = self._oper_value(ep, info.host_if)
         reply = {'InterfaceName': {'SrcName': info.src_name,
                                    'DstPrefix': info.dst_prefix},
                  'DisableGatewayService': info.disable_gateway_service}
@@ -284,13 +285,14 @@ class NetworkDriver:
     def leave(self, body):
         """NetworkDriver.Leave: unplug the port; the backend is untouched.
 
-        Spaced like DeleteEndpoint: Docker's teardowns of a burst then
-        reach its endpoint store one after the other.
+        The kernel's slow part, deleting the veth pair, goes on after the
+        answer. Spaced like DeleteEndpoint: Docker's teardowns of a burst
+        then reach its endpoint store one after the other.
         """
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         with self.leave_pacer.pace(network_id):
-            self.ports.unplug(network_id, endpoint_id)
+            self.ports.unplug(network_id, endpoint_id, background=True)
         return {}
 
     def discover(self, body):

@@ -1,6 +1,7 @@
 """Network namespaces and interfaces that tests make and always remove."""
 
 import subprocess
+import time
 import uuid
 
 
@@ -43,3 +44,22 @@ def links(netns):
     out = sh('ip', '-n', netns, '-o', 'link', 'show').stdout
     return {line.split(':')[1].strip().split('@')[0]
             for line in out.splitlines()}
+
+
+def settle(read, want, timeout=10):
+    """``read()`` once it equals ``want``, or what it is at the timeout.
+
+    Interfaces go after the driver's answer (the kernel is slow to delete
+    a veth pair): tests wait for them as a user would.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = read()
+        if found == want or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def wait_links(netns, want, timeout=10):
+    """The interfaces of ``netns`` once they are ``want`` (see settle)."""
+    return settle(lambda: links(netns), want, timeout)

@@ -20,8 +20,13 @@ class PortDriver(plugin.PluginBase):
         """
 
     @abc.abstractmethod
-    def unplug(self, network_id, endpoint_id):
-        """Remove what plug made; nothing to remove is not an error."""
+    def unplug(self, network_id, endpoint_id, background=False):
+        """Remove what plug made; nothing to remove is not an error.
+
+        With ``background``, what is slow to remove may go after this
+        returns; it goes all the same (a crash in between leaves only
+        what the driver's start removes).
+        """
 
     def host_interface(self, endpoint_id):
         """The name of the host's interface of ``endpoint_id``, or None.

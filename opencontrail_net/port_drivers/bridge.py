@@ -147,12 +147,12 @@ class BridgeDriver(veth.VethDriver):
         if index is None:
             index = self._ensure_bridge(network)
         try:
-            _host, peer = self.create_pair(network, endpoint, master=index)
+            host, peer = self.create_pair(network, endpoint, master=index)
         except exception.PortError:
             # Someone deleted the bridge under us: make it again.
             index = self._ensure_bridge(network)
-            _host, peer = self.create_pair(network, endpoint, master=index)
-        return self.join_info(network, peer)
+            host, peer = self.create_pair(network, endpoint, master=index)
+        return self.join_info(network, peer, host)
 
     def publish(self, network, endpoint, bindings):
         """Take host ports for ``bindings`` and forward them (DNAT).
@@ -231,9 +231,9 @@ class BridgeDriver(veth.VethDriver):
     def published(self):
         return self.firewall.published() if self.firewall else {}
 
-    def unplug(self, network_id, endpoint_id):
+    def unplug(self, network_id, endpoint_id, background=False):
         self.unpublish(network_id, endpoint_id)
-        return super().unplug(network_id, endpoint_id)
+        return super().unplug(network_id, endpoint_id, background)
 
     def network_deleted(self, network_id):
         if self.firewall is not None and self.firewall.remove_network(

@@ -1,5 +1,6 @@
 """The ``veth`` port driver: a veth pair per endpoint, nothing more."""
 
+import queue
 import threading
 
 from oslo_log import log as logging
@@ -38,8 +39,78 @@ def find_host_end(endpoint_id):
     return None
 
 
+class Reaper:
+    """Deletes interfaces, one after the other, in a thread of its own.
+
+    The kernel takes its time to delete a veth pair (it waits for every
+    CPU to let go of it: about 15 ms here, against under 1 ms to make
+    one); Leave and DeleteEndpoint hand that wait to this thread and
+    answer at once. Interfaces are deleted by index: a pair made since
+    under the same name (the endpoint plugged again) is never the one
+    deleted. A pair whose turn a crash takes away is idle, which the
+    start-up sweep deletes.
+    """
+
+    def __init__(self):
+        self._queue = queue.Queue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._thread = None
+
+    def delete(self, index, name, endpoint_id):
+        with self._idle:
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name='veth-reaper', daemon=True)
+                self._thread.start()
+        self._queue.put((index, name, endpoint_id))
+
+    def _run(self):
+        while True:
+            index, name, endpoint_id = self._queue.get()
+            try:
+                if linux_net.delete_index(index):
+                    LOG.debug('Deleted veth %s of endpoint %s', name,
+                              endpoint_id)
+            except Exception as exc:
+                LOG.error('Deleting veth %s of endpoint %s failed (the '
+                          'start-up sweep deletes it): %s', name,
+                          endpoint_id, exc)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    if not self._pending:
+                        self._idle.notify_all()
+
+    def wait(self, timeout=None):
+        """Wait until every pair handed over is deleted; False on timeout.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._pending, timeout)
+
+
 class VethDriver(base.PortDriver):
     """A veth pair; the container end carries the MAC and the MTU."""
+
+    # How long a clean stop waits for the pairs still being deleted.
+    STOP_WAIT = 10.0
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.reaper = Reaper()
+        # endpoint ID -> (host end, its index), for the pairs this
+        # process made: Leave finds them without a lookup.
+        self._names = {}
+        # Endpoints whose pair Leave handed to the reaper, until their
+        # DeleteEndpoint.
+        self._left = set()
+
+    def stop(self):
+        if not self.reaper.wait(self.STOP_WAIT):
+            LOG.warning('Stopping with veth pairs still being deleted: the '
+                        'next start deletes them')
+        super().stop()
 
     def mtu(self, network):
         return network.mtu or self.conf.default_mtu
@@ -51,8 +122,14 @@ class VethDriver(base.PortDriver):
         endpoint's interface (so find_host_end finds it again); a taken
         peer name only moves the peer to another one.
         """
+        self._left.discard(endpoint.id)
         for tag in _candidates(endpoint.id):
             host = host_name(tag)
+            peer = 'veth%sc0' % tag
+            # Made first, looked at only if the name is taken: a Join
+            # costs no lookup.
+            if self._create(network, endpoint, host, peer, master):
+                return host, peer
             exists, alias = linux_net.link_alias(host)
             if exists and alias != endpoint.id:
                 continue
@@ -61,33 +138,66 @@ class VethDriver(base.PortDriver):
                 linux_net.delete_link(host)
             for n in range(_NAME_TRIES):
                 peer = 'veth%sc%d' % (tag, n)
-                if linux_net.create_veth(host, peer, endpoint.mac,
-                                         self.mtu(network), endpoint.id,
-                                         master):
-                    LOG.debug('Created veth %s for endpoint %s', host,
-                              endpoint.id)
+                if self._create(network, endpoint, host, peer, master):
                     return host, peer
             break
         raise exception.PortError(
             reason='no free interface name for endpoint %s' % endpoint.id)
 
-    def join_info(self, network, peer):
+    def _create(self, network, endpoint, host, peer, master):
+        if not linux_net.create_veth(host, peer, endpoint.mac,
+                                     self.mtu(network), endpoint.id, master):
+            return False
+        LOG.debug('Created veth %s for endpoint %s', host, endpoint.id)
+        self._names[endpoint.id] = (host, linux_net.if_index(host))
+        return True
+
+    def join_info(self, network, peer, host=None):
         return model.JoinInfo(
-            src_name=peer,
+            src_name=peer, host_if=host,
             gateway=None if network.internal else network.gateway(4),
             gateway_ipv6=None if network.internal else network.gateway(6),
             disable_gateway_service=True)
 
     def plug(self, network, endpoint, sandbox_key):
-        _host, peer = self.create_pair(network, endpoint)
-        return self.join_info(network, peer)
+        host, peer = self.create_pair(network, endpoint)
+        return self.join_info(network, peer, host)
 
     def host_interface(self, endpoint_id):
         return find_host_end(endpoint_id)
 
-    def unplug(self, network_id, endpoint_id):
+    def _host_end(self, endpoint_id):
+        """(name, index) of the endpoint's host end, or (None, None).
+
+        A pair this process made is known without a lookup; any other
+        is found by name and told ours by its alias.
+        """
+        known = self._names.pop(endpoint_id, None)
+        if known is not None:
+            return known
         name = find_host_end(endpoint_id)
-        if name and linux_net.delete_link(name):
+        if name is None:
+            return None, None
+        index, alias = linux_net.link_index(name)
+        return (name, index) if alias == endpoint_id else (None, None)
+
+    def unplug(self, network_id, endpoint_id, background=False):
+        """Delete the endpoint's pair; with ``background``, the reaper
+        deletes it and this returns at once.
+
+        Docker sends DeleteEndpoint after Leave: an endpoint whose pair
+        Leave took is not looked for again.
+        """
+        if background and endpoint_id in self._left:
+            self._left.discard(endpoint_id)
+            return None
+        name, index = self._host_end(endpoint_id)
+        if index is None:
+            return None
+        if background:
+            self._left.add(endpoint_id)
+            self.reaper.delete(index, name, endpoint_id)
+        elif linux_net.delete_index(index):
             LOG.debug('Deleted veth %s of endpoint %s', name, endpoint_id)
         return name
 

@@ -77,7 +77,7 @@ class VrouterDriver(veth.VethDriver):
             raise
         if registered:
             self._wait_ready(endpoint, port)
-        return self.join_info(network, peer)
+        return self.join_info(network, peer, host)
 
     @staticmethod
     def _port(network, endpoint, host):
@@ -138,7 +138,7 @@ class VrouterDriver(veth.VethDriver):
 
     # -- unplug -------------------------------------------------------------
 
-    def unplug(self, network_id, endpoint_id):
+    def unplug(self, network_id, endpoint_id, background=False):
         """Remove the agent's port, its file and the veth pair.
 
         Docker swallows errors of Leave and DeleteEndpoint, and a failure
@@ -148,7 +148,7 @@ class VrouterDriver(veth.VethDriver):
         vmi = ids.endpoint_uuid(endpoint_id)
         self._delete_port(vmi, endpoint_id)
         self._remove_file(vmi, endpoint_id)
-        return super().unplug(network_id, endpoint_id)
+        return super().unplug(network_id, endpoint_id, background)
 
     def _delete_port(self, vmi, endpoint_id):
         try:

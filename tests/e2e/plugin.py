@@ -42,12 +42,19 @@ class DockerPlugin(driverproc.DriverProcess):
             db.close()
 
 
-def leftovers(endpoint_ids=(), network_ids=()):
-    """Host interfaces still standing for these endpoints and networks.
+def leftovers(endpoint_ids=(), network_ids=(), settle=10):
+    """Host interfaces still standing for these endpoints and networks,
+    after up to ``settle`` seconds for them to go (the driver deletes
+    veth pairs after its answer).
 
     Named checks, not a diff of the whole host: other daemons and tests may
     make and remove interfaces at the same time.
     """
+    return nsmod.settle(lambda: _standing(endpoint_ids, network_ids), [],
+                        settle)
+
+
+def _standing(endpoint_ids, network_ids):
     names = {}
     for eid in endpoint_ids:
         names['veth%sp0' % eid[:8]] = eid

@@ -64,7 +64,7 @@ def test_bulk_remove_leaves_no_stuck_network(isolated):
     assert 'answering them 80 ms apart' in log
     assert drv.mock_rows('endpoints') == []
     assert drv.mock_rows('networks') == []
-    assert nsmod.links(ns) == {'lo'}
+    assert nsmod.wait_links(ns, {'lo'}) == {'lo'}
     print('%d bulk removals of %d containers in %.1f s; rm -f %s s'
           % (TRIALS, CONTAINERS, took,
              ' '.join('%.2f' % rm for rm, _ in outcomes)))

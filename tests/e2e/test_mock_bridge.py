@@ -114,7 +114,7 @@ def test_connect_and_disconnect(dockerd, drv, cleanup):
     ep = json.loads(dockerd.cli('inspect', 'cc').stdout)[0][
         'NetworkSettings']['Networks']['netc2']['EndpointID']
     # The host end (the container end is inside the container).
-    assert plugin_mod.leftovers([ep]) == ['veth%sp0' % ep[:8]]
+    assert plugin_mod.leftovers([ep], settle=0) == ['veth%sp0' % ep[:8]]
     dockerd.cli('network', 'disconnect', 'netc2', 'cc')
     assert set(ip_link(dockerd, 'cc')) == {'lo', 'eth0'}
     assert plugin_mod.leftovers([ep]) == []

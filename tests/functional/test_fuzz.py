@@ -396,7 +396,7 @@ def test_fuzz(namespaces, host, drv):
     assert seen >= 1000
     assert drv.proc.poll() is None
     assert backend_counts(drv) == counts
-    assert nsmod.links(host) == links
+    assert nsmod.wait_links(host, links) == links
     assert 'Traceback' not in drv.log_text()
 
     # Still serving: a whole container's life on a new network.
@@ -416,7 +416,7 @@ def test_fuzz(namespaces, host, drv):
     drv.ok('NetworkDriver.DeleteEndpoint', endpoint_body())
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
     assert backend_counts(drv) == {'networks': 0, 'endpoints': 0, 'vms': 0}
-    assert nsmod.links(host) == {'lo'}
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
 
 
 conftest  # noqa: B018  (fixtures)

@@ -6,6 +6,7 @@ Join: move SrcName into the sandbox, rename it, give it its address.
 """
 
 import time
+import uuid
 
 import pytest
 
@@ -106,7 +107,8 @@ def test_bridge_data_plane(namespaces, host, driver_factory):
         drv.ok('NetworkDriver.Leave', {'NetworkID': NID, 'EndpointID': eid})
         drv.ok('NetworkDriver.DeleteEndpoint',
                {'NetworkID': NID, 'EndpointID': eid})
-    assert not [x for x in nsmod.links(host) if x.startswith('veth')]
+    bridge = {'lo', bridges[0]}
+    assert nsmod.wait_links(host, bridge) == bridge
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
     assert nsmod.links(host) == {'lo'}
 
@@ -129,7 +131,7 @@ def test_veth_join_is_idempotent(namespaces, host, driver_factory):
     assert peer['address'] == mac and peer['mtu'] == 1500
     for _ in range(2):
         drv.ok('NetworkDriver.Leave', {'NetworkID': NID, 'EndpointID': eid})
-    assert nsmod.links(host) == {'lo'}
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
 
 
 def test_veth_name_collision_is_avoided(namespaces, host, driver_factory):
@@ -148,7 +150,8 @@ def test_veth_name_collision_is_avoided(namespaces, host, driver_factory):
     assert src != 'veth12345678c0' and len(src) <= 15
     drv.ok('NetworkDriver.DeleteEndpoint',
            {'NetworkID': NID, 'EndpointID': eid})
-    assert nsmod.links(host) == {'lo', 'veth12345678p0', 'other0'}
+    want = {'lo', 'veth12345678p0', 'other0'}
+    assert nsmod.wait_links(host, want) == want
 
 
 def test_join_failure_leaves_nothing(namespaces, host, driver_factory):
@@ -164,6 +167,49 @@ def test_join_failure_leaves_nothing(namespaces, host, driver_factory):
         'NetworkID': NID, 'EndpointID': eid, 'SandboxKey': '/run/netns/x'})
     assert status == 500 and 'host interface error' in reply['Err']
     assert nsmod.links(host) == {'lo'}
+
+
+def test_teardown_after_the_answer(namespaces, host, driver_factory):
+    """Leave hands the pair's deletion to a worker: an endpoint joined
+    again at once keeps its new pair, and the network goes right after
+    its last endpoint."""
+    drv = driver_factory(netns=host, port_driver='bridge').start()
+    network(drv)
+    eids = [uuid.uuid4().hex * 2 for _ in range(8)]
+    pairs = {}
+    for n, eid in enumerate(eids):
+        drv.ok('NetworkDriver.CreateEndpoint', {
+            'NetworkID': NID, 'EndpointID': eid,
+            'Interface': {'Address': '10.77.0.%d/24' % (n + 10)}})
+        join = drv.ok('NetworkDriver.Join', {
+            'NetworkID': NID, 'EndpointID': eid,
+            'SandboxKey': '/run/netns/x'})
+        pairs[eid] = (join['InterfaceName']['SrcName'],
+                      drv.ok('NetworkDriver.EndpointOperInfo', {
+                          'NetworkID': NID, 'EndpointID': eid})[
+                          'Value']['host_if'])
+    bridge = {x for x in nsmod.links(host) if x.startswith('ocbr')}
+    # The first endpoint leaves and comes back at once, as a re-sent
+    # Join would: the pair made again is not the one being deleted.
+    first = {'NetworkID': NID, 'EndpointID': eids[0]}
+    drv.ok('NetworkDriver.Leave', first)
+    again = drv.ok('NetworkDriver.Join', dict(first,
+                                              SandboxKey='/run/netns/x'))
+    assert again['InterfaceName']['SrcName'] == pairs[eids[0]][0]
+    for eid in eids[1:]:
+        body = {'NetworkID': NID, 'EndpointID': eid}
+        drv.ok('NetworkDriver.Leave', body)
+        drv.ok('NetworkDriver.DeleteEndpoint', body)
+    want = {'lo'} | bridge | set(pairs[eids[0]])
+    assert nsmod.wait_links(host, want) == want
+    time.sleep(0.5)
+    assert nsmod.links(host) == want
+    # The last endpoint goes, and the network right after it.
+    drv.ok('NetworkDriver.Leave', first)
+    drv.ok('NetworkDriver.DeleteEndpoint', first)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
+    assert 'Traceback' not in drv.log_text()
 
 
 conftest  # noqa: B018  (fixtures)

@@ -198,7 +198,7 @@ def test_join_registers_the_port_leave_removes_it(namespaces, host, agent,
     leave_and_delete(drv, eid)
     assert agent.ports == {}
     assert port_files(ports_dir) == []
-    assert nsmod.links(host) == {'lo'}
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
     assert vrouter_warnings(drv) == []
 
 
@@ -237,7 +237,8 @@ def test_rejoin_replaces_the_agents_port(namespaces, host, agent,
     assert nsmod.links(host) == {'lo', host_end(first),
                                  first['InterfaceName']['SrcName']}
     leave_and_delete(drv, eid)
-    assert agent.ports == {} and nsmod.links(host) == {'lo'}
+    assert agent.ports == {}
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
 
 
 def test_agent_refusal_fails_join_and_leaves_nothing(host, agent, make_driver,
@@ -299,7 +300,7 @@ def test_agent_down_unplug_leaves_no_file(host, agent, make_driver,
     agent.set_down(True)
     leave_and_delete(drv, eid)
     assert port_files(ports_dir) == []
-    assert nsmod.links(host) == {'lo'}
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
     # One per call: Leave and DeleteEndpoint, each sent twice.
     assert len(vrouter_warnings(drv)) == 4
     assert 'is removed only from' in vrouter_warnings(drv)[0]
@@ -354,7 +355,8 @@ def test_resync_after_restarts(namespaces, host, agent, make_driver,
     assert agent.ports[vmi1] == port1
     for eid in (eid1, eid2):
         leave_and_delete(drv, eid)
-    assert agent.ports == {} and nsmod.links(host) == {'lo'}
+    assert agent.ports == {}
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
 
 
 @pytest.mark.parametrize('ready_delay, timeout, ready', [

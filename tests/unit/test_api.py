@@ -33,7 +33,7 @@ class RecordingPorts(base.PortDriver):
                               gateway_ipv6=net.gateway(6),
                               disable_gateway_service=True)
 
-    def unplug(self, network_id, endpoint_id):
+    def unplug(self, network_id, endpoint_id, background=False):
         self.plugged.pop(endpoint_id, None)
 
     def plugged_endpoints(self):

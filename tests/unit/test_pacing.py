@@ -218,7 +218,7 @@ class _Ports:
     def __init__(self):
         self.unplugged = []
 
-    def unplug(self, network_id, endpoint_id):
+    def unplug(self, network_id, endpoint_id, background=False):
         self.unplugged.append(endpoint_id)
 
 

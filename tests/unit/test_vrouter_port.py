@@ -31,22 +31,37 @@ class Links:
 
     def __init__(self):
         self.aliases = {}
+        self.indexes = {}
 
     def link_alias(self, name):
         return name in self.aliases, self.aliases.get(name)
+
+    def if_index(self, name):
+        return self.indexes.get(name)
+
+    def link_index(self, name):
+        return self.indexes.get(name), self.aliases.get(name)
 
     def create_veth(self, host, peer, mac, mtu, alias, master=None):
         if host in self.aliases or peer in self.aliases:
             return False
         self.aliases[host] = alias
         self.aliases[peer] = None
+        self.indexes[host] = len(self.indexes) + 100
         self.mtu = mtu
         return True
 
     def delete_link(self, name):
         gone = self.aliases.pop(name, None) is not None
         self.aliases.pop(name[:-2] + 'c0', None)
+        self.indexes.pop(name, None)
         return gone
+
+    def delete_index(self, index):
+        for name, found in list(self.indexes.items()):
+            if found == index:
+                return self.delete_link(name)
+        return False
 
 
 @pytest.fixture
@@ -54,8 +69,9 @@ def links():
     fake = Links()
     with mock.patch.multiple(
             'opencontrail_net.linux_net', link_alias=fake.link_alias,
-            create_veth=fake.create_veth,
-            delete_link=fake.delete_link):
+            if_index=fake.if_index, link_index=fake.link_index,
+            create_veth=fake.create_veth, delete_link=fake.delete_link,
+            delete_index=fake.delete_index):
         yield fake
 
 
@@ -130,7 +146,8 @@ def test_plug_registers_then_waits(driver, links):
     info = driver.plug(network(), endpoint(), '/run/netns/sbx')
     assert info == model.JoinInfo(src_name=PEER, gateway='10.0.0.1',
                                   gateway_ipv6='fd00::1',
-                                  disable_gateway_service=True)
+                                  disable_gateway_service=True,
+                                  host_if=HOST_END)
     assert driver.client.mock_calls == [
         mock.call.delete_port(VMI), mock.call.add_port(expected_port()),
         mock.call.wait_ready(VMI, 5.0)]
