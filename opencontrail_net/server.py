@@ -4,6 +4,7 @@ Knows nothing of networks: it decodes bodies, dispatches by call name and
 turns every exception into Docker's error body, in this one place.
 """
 
+import http
 import json
 import os
 import stat
@@ -53,25 +54,64 @@ def _read(fp):
         raise
 
 
-class Root:
-    """Every request lands in ``default``; the table picks the handler."""
+class App:
+    """The WSGI application: every call is a POST to /<call name>.
+
+    A plain WSGI callable behind CherryPy's server: Docker's calls need
+    no more than the path and the body, and a call then costs little
+    more than the socket round trip.
+    """
 
     def __init__(self, calls, max_body):
         self.calls = calls
         self.max_body = max_body
 
-    def _read_body(self):
+    def __call__(self, environ, start_response):
+        call = environ.get('PATH_INFO', '').strip('/')
+        headers = [('Content-Type', CONTENT_TYPE)]
+        status = 200
+        try:
+            reply = self._handle(environ, call, headers)
+        except Exception as exc:
+            if not isinstance(exc, exception.OpenContrailNetError):
+                LOG.exception('%s crashed', call)
+            status, reply = error_body(exc)
+            if status >= 500:
+                LOG.error('%s failed: %s', call, reply['Err'])
+            else:
+                LOG.warning('%s refused: %s', call, reply['Err'])
+        body = json.dumps(reply).encode()
+        headers.append(('Content-Length', str(len(body))))
+        start_response('%d %s' % (status, _phrase(status)), headers)
+        return [body]
+
+    def _handle(self, environ, call, headers):
+        raw = self._read_body(environ, headers)
+        if environ.get('REQUEST_METHOD') != 'POST':
+            raise exception.InvalidRequest(reason='only POST is served')
+        handler = self.calls.get(call)
+        if handler is None:
+            raise exception.UnknownCall(call=call)
+        body = self._decode(raw)
+        if _debug():
+            LOG.debug('%s %s', call, body)
+        reply = handler(body)
+        if _debug():
+            LOG.debug('%s -> %s', call, reply)
+        return reply
+
+    def _read_body(self, environ, headers):
         """The raw body, read in bounded pieces, chunked or not.
 
         Always read in full (or the connection closed) before anything is
         answered, so that no byte of it is taken for a next request.
         """
-        request = cherrypy.request
-        if 'Transfer-Encoding' in request.headers:
+        close = ('Connection', 'close')
+        if 'HTTP_TRANSFER_ENCODING' in environ:
             # Docker never chunks, and cheroot reads chunks leniently
             # (a size of -1 ends the body): nothing after one is trusted.
-            cherrypy.response.headers['Connection'] = 'close'
-        fp = request.body.fp
+            headers.append(close)
+        fp = environ['wsgi.input']
         pieces, size = [], 0
         try:
             while True:
@@ -88,10 +128,12 @@ class Root:
         except (ValueError, OSError) as exc:
             # A broken chunked coding, a client gone quiet: the rest of
             # the stream cannot be trusted.
-            cherrypy.response.headers['Connection'] = 'close'
+            if close not in headers:
+                headers.append(close)
             raise exception.InvalidRequest(
                 reason='body could not be read: %s' % (exc,))
-        cherrypy.response.headers['Connection'] = 'close'
+        if close not in headers:
+            headers.append(close)
         raise exception.BodyTooLarge(
             size=size or 'more than %d' % (self.max_body + DRAIN_LIMIT),
             limit=self.max_body)
@@ -105,7 +147,8 @@ class Root:
             size += len(piece)
         return None
 
-    def _decode(self, raw):
+    @staticmethod
+    def _decode(raw):
         if not raw.strip():
             return {}
         try:
@@ -117,38 +160,16 @@ class Root:
             raise exception.InvalidRequest(reason='body is not an object')
         return body
 
-    @cherrypy.expose
-    def default(self, *path, **params):
-        call = '/'.join(path)
-        response = cherrypy.response
-        response.headers['Content-Type'] = CONTENT_TYPE
-        failure = None
-        try:
-            reply = self._handle(call)
-        except Exception as exc:
-            failure = exc
-            if not isinstance(exc, exception.OpenContrailNetError):
-                LOG.exception('%s crashed', call)
-        if failure is not None:
-            response.status, reply = error_body(failure)
-            if response.status >= 500:
-                LOG.error('%s failed: %s', call, reply['Err'])
-            else:
-                LOG.warning('%s refused: %s', call, reply['Err'])
-        return json.dumps(reply).encode()
 
-    def _handle(self, call):
-        raw = self._read_body()
-        if cherrypy.request.method != 'POST':
-            raise exception.InvalidRequest(reason='only POST is served')
-        handler = self.calls.get(call)
-        if handler is None:
-            raise exception.UnknownCall(call=call)
-        body = self._decode(raw)
-        LOG.debug('%s %s', call, body)
-        reply = handler(body)
-        LOG.debug('%s -> %s', call, reply)
-        return reply
+def _phrase(status):
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return 'Error'
+
+
+def _debug():
+    return LOG.isEnabledFor(logging.DEBUG)
 
 
 class _Request(_cpwsgi_server.CPWSGIHTTPRequest):
@@ -198,10 +219,7 @@ class _HTTPServer(_cpwsgi_server.CPWSGIServer):
 
 
 def make_app(calls, max_body):
-    config = {'/': {'request.process_request_body': False,
-                    'tools.encode.on': False}}
-    return cherrypy.Application(Root(calls, max_body), script_name='',
-                                config=config)
+    return App(calls, max_body)
 
 
 def _remove_stale(path):
