@@ -1,17 +1,26 @@
 """Measure the driver, as ratios against baselines taken in the same run.
 
-(a) The endpoint lifecycle (CreateEndpoint, Join, Leave, DeleteEndpoint)
-    over the real socket, mock backend and veth ports, against a minimal
+Embedded default (mock backend, bridge port driver), in a network
+namespace of its own so no other driver on the host touches its pairs:
+
+(a) Per call over the real socket, median of ``-n``: CreateEndpoint,
+    Join, EndpointOperInfo, Leave, DeleteEndpoint; and the endpoint
+    lifecycle (the four calls but EndpointOperInfo) against a minimal
     no-op server on a Unix socket answering ``{}``.
 (b) ``docker run --rm`` on a driver network against Docker's built-in
-    bridge driver and against ``--net none`` on the same private dockerd.
-(c) Contrail config API requests per Docker call (deterministic), counted
+    bridge and against ``--net none``, interleaved on one private dockerd.
+(c) ``--parallel`` containers started at once with ``docker run -d``
+    (through the API) on one network: ours against the built-in bridge,
+    alternating rounds; failures counted.
+(d) Contrail config API requests per Docker call (deterministic), counted
     at the fake API server with 500 networks and 2,000 endpoints present.
 
 Run as root from the repository: ``python benchmarks/bench_lifecycle.py``.
 """
 
 import argparse
+import collections
+import concurrent.futures
 import http.server
 import os
 import shutil
@@ -21,16 +30,21 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 from tests import driverproc  # noqa: E402
+from tests import netns as nsmod  # noqa: E402
 from tests.e2e import dockerd as harness  # noqa: E402
 from tests.e2e import plugin as plugin_mod  # noqa: E402
 from tests.fakes import contrail_api  # noqa: E402
 
 NID = 'b' * 64
+CALLS = ('CreateEndpoint', 'Join', 'EndpointOperInfo', 'Leave',
+         'DeleteEndpoint')
+LIFECYCLE = ('CreateEndpoint', 'Join', 'Leave', 'DeleteEndpoint')
 
 
 class _NoOp(http.server.BaseHTTPRequestHandler):
@@ -53,46 +67,65 @@ class _UnixServer(socketserver.ThreadingMixIn,
     daemon_threads = True
 
 
-def lifecycle(socket_path, n):
-    """Seconds per endpoint lifecycle, median over ``n``."""
-    times = []
+def per_call(socket_path, n):
+    """{call: [seconds]} over ``n`` endpoint lifecycles.
+
+    Endpoint IDs are random, as Docker's are.
+    """
+    times = collections.defaultdict(list)
     for i in range(n):
-        eid = '%064x' % (i + 1)
-        body = {'NetworkID': NID, 'EndpointID': eid}
-        start = time.perf_counter()
-        driverproc.call(socket_path, 'NetworkDriver.CreateEndpoint', dict(
-            body, Interface={'Address': '10.99.%d.%d/16' % (i // 250,
-                                                            i % 250 + 2)}))
-        driverproc.call(socket_path, 'NetworkDriver.Join', dict(
-            body, SandboxKey='/var/run/docker/netns/bench'))
-        driverproc.call(socket_path, 'NetworkDriver.Leave', body)
-        driverproc.call(socket_path, 'NetworkDriver.DeleteEndpoint', body)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        body = {'NetworkID': NID, 'EndpointID': uuid.uuid4().hex * 2}
+        bodies = {
+            'CreateEndpoint': dict(body, Interface={
+                'Address': '10.99.%d.%d/16' % (i // 250, i % 250 + 2)}),
+            'Join': dict(body, SandboxKey='/var/run/docker/netns/bench'),
+        }
+        for name in CALLS:
+            start = time.perf_counter()
+            driverproc.call(socket_path, 'NetworkDriver.' + name,
+                            bodies.get(name, body))
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
-def bench_socket(n):
+def lifecycle_median(times):
+    """Median of the per-lifecycle sums of the LIFECYCLE calls."""
+    return statistics.median(
+        sum(values) for values in zip(*(times[c] for c in LIFECYCLE)))
+
+
+def bench_socket(n, ns, spacing):
     tmp = tempfile.mkdtemp(prefix='ocnbench-')
     noop_path = os.path.join(tmp, 'noop.sock')
     server = _UnixServer(noop_path, _NoOp)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     drv = driverproc.DriverProcess(tmp, os.path.join(tmp, 'drv.sock'),
-                                   port_driver='veth', debug='false')
+                                   port_driver='bridge', debug='false',
+                                   delete_spacing_ms=spacing, netns=ns)
     drv.start()
     try:
         drv.ok('NetworkDriver.CreateNetwork', {
             'NetworkID': NID, 'IPv4Data': [
                 {'Pool': '10.99.0.0/16', 'Gateway': '10.99.0.1/16'}]})
-        base = lifecycle(noop_path, n)
-        ours = lifecycle(drv.socket_path, n)
+        per_call(drv.socket_path, 5)  # warm up: the bridge, the caches
+        noop = per_call(noop_path, n)
+        ours = per_call(drv.socket_path, n)
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
     finally:
         drv.kill()
         server.shutdown()
         server.server_close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print('(a) endpoint lifecycle, median of %d: no-op server %.2f ms, '
-          'driver %.2f ms, ratio %.1fx'
-          % (n, base * 1e3, ours * 1e3, ours / base))
+    print('(a) per call over the socket, median of %d (ms), '
+          'delete_spacing_ms %d:' % (n, spacing))
+    print('    %-18s %8s %8s' % ('call', 'no-op', 'driver'))
+    for name in CALLS:
+        print('    %-18s %8.2f %8.2f' % (
+            name, statistics.median(noop[name]) * 1e3,
+            statistics.median(ours[name]) * 1e3))
+    base, mine = lifecycle_median(noop), lifecycle_median(ours)
+    print('    lifecycle (%s): no-op %.2f ms, driver %.2f ms, ratio %.1fx'
+          % (' + '.join(LIFECYCLE), base * 1e3, mine * 1e3, mine / base))
 
 
 def timed_runs(daemon, nets, n):
@@ -110,31 +143,64 @@ def timed_runs(daemon, nets, n):
     return [statistics.median(times[net]) for net in nets]
 
 
-def bench_docker(n):
-    daemon = harness.DockerDaemon(harness.make_base_dir())
-    drv = plugin_mod.DockerPlugin('ocnbench', port_driver='bridge',
-                                  debug='false')
+def parallel_start(daemon, network, count):
+    """Seconds to start ``count`` sleeping containers at once, failures.
+
+    The containers are removed afterwards (not timed).
+    """
+    names = ['%s-%d' % (network, i) for i in range(count)]
+
+    def run(name):
+        daemon.client.containers.run('bb:latest', ['sleep', '600'],
+                                     name=name, network=network,
+                                     detach=True)
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(run, name) for name in names]
+        failed = sum(1 for f in futures if f.exception() is not None)
+    took = time.perf_counter() - start
+    daemon.cli('rm', '-f', *names, check=False)
+    return took, failed
+
+
+def bench_docker(runs, parallel, rounds, ns):
+    daemon = harness.DockerDaemon(harness.make_base_dir(), netns=ns)
+    drv = plugin_mod.DockerPlugin('ocnbench' + uuid.uuid4().hex[:4],
+                                  port_driver='bridge', debug='false',
+                                  docker_url=daemon.url, netns=ns)
     try:
         daemon.start()
         daemon.import_busybox()
         drv.start()
         daemon.cli('network', 'create', '-d', 'bridge', '--subnet',
                    '10.98.0.0/24', 'benchbridge')
-        daemon.cli('network', 'create', '-d', 'ocnbench', '--subnet',
+        daemon.cli('network', 'create', '-d', drv.name, '--subnet',
                    '10.97.0.0/24', 'benchocn')
         nets = ('none', 'benchbridge', 'benchocn')
         timed_runs(daemon, nets, 3)  # warm up
-        none, bridge, ours = timed_runs(daemon, nets, n)
+        none, bridge, ours = timed_runs(daemon, nets, runs)
+        starts = {'benchbridge': [], 'benchocn': []}
+        failures = dict.fromkeys(starts, 0)
+        for _ in range(rounds):
+            for net in starts:
+                took, failed = parallel_start(daemon, net, parallel)
+                starts[net].append(took)
+                failures[net] += failed
         daemon.cli('network', 'rm', 'benchbridge', 'benchocn')
     finally:
         drv.close()
         daemon.stop()
     print('(b) docker run --rm, median of %d: --net none %.3f s, built-in '
-          'bridge %.3f s, opencontrail-net %.3f s' % (n, none, bridge, ours))
-    print('    ratio to bridge %.2fx; cost above --net none: bridge %.3f s, '
-          'opencontrail-net %.3f s (%.0f%% of bridge)' % (
-              ours / bridge, bridge - none, ours - none,
-              100 * (ours - none) / (bridge - none)))
+          'bridge %.3f s, opencontrail-net %.3f s' % (runs, none, bridge,
+                                                      ours))
+    print('    ratio to bridge %.2fx, to --net none %.2fx' % (
+        ours / bridge, ours / none))
+    sb = statistics.median(starts['benchbridge'])
+    so = statistics.median(starts['benchocn'])
+    print('(c) %d docker run -d at once, median of %d rounds: built-in '
+          'bridge %.2f s (%d failed), opencontrail-net %.2f s (%d failed), '
+          'ratio %.2fx' % (parallel, rounds, sb, failures['benchbridge'], so,
+                           failures['benchocn'], so / sb))
 
 
 def bench_requests(networks=500, endpoints=2000):
@@ -177,7 +243,7 @@ def bench_requests(networks=500, endpoints=2000):
         drv.kill()
         fake.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print('(c) Contrail API requests per call (%d networks, %d endpoints '
+    print('(d) Contrail API requests per call (%d networks, %d endpoints '
           'present, IPv4): %s' % (networks, endpoints, ', '.join(counts)))
 
 
@@ -186,13 +252,26 @@ def main():
     parser.add_argument('-n', type=int, default=200,
                         help='endpoint lifecycles for (a)')
     parser.add_argument('--runs', type=int, default=15,
-                        help='docker runs per network for (b)')
+                        help='docker run --rm per network for (b)')
+    parser.add_argument('--parallel', type=int, default=48,
+                        help='containers started at once for (c)')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='rounds of (c) per driver')
+    parser.add_argument('--spacing', type=int, default=0,
+                        help='delete_spacing_ms of the driver in (a): '
+                        'lifecycles back to back are a burst to it, so '
+                        'the default is 0, off')
     parser.add_argument('--skip-docker', action='store_true')
     args = parser.parse_args()
-    bench_socket(args.n)
+    namespaces = nsmod.Namespaces()
+    try:
+        ns = namespaces.add(nsmod.unique('ocnbench'))
+        bench_socket(args.n, ns, args.spacing)
+        if not args.skip_docker:
+            bench_docker(args.runs, args.parallel, args.rounds, ns)
+    finally:
+        namespaces.close()
     bench_requests()
-    if not args.skip_docker:
-        bench_docker(args.runs)
 
 
 if __name__ == '__main__':
