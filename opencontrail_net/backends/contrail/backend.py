@@ -692,8 +692,8 @@ class ContrailBackend(base.Backend):
                 exposed.append(model.ExposedPort(b.proto, b.port))
         if not exposed:
             return {}
-        pool_name = network.floating_ip_pool or self.opts.floating_ip_pool
-        pool = self._pool_fq(pool_name) if pool_name else None
+        pool = self._pool_fq(network.floating_ip_pool) if \
+            network.floating_ip_pool else self._fip_pool
         if bindings and pool is None:
             raise exception.CannotPublish(
                 reason='network %s has no floating-ip pool to publish -p '
