@@ -65,6 +65,18 @@ def rule_uuid(network_id, n):
     return _derive('rule-%d' % n, network_id)
 
 
+def endpoint_security_group_uuid(endpoint_id):
+    return _derive('endpoint-security-group', endpoint_id)
+
+
+def endpoint_rule_uuid(endpoint_id, n):
+    return _derive('endpoint-rule-%d' % n, endpoint_id)
+
+
+def floating_ip_uuid(endpoint_id):
+    return _derive('floating-ip', endpoint_id)
+
+
 def project_uuid(fq_name):
     return _derive('project', ':'.join(fq_name))
 

@@ -68,6 +68,9 @@ class Network:
         default_factory=list)
     # com.docker.network.bridge.enable_ip_masquerade (bridge ports).
     masquerade: bool = True
+    # opencontrail.floating_ip_pool: where -p takes its floating IPs
+    # (DOMAIN:PROJECT:NETWORK:POOL); None: [contrail] floating_ip_pool.
+    floating_ip_pool: typing.Optional[str] = None
 
     def gateway(self, version):
         for subnet in self.subnets:
@@ -94,6 +97,7 @@ OPTION_NAMES = {
     'export_targets': 'opencontrail.rt.export',
     'security_groups': 'opencontrail.security_groups',
     'masquerade': 'com.docker.network.bridge.enable_ip_masquerade',
+    'floating_ip_pool': 'opencontrail.floating_ip_pool',
 }
 
 

@@ -22,6 +22,7 @@ ALIASES = {
     'opencontrail.network': 'existing',
     'opencontrail.ipam': 'ipam',
     'opencontrail.security_groups': 'security_groups',
+    'opencontrail.floating_ip_pool': 'floating_ip_pool',
     'mtu': 'mtu', 'com.docker.network.driver.mtu': 'mtu',
     'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
 }
@@ -134,6 +135,12 @@ def _security_groups(key, value):
         _fq_name(key, group, (1, 2, 3), 'NAME, PROJECT:NAME or '
                  'DOMAIN:PROJECT:NAME of a security group')
     return groups
+
+
+def _floating_ip_pool(key, value):
+    _fq_name(key, value, (3, 4), 'DOMAIN:PROJECT:NETWORK:POOL (or '
+             'PROJECT:NETWORK:POOL) of a floating-ip-pool')
+    return value
 
 
 def _existing(key, value):
@@ -299,6 +306,8 @@ def parse_network(body, rt_rules=(64512, False), flat=False):
             net.ipam = _ipam(key, value)
         elif target == 'security_groups':
             net.security_groups = _security_groups(key, value)
+        elif target == 'floating_ip_pool':
+            net.floating_ip_pool = _floating_ip_pool(key, value)
         elif target == 'mtu':
             net.mtu = _mtu(key, value)
         elif target == 'masquerade':
@@ -346,6 +355,19 @@ def _entries(options, key):
 
 EXPOSED = 'com.docker.network.endpoint.exposedports'
 PORTMAP = 'com.docker.network.portmap'
+
+
+def portmap(container_ip, mappings, host_ip=None):
+    """Published ports as Docker's bridge reports them (PortBinding).
+
+    ``mappings``: [model.PortBinding]; ``host_ip`` replaces their own
+    (a floating IP is where a Contrail container's ports are published).
+    """
+    protocols = {v: k for k, v in model.PROTOCOLS.items()}
+    return [{'Proto': protocols[m.proto], 'IP': container_ip or '',
+             'Port': m.port, 'HostIP': host_ip or m.host_ip or '0.0.0.0',
+             'HostPort': m.host_port, 'HostPortEnd': m.host_port}
+            for m in mappings]
 
 
 def parse_ports(body):

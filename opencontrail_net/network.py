@@ -372,9 +372,5 @@ PORT_INFO = (netopts.PORTMAP, 'floating_ip', 'floating_ip_pool')
 def portmap(ep, mappings):
     """Published ports as Docker's bridge reports them (PortBinding)."""
     address = ep.ipv4 or ep.ipv6
-    container_ip = address.split('/')[0] if address else ''
-    protocols = {v: k for k, v in model.PROTOCOLS.items()}
-    return [{'Proto': protocols[m.proto], 'IP': container_ip,
-             'Port': m.port, 'HostIP': m.host_ip or '0.0.0.0',
-             'HostPort': m.host_port, 'HostPortEnd': m.host_port}
-            for m in mappings]
+    return netopts.portmap(address.split('/')[0] if address else '',
+                           mappings)

@@ -121,6 +121,12 @@ class MockBackend(base.Backend):
                 key='opencontrail.security_groups',
                 value=','.join(network.security_groups),
                 reason='the mock backend holds no security groups')
+        if network.floating_ip_pool is not None:
+            raise exception.InvalidOption(
+                key='opencontrail.floating_ip_pool',
+                value=network.floating_ip_pool,
+                reason='the mock backend has no floating IPs: -p publishes '
+                'on the host through the bridge port driver')
         network.project = network.project or DEFAULT_PROJECT
         if len(network.project) == 1:
             network.project = DEFAULT_PROJECT[:1] + network.project

@@ -24,7 +24,7 @@ from tests import keystone_server
 from tests import netns as nsmod
 
 TYPES = ('virtual-network', 'virtual-machine-interface', 'instance-ip',
-         'virtual-machine', 'security-group')
+         'virtual-machine', 'security-group', 'floating-ip')
 DEFAULT_IPAM = ['default-domain', 'default-project', 'default-network-ipam']
 KV_PREFIX = 'opencontrail-net:'
 
@@ -320,6 +320,83 @@ def test_foreign_port_in_a_docker_network(dockerd, drv, vnc, cleanup,
     while contrail_state(vnc) != before and time.monotonic() < deadline:
         time.sleep(0.3)
     assert contrail_state(vnc) == before
+
+
+@pytest.fixture
+def fip_pool(vnc, unique_name):
+    """A router_external network and its floating-ip pool: someone
+    else's, made straight at the API; they outlive the test."""
+    project = vnc.project_read(fq_name=['default-domain', 'admin'])
+    ipam = vnc.network_ipam_read(fq_name=DEFAULT_IPAM)
+    vn = vnc_api.VirtualNetwork(unique_name('public'), parent_obj=project,
+                                router_external=True)
+    vn.add_network_ipam(ipam, vnc_api.VnSubnetsType([vnc_api.IpamSubnetType(
+        subnet=vnc_api.SubnetType('203.0.113.0', 24))]))
+    vnc.virtual_network_create(vn)
+    pool = vnc_api.FloatingIpPool('pool', parent_obj=vn)
+    vnc.floating_ip_pool_create(pool)
+    yield pool
+    assert vnc.floating_ip_pool_read(id=pool.uuid).get_id_perms().creator \
+        != 'opencontrail-net'
+    vnc.floating_ip_pool_delete(id=pool.uuid)
+    vnc.virtual_network_delete(id=vn.uuid)
+
+
+def test_published_and_exposed_ports(dockerd, drv, vnc, cleanup,
+                                     unique_name, fip_pool):
+    """-p: a floating IP of the pool with the port mapped; --expose (and
+    -p's container port): a rule of the container's own; nothing left
+    after docker rm -f."""
+    before = contrail_state(vnc)
+    name = unique_name('npub')
+    pool_fq = ':'.join(fip_pool.get_fq_name())
+    net = network(dockerd, drv, cleanup, name, '--subnet', '192.168.49.0/24',
+                  '-o', 'opencontrail.floating_ip_pool=' + pool_fq)
+    pub = run(dockerd, cleanup, unique_name('cpub'), '--net', name,
+              '-p', '18080:80', '--expose', '8080')
+    plain = run(dockerd, cleanup, unique_name('cpln'), '--net', name)
+    eid = pub['NetworkSettings']['Networks'][name]['EndpointID']
+    vmi_uuid = ids.endpoint_uuid(eid)
+    fip = vnc.floating_ip_read(id=ids.floating_ip_uuid(eid))
+    assert fip.parent_uuid == fip_pool.uuid
+    assert fip.get_fq_name() == fip_pool.get_fq_name() + [eid]
+    assert fip.get_floating_ip_address().startswith('203.0.113.')
+    assert [r['uuid'] for r in fip.get_virtual_machine_interface_refs()] \
+        == [vmi_uuid]
+    assert fip.get_floating_ip_port_mappings_enable() is True
+    assert [(m.protocol, m.src_port, m.dst_port) for m in
+            fip.get_floating_ip_port_mappings().get_port_mappings()] == [
+        ('tcp', 18080, 80)]
+    sg = vnc.security_group_read(id=ids.endpoint_security_group_uuid(eid))
+    assert sorted(
+        (r.protocol, r.src_addresses[0].subnet.ip_prefix,
+         r.dst_addresses[0].security_group, r.dst_ports[0].start_port,
+         r.dst_ports[0].end_port)
+        for r in sg.get_security_group_entries().get_policy_rule()) == [
+        ('tcp', '0.0.0.0', 'local', 80, 80),
+        ('tcp', '0.0.0.0', 'local', 8080, 8080)]
+    vmi = vnc.virtual_machine_interface_read(id=vmi_uuid)
+    assert sg.uuid in [r['uuid'] for r in vmi.get_security_group_refs()]
+    # The container without ports has neither.
+    plain_eid = plain['NetworkSettings']['Networks'][name]['EndpointID']
+    assert [f['uuid'] for f in vnc.floating_ips_list(
+        parent_id=fip_pool.uuid)['floating-ips']] == [fip.uuid]
+    with pytest.raises(vnc_exc.NoIdError):
+        vnc.security_group_read(
+            id=ids.endpoint_security_group_uuid(plain_eid))
+    plain_vmi = vnc.virtual_machine_interface_read(
+        id=ids.endpoint_uuid(plain_eid))
+    assert [r['uuid'] for r in plain_vmi.get_security_group_refs()] == [
+        ids.security_group_uuid(net['Id'])]
+    dockerd.cli('rm', '-f', pub['Id'], plain['Id'])
+    for kind, uuid in (('floating_ip', fip.uuid),
+                       ('security_group', sg.uuid)):
+        with pytest.raises(vnc_exc.NoIdError):
+            getattr(vnc, kind + '_read')(id=uuid)
+    dockerd.cli('network', 'rm', name)
+    # (The pool's network stood before, and still does.)
+    assert contrail_state(vnc) == before
+    assert fip_pool.parent_uuid in before['virtual-network']
 
 
 def existing_network(vnc, cleanup, name, prefix, length):

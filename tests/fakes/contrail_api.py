@@ -42,6 +42,17 @@ generically; the types a Docker driver uses get the server's own rules:
   when the iip's interface refers to a virtual-machine, else accepted (TF
   ``instance_ip.py``: router ports may hold it); outside every subnet, or
   subnet exhausted, ``400``; address change on PUT ``400``.
+* floating-ip-pool: a child of a virtual-network (accepted on any, as by
+  the server: ``router_external`` is Neutron's rule, not the API
+  server's).
+* floating-ip (in a pool; TF ``floating_ip.py``): without ``project_refs``
+  the project of its fq_name; its address allocated from the pool's
+  network like an instance-ip's (and counted as used there); an address
+  asked that is taken ``409 "IP address already in use"``; exhausted (or
+  no subnet) ``500`` with the allocator's message, as the server wraps
+  it; the address stays what it was on PUT (not checked against
+  the server). Its ``virtual_machine_interface``
+  ref keeps the interface from being deleted (``409``), as every ref does.
 * actions: ``/fqname-to-id``, ``/id-to-fqname``, ``/ref-update``,
   ``/ref-relax-for-delete``, ``/useragent-kv``, ``/prop-collection-update``,
   ``/prop-collection-get``, ``/list-bulk-collection``,
@@ -68,7 +79,8 @@ revoked token fails at its next use (keystonemiddleware caches tokens for
 minutes; a real server may accept a revoked one that long).
 
 Not modelled: RBAC/quotas, flat-subnet IPAMs and vrouter
-allocation pools, floating/alias IPs, the ``default`` security group
+allocation pools, ``floating_ip_pool_subnets``, alias IPs, floating IPs
+under an instance-ip, the ``default`` security group
 Neutron or kube-manager make per project, route-target objects, the schema
 transformer, tags, ETags, pagination.
 
@@ -936,6 +948,14 @@ class _ConfigDB(object):
             addr = iip.get('instance_ip_address')
             if refs and refs[0]['uuid'] == vn_uuid and addr:
                 used.add(ipaddress.ip_address(addr))
+        for u, t in self.types.items():
+            if t != 'floating-ip' or u == skip:
+                continue
+            fip = self.objs[u]
+            pool = self.objs.get(fip.get('parent_uuid')) or {}
+            addr = fip.get('floating_ip_address')
+            if pool.get('parent_uuid') == vn_uuid and addr:
+                used.add(ipaddress.ip_address(addr))
         return used
 
     def _prepare_subnets(self, vn, old=None):
@@ -1137,6 +1157,35 @@ class _ConfigDB(object):
                                   obj.get('subnet_uuid'), vm_port)
         obj['instance_ip_address'] = str(addr)
         obj['subnet_uuid'] = sub.uuid
+
+    def _pre_create_floating_ip(self, obj):
+        if obj.get('parent_type') != 'floating-ip-pool':
+            return
+        if not obj.get('project_refs'):
+            project = self.lookup('project', obj['fq_name'][:2])
+            if not project:
+                raise ApiError(400, 'Unknown reference in resource create '
+                               '%s.' % obj)
+            obj['project_refs'] = [{'to': obj['fq_name'][:2],
+                                    'uuid': project, 'attr': None}]
+        vn_uuid = self.objs[obj['parent_uuid']]['parent_uuid']
+        try:
+            asked = _ip(obj.get('floating_ip_address'))
+        except ValueError:
+            raise ApiError(400, 'Invalid IP address %s'
+                           % obj.get('floating_ip_address'))
+        if asked is not None and asked in self._used_addresses(vn_uuid):
+            raise ApiError(409, 'IP address already in use')
+        try:
+            addr, _sub = self.allocate(vn_uuid, asked,
+                                       asked.version if asked else 4)
+        except ApiError as err:
+            raise ApiError(500, err.message)
+        obj['floating_ip_address'] = str(addr)
+
+    def _pre_update_floating_ip(self, old, new, body):
+        if old.get('floating_ip_address'):
+            new['floating_ip_address'] = old['floating_ip_address']
 
     def _pre_update_instance_ip(self, old, new, body):
         asked = body.get('instance_ip_address')

@@ -367,21 +367,24 @@ def test_unused_vm_is_deleted_at_start(fake, drv):
 
 
 def test_ports(fake, drv):
-    """-p is refused, named; --expose alone costs no request."""
+    """No ports cost no request; -p without a floating-ip pool is refused,
+    saying how to set one (see test_contrail_ports for the rest)."""
     net = net_body(11, v6=False)
     drv.ok('NetworkDriver.CreateNetwork', net)
     ep = ep_body(net, 0, v6=False)
     drv.ok('NetworkDriver.CreateEndpoint', ep)
-    exposed = {'com.docker.network.endpoint.exposedports': [
-        {'Proto': 6, 'Port': 8080}], 'com.docker.network.portmap': []}
+    none = {'com.docker.network.endpoint.exposedports': [],
+            'com.docker.network.portmap': []}
     assert counted(fake, drv, 'ProgramExternalConnectivity',
-                   dict(ids_of(ep), Options=exposed)) == 0
+                   dict(ids_of(ep), Options=none)) == 0
     assert counted(fake, drv, 'RevokeExternalConnectivity',
                    ids_of(ep)) == 0
-    published = dict(exposed, **{'com.docker.network.portmap': [
+    published = {'com.docker.network.endpoint.exposedports': [
+        {'Proto': 6, 'Port': 8080}], 'com.docker.network.portmap': [
         {'Proto': 6, 'IP': '', 'Port': 8080, 'HostIP': '',
-         'HostPort': 18080, 'HostPortEnd': 18080}]})
+         'HostPort': 18080, 'HostPortEnd': 18080}]}
     status, reply = drv.call('NetworkDriver.ProgramExternalConnectivity',
                              dict(ids_of(ep), Options=published))
     assert status == 400
-    assert 'contrail backend does not publish ports (-p)' in reply['Err']
+    assert 'no floating-ip pool' in reply['Err']
+    assert '[contrail] floating_ip_pool' in reply['Err']

@@ -18,13 +18,15 @@ import requests
 from vnc_api import vnc_api
 from vnc_api.exceptions import (BadRequest, HttpError, NoIdError,
                                 RefsExistError, ServiceUnavailableError)
-from vnc_api.gen.resource_client import (InstanceIp, Project,
+from vnc_api.gen.resource_client import (FloatingIp, FloatingIpPool,
+                                         InstanceIp, Project,
                                          VirtualMachine,
                                          VirtualMachineInterface,
                                          VirtualNetwork)
 from vnc_api.gen.resource_xsd import (AllocationPoolType, IpamSubnetType,
                                       KeyValuePair, KeyValuePairs,
-                                      MacAddressesType, RouteTargetList,
+                                      MacAddressesType, PortMap,
+                                      PortMappings, RouteTargetList,
                                       SubnetType, VnSubnetsType)
 
 from tests.fakes.contrail_api import FakeContrailAPI
@@ -361,6 +363,88 @@ def test_allocation_pools(api):
     assert got == ['10.32.0.12', '10.32.0.11', '10.32.0.10']
     with pytest.raises(BadRequest):
         make_iip(api, vn)
+
+
+def test_floating_ips(fake, api):
+    """A pool in an external network; floating IPs take its addresses as
+    instance-ips do, hold the interface they point at, and go with no
+    trace."""
+    ext = make_vn(api, 'public', subnet('198.51.100.0', 29),
+                  router_external=True)
+    pool = FloatingIpPool('pub', parent_obj=ext)
+    api.floating_ip_pool_create(pool)
+    inner = make_vn(api, 'inner', subnet('10.30.0.0', 24))
+    vm = VirtualMachine('c-fip')
+    api.virtual_machine_create(vm)
+    vmi = make_vmi(api, inner, vm=vm)
+    project = api.project_read(fq_name=ADMIN)
+
+    fip = FloatingIp('one', parent_obj=pool)
+    fip.set_project(project)
+    fip.set_virtual_machine_interface(vmi)
+    fip.set_floating_ip_port_mappings_enable(True)
+    fip.set_floating_ip_port_mappings(PortMappings(
+        [PortMap('tcp', 18080, 80)]))
+    api.floating_ip_create(fip)
+    got = api.floating_ip_read(id=fip.uuid)
+    # Down from below the gateway (.6) and DNS address (.5).
+    assert got.get_floating_ip_address() == '198.51.100.4'
+    assert got.get_fq_name() == ADMIN + ['public', 'pub', 'one']
+    assert got.get_project_refs()[0]['uuid'] == project.uuid
+    assert got.get_virtual_machine_interface_refs()[0]['uuid'] == vmi.uuid
+    assert got.get_floating_ip_port_mappings_enable() is True
+    [pm] = got.get_floating_ip_port_mappings().get_port_mappings()
+    assert (pm.protocol, pm.src_port, pm.dst_port) == ('tcp', 18080, 80)
+    read = api.virtual_machine_interface_read(
+        id=vmi.uuid, fields=['floating_ip_back_refs'])
+    assert [r['uuid'] for r in read.get_floating_ip_back_refs()] == [
+        fip.uuid]
+
+    # Instance-ips and floating IPs share the network's addresses.
+    assert make_iip(api, ext).instance_ip_address == '198.51.100.3'
+    fill = [FloatingIp('fill-%d' % n, parent_obj=pool) for n in range(2)]
+    for extra in fill:
+        api.floating_ip_create(extra)
+    other = FloatingIp('two', parent_obj=pool)
+    with pytest.raises(HttpError) as err:       # the pool's net is full
+        api.floating_ip_create(other)
+    assert err.value.status_code == 500
+    assert 'exhausted' in str(err.value)
+    for extra in fill:
+        api.floating_ip_delete(id=extra.uuid)
+    # A taken address asked for.
+    with pytest.raises(RefsExistError):
+        api.floating_ip_create(FloatingIp(
+            'three', parent_obj=pool, floating_ip_address='198.51.100.4'))
+    # The interface is held; the pool and its network too.
+    with pytest.raises(RefsExistError):
+        api.virtual_machine_interface_delete(id=vmi.uuid)
+    with pytest.raises(RefsExistError):
+        api.floating_ip_pool_delete(id=pool.uuid)
+    with pytest.raises(RefsExistError):
+        api.virtual_network_delete(id=ext.uuid)
+    # The address is kept on update; freed on delete.
+    got.set_floating_ip_port_mappings(PortMappings(
+        [PortMap('udp', 53, 53)]))
+    api.floating_ip_update(got)
+    assert api.floating_ip_read(
+        id=fip.uuid).get_floating_ip_address() == '198.51.100.4'
+    api.floating_ip_delete(id=fip.uuid)
+    # Without a project ref: the project of its fq_name.
+    api.floating_ip_create(other)
+    again = api.floating_ip_read(id=other.uuid)
+    assert again.get_floating_ip_address() == '198.51.100.4'
+    assert again.get_project_refs()[0]['to'] == ADMIN
+    # A missing pool: 404.
+    with pytest.raises(NoIdError):
+        api.floating_ip_create(FloatingIp('four', parent_obj=FloatingIpPool(
+            'nosuch', parent_obj=ext)))
+    api.floating_ip_delete(id=other.uuid)
+    api.virtual_machine_interface_delete(id=vmi.uuid)
+    api.floating_ip_pool_delete(id=pool.uuid)
+    for iip in fake.objects('instance-ip'):
+        api.instance_ip_delete(id=iip['uuid'])
+    api.virtual_network_delete(id=ext.uuid)
 
 
 def test_vn_subnet_update_keeps_allocations(api):

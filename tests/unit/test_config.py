@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from opencontrail_net.backends import base as backend_base
+from opencontrail_net.backends.contrail import backend as contrail
 from opencontrail_net.backends import mock
 from opencontrail_net import exception
 from opencontrail_net import plugin
@@ -99,3 +100,20 @@ def test_file_values_stand_without_flags(tmp_path):
     config.apply_cli_overrides(conf)
     assert conf.contrail.api_server == ['10.0.0.1']
     assert conf.contrail.api_port == 8082
+
+
+@pytest.mark.parametrize('value,ok', [
+    ('default-domain:admin:public:pool', True), ('admin:public:pool', True),
+    ('public:pool', False), ('a:b:c:d:e', False), ('a::c:d', False)])
+def test_floating_ip_pool_option(conf, value, ok):
+    """A malformed [contrail] floating_ip_pool stops the driver at start."""
+    conf.register_opts(contrail.ContrailBackend.CONFIG_OPTS,
+                       group='contrail')
+    conf.set_override('floating_ip_pool', value, group='contrail')
+    if ok:
+        contrail.ContrailBackend(conf)
+        return
+    with pytest.raises(exception.InvalidConfig) as err:
+        contrail.ContrailBackend(conf)
+    assert '[contrail] floating_ip_pool' in str(err.value)
+    assert value in str(err.value)

@@ -96,6 +96,10 @@ def test_parse_network_options():
         {'opencontrail.security_groups': 'web, d:p:db', 'tenant': 'd:p'}))
     assert net.security_groups == ['web', 'd:p:db']
     assert net.project == ['d', 'p']
+    assert net.floating_ip_pool is None
+    net = netopts.parse_network(create(
+        {'opencontrail.floating_ip_pool': 'd:p:public:pool'}))
+    assert net.floating_ip_pool == 'd:p:public:pool'
 
 
 @pytest.mark.parametrize('generic,word', [
@@ -110,6 +114,10 @@ def test_parse_network_options():
     ({'opencontrail.security_groups': ','},
      'opencontrail.security_groups'),
     ({'opencontrail.security_groups': 'a/b'}, 'a/b'),
+    ({'opencontrail.floating_ip_pool': 'public:pool'},
+     'DOMAIN:PROJECT:NETWORK:POOL'),
+    ({'opencontrail.floating_ip_pool': 'a:b:c:d:e'}, 'a:b:c:d:e'),
+    ({'opencontrail.floating_ip_pool': 'a::c:d'}, 'a::c:d'),
     ({'opencontrail.colour': 'red'}, 'opencontrail.colour'),
     ({'rt': '64512:1', 'opencontrail.rt': '64512:2'}, 'conflicts'),
 ])

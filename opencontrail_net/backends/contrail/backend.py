@@ -23,6 +23,7 @@ from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import ipam
 from opencontrail_net import model
+from opencontrail_net import netopts
 
 LOG = logging.getLogger(__name__)
 
@@ -48,6 +49,18 @@ class ContrailBackend(base.Backend):
         self._endpoints = {}
         self._pools = {}        # pool key -> {'range', 'vn'}
         self._iips = {}         # (vn uuid, address) -> instance-ip uuid
+        # endpoint ID -> what of its ports stands in Contrail: {'group':
+        # its exposed-ports security group, 'floating_ip', 'sure': seen
+        # made or removed by this process (else read off its interface)}.
+        self._ports = {}
+        self._fip_pool = None
+        if self.opts.floating_ip_pool:
+            self._fip_pool = self._pool_fq(self.opts.floating_ip_pool)
+            if self._fip_pool is None:
+                raise exception.InvalidConfig(
+                    option='[contrail] floating_ip_pool',
+                    value=self.opts.floating_ip_pool,
+                    reason='expected DOMAIN:PROJECT:NETWORK:POOL')
         self._rt_rules = None
         self._pending = set()
         self._lock = threading.Lock()
@@ -131,6 +144,12 @@ class ContrailBackend(base.Backend):
         else:
             ipam = objects.fq(self.opts.network_ipam, domain, 3)
         network.ipam = ':'.join(ipam)
+        if network.floating_ip_pool:
+            pool = self._pool_fq(network.floating_ip_pool)
+            self._uuid(api, 'floating-ip-pool', pool,
+                       'opencontrail.floating_ip_pool',
+                       network.floating_ip_pool)
+            network.floating_ip_pool = ':'.join(pool)
         if network.security_groups is None:
             network.security_group_refs = [
                 objects.own_security_group_ref(network)]
@@ -233,6 +252,7 @@ class ContrailBackend(base.Backend):
                 record.security_groups = network.security_groups
                 record.security_group_refs = network.security_group_refs
                 record.mtu = network.mtu
+                record.floating_ip_pool = network.floating_ip_pool
                 if network.security_groups is None:
                     self._create_ours(api.security_group_create,
                                       objects.security_group_obj(network),
@@ -240,7 +260,8 @@ class ContrailBackend(base.Backend):
                 api.kv_store(objects.KV_PREFIX + network.id, json.dumps(
                     {'uuid': vn.uuid, 'mtu': network.mtu,
                      'security_groups': network.security_groups,
-                     'security_group_refs': network.security_group_refs}))
+                     'security_group_refs': network.security_group_refs,
+                     'floating_ip_pool': network.floating_ip_pool}))
         except Exception:
             cleanup.undo(self.client, made)
             raise
@@ -315,6 +336,7 @@ class ContrailBackend(base.Backend):
         record.mtu = kept.get('mtu')
         record.security_groups = kept.get('security_groups')
         record.security_group_refs = kept.get('security_group_refs') or []
+        record.floating_ip_pool = kept.get('floating_ip_pool')
         return record
 
     def delete_network(self, network_id):
@@ -417,6 +439,7 @@ class ContrailBackend(base.Backend):
                 try:
                     api.virtual_machine_interface_create(vmi)
                     made.append(('virtual_machine_interface', vmi.uuid))
+                    self._note_ports(endpoint.id, False, False)
                 except vnc_exc.RefsExistError:
                     endpoint = self._same_endpoint(api, network, endpoint)
                 if network.own_ipam:
@@ -483,6 +506,7 @@ class ContrailBackend(base.Backend):
         ep = objects.endpoint_from_vmi(vmi, network.id)
         if ep is None or not objects.is_ours(vmi):
             raise exception.EndpointNotFound(id=endpoint_id)
+        self._ports_of_vmi(vmi)
         return ep
 
     def get_endpoint(self, network, endpoint_id):
@@ -543,45 +567,228 @@ class ContrailBackend(base.Backend):
                                              ep.instance_ips)
             else:
                 vm_uuid, iips = self._endpoint_parts(api, endpoint_id)
-            cleanup.delete_endpoint_objects(api, endpoint_id, vm_uuid, iips)
+            # Unknown (never seen here): its derived uuids are tried.
+            ports = self._ports.get(endpoint_id) or {
+                'group': True, 'floating_ip': True}
+            cleanup.delete_endpoint_objects(
+                api, endpoint_id, vm_uuid, iips,
+                floating_ip=ports['floating_ip'],
+                ports_group=ports['group'])
         with self._lock:
             self._endpoints.pop(endpoint_id, None)
+            self._ports.pop(endpoint_id, None)
         LOG.info('Deleted virtual-machine-interface %s of endpoint %s',
                  ids.endpoint_uuid(endpoint_id), endpoint_id)
 
-    @staticmethod
-    def _endpoint_parts(api, endpoint_id):
+    def _endpoint_parts(self, api, endpoint_id):
         """(VM uuid, instance-ip uuids) of an endpoint, from its interface.
 
-        For an endpoint this process did not make or join. Gone already:
-        its derived instance-ips may still stand, of either family.
+        For an endpoint this process did not make or join; what of its
+        ports stands is noted from it too. Gone already: its derived
+        instance-ips may still stand, of either family.
         """
         try:
             vmi = api.virtual_machine_interface_read(
                 id=ids.endpoint_uuid(endpoint_id),
                 fields=['virtual_machine_refs', 'instance_ip_back_refs',
-                        'annotations'])
+                        'annotations', 'security_group_refs',
+                        'floating_ip_back_refs'])
         except vnc_exc.NoIdError:
             return None, cleanup.endpoint_iips(endpoint_id)
+        self._ports_of_vmi(vmi, exact=True)
         held = {r['uuid'] for r in vmi.get_instance_ip_back_refs() or []}
         mine = cleanup.endpoint_iips(
             endpoint_id, adopted=objects.annotation(vmi).get('iips', ()))
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
         return vm, [u for u in mine if u in held]
 
-    def publish_ports(self, network, endpoint_id, exposed, bindings):
-        """Published ports would need a floating IP in Contrail, which this
-        backend does not make: ``-p`` is refused rather than ignored.
+    # Exposed and published ports -------------------------------------
 
-        Exposed ports need nothing: they cost no request.
+    def _pool_fq(self, value):
+        """A floating-ip-pool's fq_name (4 parts), or None if malformed."""
+        pool = objects.fq(value, self.opts.domain, 4)
+        return pool if len(pool) == 4 and all(pool) else None
+
+    def _note_ports(self, endpoint_id, group, floating_ip, sure=True):
+        with self._lock:
+            self._ports[endpoint_id] = {'group': group,
+                                        'floating_ip': floating_ip,
+                                        'sure': sure}
+
+    def _ports_of_vmi(self, vmi, exact=False):
+        """What of an endpoint's ports stands, read off its interface.
+
+        Its exposed-ports group shows in its refs. A floating IP comes only
+        with that group (made after it, removed before it): tried with
+        it, unless ``exact`` (the interface was read with its back-refs).
         """
-        if bindings:
+        known = self._ports.get(vmi.name)
+        if known and known['sure']:
+            return
+        group = ids.endpoint_security_group_uuid(vmi.name) in {
+            r['uuid'] for r in vmi.get_security_group_refs() or []}
+        fip = group
+        if exact:
+            fip = ids.floating_ip_uuid(vmi.name) in {
+                r['uuid'] for r in vmi.get_floating_ip_back_refs() or []}
+        self._note_ports(vmi.name, group, fip, sure=False)
+
+    @staticmethod
+    def _port_ranges(exposed):
+        """Exposed ports as (proto, first, last) runs, one rule each."""
+        runs = []
+        for port in sorted(exposed, key=lambda p: (p.proto, p.port)):
+            if runs and runs[-1][0] == port.proto and \
+                    runs[-1][2] + 1 == port.port:
+                runs[-1][2] = port.port
+            else:
+                runs.append([port.proto, port.port, port.port])
+        return [tuple(r) for r in runs]
+
+    @staticmethod
+    def _port_mappings(bindings, pool):
+        """(proto, port on the floating IP, container port) of each -p.
+
+        The floating IP is the container's own: no other container holds
+        its ports, so a host port range takes its first port, and no host
+        port (-p 80) the container's own.
+        """
+        mappings, seen = [], {}
+        for b in bindings:
+            if b.host_ip:
+                raise exception.CannotPublish(
+                    reason='-p %s:%d:%d: on Contrail a container\'s ports '
+                    'are published on its own floating IP from pool %s, '
+                    'not on a host address; publish without one (-p '
+                    '%d:%d)' % (b.host_ip, b.host_port, b.port, pool,
+                                b.host_port or b.port, b.port))
+            if b.proto not in ('tcp', 'udp'):
+                raise exception.CannotPublish(
+                    reason='-p %d/%s: Contrail maps only tcp and udp '
+                    'ports of a floating IP' % (b.port, b.proto))
+            src = b.host_port or b.port
+            if seen.get((b.proto, src), b.port) != b.port:
+                raise exception.CannotPublish(
+                    reason='host port %d/%s is published twice, to '
+                    'container ports %d and %d' % (
+                        src, b.proto, seen[(b.proto, src)], b.port))
+            if (b.proto, src) not in seen:
+                seen[(b.proto, src)] = b.port
+                mappings.append((b.proto, src, b.port))
+        return mappings
+
+    def publish_ports(self, network, endpoint_id, exposed, bindings):
+        """Exposed ports: a security group of the endpoint's own that lets
+        them in from anywhere. Published ports (-p): a floating IP of the
+        network's pool with one port mapping each.
+
+        Retried, the same objects are found (uuids derived from the
+        endpoint's ID) and set to what is asked now; a failure part-way
+        undoes what this call made.
+        """
+        exposed = list(exposed)
+        for b in bindings:
+            if model.ExposedPort(b.proto, b.port) not in exposed:
+                exposed.append(model.ExposedPort(b.proto, b.port))
+        if not exposed:
+            return {}
+        pool = self._pool_fq(network.floating_ip_pool) if \
+            network.floating_ip_pool else self._fip_pool
+        if bindings and pool is None:
             raise exception.CannotPublish(
-                reason='the contrail backend does not publish ports (-p) '
-                'yet: reach the container at its Contrail address, or use '
-                'a network of the embedded default (backend mock, port '
-                'driver bridge)')
-        return {}
+                reason='network %s has no floating-ip pool to publish -p '
+                'on: set [contrail] floating_ip_pool = '
+                'DOMAIN:PROJECT:NETWORK:POOL in the driver\'s configuration, '
+                'or create the network with -o '
+                'opencontrail.floating_ip_pool=DOMAIN:PROJECT:NETWORK:POOL; '
+                'without -p the container is reached at its Contrail '
+                'address' % network.id)
+        mappings = self._port_mappings(bindings, ':'.join(pool or ()))
+        versions = sorted({s.version for s in network.subnets}) or [4, 6]
+        vmi_uuid = ids.endpoint_uuid(endpoint_id)
+        made = []
+        address = None
+        try:
+            with self._api(budget=2 / 3) as api:
+                sg = objects.ports_security_group_obj(
+                    network, endpoint_id, self._port_ranges(exposed),
+                    versions)
+                if self._create_ours(api.security_group_create, sg,
+                                     'security-group', made):
+                    api.ref_update('virtual-machine-interface', vmi_uuid,
+                                   'security-group', sg.uuid, None, 'ADD')
+                    made.append(('ref', ('virtual-machine-interface',
+                                         vmi_uuid, 'security-group',
+                                         sg.uuid)))
+                else:
+                    api.security_group_update(sg)
+                    api.ref_update('virtual-machine-interface', vmi_uuid,
+                                   'security-group', sg.uuid, None, 'ADD')
+                if mappings:
+                    address = self._floating_ip(api, network, endpoint_id,
+                                                pool, mappings, made)
+        except Exception:
+            cleanup.undo(self.client, made)
+            # What an earlier call left is unknown now: tried at delete.
+            self._note_ports(endpoint_id, True, True, sure=False)
+            raise
+        self._note_ports(endpoint_id, True, bool(mappings))
+        LOG.info('Opened exposed ports %s of endpoint %s (security-group '
+                 '%s)', ', '.join('%d/%s' % (p.port, p.proto)
+                                  for p in exposed), endpoint_id, sg.uuid)
+        if not mappings:
+            return {}
+        ep = self._endpoints.get(endpoint_id)
+        shown = [model.PortBinding(proto, dst, address, src, src)
+                 for proto, src, dst in mappings]
+        LOG.info('Published ports of endpoint %s on floating IP %s (pool '
+                 '%s): %s', endpoint_id, address, ':'.join(pool),
+                 ', '.join('%s:%d->%d/%s' % (address, src, dst, proto)
+                           for proto, src, dst in mappings))
+        return {'floating_ip': address, 'floating_ip_pool': ':'.join(pool),
+                netopts.PORTMAP: netopts.portmap(
+                    ep.ipv4.split('/')[0] if ep and ep.ipv4 else '', shown)}
+
+    def _floating_ip(self, api, network, endpoint_id, pool, mappings, made):
+        """Make (or find, and set) the endpoint's floating IP; its address.
+        """
+        fip = objects.floating_ip_obj(network, endpoint_id, pool, mappings)
+        where = ':'.join(pool)
+        try:
+            if not self._create_ours(api.floating_ip_create, fip,
+                                     'floating-ip', made):
+                api.floating_ip_update(fip)
+        except vnc_exc.NoIdError:
+            raise exception.CannotPublish(
+                reason='no floating-ip-pool %s in Contrail (%s)' % (
+                    where, 'opencontrail.floating_ip_pool of network %s'
+                    % network.id if network.floating_ip_pool else
+                    '[contrail] floating_ip_pool'))
+        except (vnc_exc.HttpError, vnc_exc.BadRequest) as exc:
+            if 'exhausted' in str(getattr(exc, 'content', exc)):
+                raise exception.PoolExhausted(
+                    pool='floating-ip-pool %s' % where)
+            raise
+        return api.floating_ip_read(
+            id=fip.uuid, fields=['floating_ip_address']
+        ).get_floating_ip_address()
+
+    def unpublish_ports(self, network, endpoint_id):
+        """Remove the floating IP and the exposed-ports group, if any.
+
+        Nothing published (known from Program, or read off the interface
+        at start or Join): no request. An endpoint this process never saw
+        is left to DeleteEndpoint, which tries both.
+        """
+        ports = self._ports.get(endpoint_id)
+        if not ports or not (ports['group'] or ports['floating_ip']):
+            return
+        with self._api() as api:
+            if ports['floating_ip']:
+                cleanup.delete_floating_ip(api, endpoint_id)
+            if ports['group']:
+                cleanup.delete_ports_group(api, endpoint_id, unref=True)
+        self._note_ports(endpoint_id, False, False)
 
     def find_endpoints(self, host, endpoint_ids):
         if not endpoint_ids:
@@ -605,6 +812,7 @@ class ContrailBackend(base.Backend):
                     continue
             result.append((networks[nid],
                            objects.endpoint_from_vmi(vmi, nid)))
+            self._ports_of_vmi(vmi)
         return result
 
     # Inventory, for the audit ----------------------------------------

@@ -41,13 +41,48 @@ def endpoint_iips(endpoint_id, families=('v4', 'v6'), adopted=()):
             for f in sorted(families)] + list(adopted)
 
 
-def delete_endpoint_objects(api, endpoint_id, vm_uuid, iips):
-    """An endpoint's instance-ips, interface, then its VM if unused.
+def delete_floating_ip(api, endpoint_id):
+    """The floating IP of an endpoint's published ports: its uuid derives
+    from the endpoint's ID, so no one else's is ever found by it."""
+    fip = ids.floating_ip_uuid(endpoint_id)
+    if ignore_missing(api.floating_ip_delete, fip):
+        LOG.info('Deleted floating-ip %s of endpoint %s', fip, endpoint_id)
+
+
+def delete_ports_group(api, endpoint_id, unref=False):
+    """The security group of an endpoint's exposed ports (uuid derived from
+    the endpoint's ID). ``unref``: the interface still refers to it."""
+    sg = ids.endpoint_security_group_uuid(endpoint_id)
+    if unref:
+        try:
+            api.ref_update('virtual-machine-interface',
+                           ids.endpoint_uuid(endpoint_id), 'security-group',
+                           sg, None, 'DELETE')
+        except vnc_exc.NoIdError:
+            pass
+    try:
+        if ignore_missing(api.security_group_delete, sg):
+            LOG.info('Deleted security-group %s of endpoint %s', sg,
+                     endpoint_id)
+    except vnc_exc.RefsExistError as exc:
+        raise exception.Conflict(
+            reason='security group %s of endpoint %s is used by objects '
+            'opencontrail-net did not make: %s' % (sg, endpoint_id, exc))
+
+
+def delete_endpoint_objects(api, endpoint_id, vm_uuid, iips,
+                            floating_ip=True, ports_group=True):
+    """An endpoint's floating IP, instance-ips, interface, its exposed-ports
+    group, then its VM if unused.
 
     Only the uuids the endpoint knows as its own: an address someone else
     added to the interface is theirs, and stops the delete with a clear
-    conflict.
+    conflict. ``floating_ip``, ``ports_group``: whether those may stand
+    (False when the caller knows they do not: no request for them).
     """
+    if floating_ip:
+        # It refers to the interface: it goes first.
+        delete_floating_ip(api, endpoint_id)
     for iip in iips:
         ignore_missing(api.instance_ip_delete, iip)
     vmi_uuid = ids.endpoint_uuid(endpoint_id)
@@ -58,6 +93,9 @@ def delete_endpoint_objects(api, endpoint_id, vm_uuid, iips):
             reason='interface %s of endpoint %s is held by objects '
             'opencontrail-net did not make: %s' % (vmi_uuid, endpoint_id,
                                                    exc))
+    if ports_group:
+        # The interface referred to it: it goes after.
+        delete_ports_group(api, endpoint_id)
     if vm_uuid:
         delete_vm(api, vm_uuid)
 
@@ -69,7 +107,11 @@ def undo(client, made):
     try:
         with client.api(budget=1 / 3) as api:
             for kind, uuid in reversed(made):
-                if kind == 'adopted':
+                if kind == 'ref':
+                    # A ref this call added: (type, uuid, to type, to).
+                    api.ref_update(uuid[0], uuid[1], uuid[2], uuid[3],
+                                   None, 'DELETE')
+                elif kind == 'adopted':
                     # An address of the driver's IPAM: Docker releases it.
                     iip, vmi = uuid
                     api.ref_update('instance-ip', iip,

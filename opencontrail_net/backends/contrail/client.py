@@ -85,6 +85,16 @@ CONFIG_OPTS = [
                      'the audit checks for networks Docker no longer has; '
                      'empty: the "project" option\'s. Only networks this '
                      'host made are considered.'),
+    cfg.StrOpt('floating_ip_pool',
+               help='floating-ip-pool that published ports (docker run -p) '
+                    'take a floating IP from, DOMAIN:PROJECT:NETWORK:POOL '
+                    '(or PROJECT:NETWORK:POOL in "domain"); its network is '
+                    'usually a router_external one. Each container with '
+                    '-p gets its own floating IP with one port mapping '
+                    'per -p (HOSTPORT on the floating IP to the '
+                    'container\'s PORT). "-o opencontrail.floating_ip_pool='
+                    '" overrides it per network. Unset: -p is refused on '
+                    'networks without that option.'),
     cfg.IntOpt('retry_interval', default=30, min=0,
                help='Seconds between attempts to delete a network that '
                     'Docker removed while objects of others still held '

@@ -80,7 +80,8 @@ def docker_view(network):
             'export_targets': network.export_targets,
             'security_groups': network.security_groups,
             'security_group_refs': network.security_group_refs,
-            'own_ipam': network.own_ipam}
+            'own_ipam': network.own_ipam,
+            'floating_ip_pool': network.floating_ip_pool}
 
 
 def subnets(network):
@@ -188,7 +189,8 @@ def network_from_vn(vn, network_id, existing=None):
         project_uuid=vn.parent_uuid, ipam=view.get('ipam'),
         security_groups=view.get('security_groups'),
         security_group_refs=view.get('security_group_refs') or [],
-        own_ipam=view.get('own_ipam', False))
+        own_ipam=view.get('own_ipam', False),
+        floating_ip_pool=view.get('floating_ip_pool'))
 
 
 # Security groups --------------------------------------------------------
@@ -228,6 +230,68 @@ def security_group_obj(network):
     sg.set_security_group_entries(vnc_api.PolicyEntriesType(rules))
     _mark(sg, 'Docker network %s' % network.id)
     return sg
+
+
+# Exposed and published ports ---------------------------------------------
+
+# Protocols as security-group rules name them (sctp by number).
+RULE_PROTOCOLS = {'tcp': 'tcp', 'udp': 'udp', 'sctp': '132'}
+ANYWHERE = {4: ('IPv4', '0.0.0.0'), 6: ('IPv6', '::')}
+
+
+def ports_security_group_ref(network, endpoint_id):
+    """The ref of the group that opens one endpoint's exposed ports."""
+    return {'to': list(network.project) + ['docker-ports-%s' % endpoint_id],
+            'uuid': ids.endpoint_security_group_uuid(endpoint_id)}
+
+
+def ports_security_group_obj(network, endpoint_id, runs, versions):
+    """Ingress from anywhere to the exposed ports ``runs`` ([(proto,
+    first, last)]) on this endpoint's interface alone: a group of its own,
+    as a group's rules apply to every interface that refers to it."""
+    ref = ports_security_group_ref(network, endpoint_id)
+    sg = vnc_api.SecurityGroup(ref['to'][-1], project(network.project))
+    sg.uuid = ref['uuid']
+    local = vnc_api.AddressType(security_group='local')
+    rules = []
+    for proto, first, last in runs:
+        for version in versions:
+            ethertype, anywhere = ANYWHERE[version]
+            rules.append(vnc_api.PolicyRuleType(
+                rule_uuid=ids.endpoint_rule_uuid(endpoint_id, len(rules)),
+                direction='>', protocol=RULE_PROTOCOLS[proto],
+                ethertype=ethertype,
+                src_addresses=[vnc_api.AddressType(
+                    subnet=vnc_api.SubnetType(anywhere, 0))],
+                src_ports=[PORTS], dst_addresses=[local],
+                dst_ports=[vnc_api.PortType(first, last)]))
+    sg.set_security_group_entries(vnc_api.PolicyEntriesType(rules))
+    _mark(sg, 'Docker endpoint %s' % endpoint_id,
+          {'endpoint_id': endpoint_id, 'network_id': network.id})
+    return sg
+
+
+def floating_ip_obj(network, endpoint_id, pool_fq, mappings):
+    """The floating IP of one endpoint in pool ``pool_fq``, with one port
+    mapping per ``(proto, src_port, dst_port)``: src_port on the floating
+    IP, dst_port on the container."""
+    vn = vnc_api.VirtualNetwork(pool_fq[2], project(pool_fq[:2]))
+    fip = vnc_api.FloatingIp(endpoint_id,
+                             vnc_api.FloatingIpPool(pool_fq[3], vn))
+    fip.uuid = ids.floating_ip_uuid(endpoint_id)
+    owner = project(network.project)
+    owner.uuid = network.project_uuid
+    fip.set_project(owner)
+    vmi = vnc_api.VirtualMachineInterface(endpoint_id,
+                                          project(network.project))
+    vmi.uuid = ids.endpoint_uuid(endpoint_id)
+    fip.set_virtual_machine_interface(vmi)
+    fip.set_floating_ip_port_mappings_enable(True)
+    fip.set_floating_ip_port_mappings(vnc_api.PortMappings(
+        [vnc_api.PortMap(proto, src, dst) for proto, src, dst in mappings]))
+    _mark(fip, 'Docker endpoint %s' % endpoint_id,
+          {'endpoint_id': endpoint_id, 'network_id': network.id})
+    return fip
 
 
 # Endpoints, containers ----------------------------------------------------
