@@ -58,7 +58,7 @@ default_opts = [
     cfg.IntOpt('global_asn', default=64512, min=1, max=4294967295,
                help='The Contrail cluster\'s own ASN: route targets in it '
                     'from 8000000 up are Contrail\'s and refused.'),
-    cfg.IntOpt('delete_spacing_ms', default=80, min=0, max=1000,
+    cfg.IntOpt('delete_spacing_ms', default=50, min=0, max=1000,
                help='When DeleteEndpoint calls of one network come at once '
                     '(e.g. "docker rm -f" of many containers), answer them '
                     'this many milliseconds apart; a lone call is answered '

@@ -37,10 +37,10 @@ class NetworkDriver:
         self._oper_info = {}
         self._lock = threading.Lock()
         self.labels = labels.LabelReader(conf, backend)
-        spacing = conf.delete_spacing_ms / 1000.0
-        # One log line a burst is enough: DeleteEndpoint's.
-        self.leave_pacer = pacing.Pacer('Leave', spacing, log=False)
-        self.delete_pacer = pacing.Pacer('DeleteEndpoint', spacing)
+        # Docker decrements its endpoint count right after DeleteEndpoint:
+        # those answers are the ones spaced (Leave's answers need not be).
+        self.delete_pacer = pacing.Pacer('DeleteEndpoint',
+                                         conf.delete_spacing_ms / 1000.0)
         # What the audit must leave alone for now.
         self.inflight = inflight.InFlight()
 
@@ -171,7 +171,6 @@ class NetworkDriver:
             # Docker forgets the network whatever the backend answered (it
             # swallows the error): nothing of it stays on this host.
             self.ports.network_deleted(network_id)
-            self.leave_pacer.forget(network_id)
             self.delete_pacer.forget(network_id)
             with self._lock:
                 self._networks.pop(network_id, None)
@@ -286,13 +285,11 @@ class NetworkDriver:
         """NetworkDriver.Leave: unplug the port; the backend is untouched.
 
         The kernel's slow part, deleting the veth pair, goes on after the
-        answer. Spaced like DeleteEndpoint: Docker's teardowns of a burst
-        then reach its endpoint store one after the other.
+        answer.
         """
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        with self.leave_pacer.pace(network_id):
-            self.ports.unplug(network_id, endpoint_id, background=True)
+        self.ports.unplug(network_id, endpoint_id, background=True)
         return {}
 
     def discover(self, body):

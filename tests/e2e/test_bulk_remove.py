@@ -61,7 +61,7 @@ def test_bulk_remove_leaves_no_stuck_network(isolated):
                              ['%.2f' % rm for rm, _ in outcomes]))
     log = drv.log_text()
     assert 'DeleteEndpoint calls on network' in log
-    assert 'answering them 80 ms apart' in log
+    assert 'answering them 50 ms apart' in log
     assert drv.mock_rows('endpoints') == []
     assert drv.mock_rows('networks') == []
     assert nsmod.wait_links(ns, {'lo'}) == {'lo'}

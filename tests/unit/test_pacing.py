@@ -240,22 +240,25 @@ def test_delete_endpoint_is_paced(conf):
     assert len(driver.ports.unplugged) == 3
 
 
-def test_leave_is_paced(conf):
-    conf.set_override('delete_spacing_ms', 40)
+def test_leave_is_not_paced(conf):
+    # Docker's count goes down after DeleteEndpoint, not after Leave: a
+    # burst of Leave calls is answered at once.
+    conf.set_override('delete_spacing_ms', 200)
     driver = network.NetworkDriver(conf, _Backend(), _Ports())
     start = time.monotonic()
     for i in range(3):
         assert driver.leave(
             {'NetworkID': NET_A, 'EndpointID': '%064x' % i}) == {}
-    assert time.monotonic() - start >= 0.08
+    assert time.monotonic() - start < 0.2
+    assert len(driver.ports.unplugged) == 3
 
 
 def test_delete_spacing_default_and_off(conf):
-    assert conf.delete_spacing_ms == 80
+    assert conf.delete_spacing_ms == 50
     conf.set_override('delete_spacing_ms', 0)
     driver = network.NetworkDriver(conf, _Backend(), _Ports())
     slept = []
-    driver.delete_pacer.sleep = driver.leave_pacer.sleep = slept.append
+    driver.delete_pacer.sleep = slept.append
     for i in range(5):
         body = {'NetworkID': NET_A, 'EndpointID': '%064x' % i}
         driver.leave(body)
