@@ -201,6 +201,9 @@ def bench_docker(runs, parallel, rounds, ns):
           'bridge %.2f s (%d failed), opencontrail-net %.2f s (%d failed), '
           'ratio %.2fx' % (parallel, rounds, sb, failures['benchbridge'], so,
                            failures['benchocn'], so / sb))
+    for net in starts:
+        print('    %s rounds: %s' % (net, ', '.join(
+            '%.2f' % t for t in starts[net])))
 
 
 def bench_requests(networks=500, endpoints=2000):
@@ -255,7 +258,7 @@ def main():
                         help='docker run --rm per network for (b)')
     parser.add_argument('--parallel', type=int, default=48,
                         help='containers started at once for (c)')
-    parser.add_argument('--rounds', type=int, default=3,
+    parser.add_argument('--rounds', type=int, default=5,
                         help='rounds of (c) per driver')
     parser.add_argument('--spacing', type=int, default=0,
                         help='delete_spacing_ms of the driver in (a): '
