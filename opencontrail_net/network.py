@@ -99,11 +99,14 @@ class NetworkDriver:
         # EndpointOperInfo must answer after a restart as it did before,
         # still without a backend request of its own.
         published = self.ports.published() if plugged else {}
+        in_backend = self.backend.published(
+            [ep for _net, ep in plugged]) if plugged else {}
         for _net, ep in plugged:
             self._oper_info[ep.id] = self._oper_value(ep)
             if published.get(ep.id):
                 self._oper_info[ep.id][netopts.PORTMAP] = portmap(
                     ep, published[ep.id])
+            self._oper_info[ep.id].update(in_backend.get(ep.id, {}))
 
     def _oper_value(self, ep, host_if=None):
         return {'host_if': host_if or self.ports.host_interface(ep.id),

@@ -97,6 +97,12 @@ class Backend(plugin.PluginBase):
     def unpublish_ports(self, network, endpoint_id):
         """Undo publish_ports; nothing there is not an error."""
 
+    def published(self, endpoints):
+        """What publish_ports returned for these endpoints (``[model.
+        Endpoint]``), found again after a restart: ``{endpoint ID: dict}``.
+        """
+        return {}
+
     def find_endpoints(self, host, endpoint_ids):
         """Return ``[(network, endpoint)]`` of those IDs bound on ``host``.
 

@@ -208,7 +208,12 @@ def test_restart_between_program_and_revoke(fake, drv, vnc, pool,
     restart still removes them, found on the interface at start."""
     net, ep = container(fake, drv, namespaces, 62)
     assert program(drv, ep, published=[(18080, '80')])[0] == 200
+    shown = drv.ok('NetworkDriver.EndpointOperInfo', ids_of(ep))['Value']
+    assert shown['floating_ip'] and shown[PORTMAP][0]['HostPort'] == 18080
     drv.restart()
+    # Shown after the restart as before, from what start read.
+    assert drv.ok('NetworkDriver.EndpointOperInfo',
+                  ids_of(ep)) == {'Value': shown}
     fake_count = getattr(fake, 'reset_requests', None)
     if fake_count:
         fake.reset_requests()

@@ -738,16 +738,46 @@ class ContrailBackend(base.Backend):
                                   for p in exposed), endpoint_id, sg.uuid)
         if not mappings:
             return {}
-        ep = self._endpoints.get(endpoint_id)
-        shown = [model.PortBinding(proto, dst, address, src, src)
-                 for proto, src, dst in mappings]
         LOG.info('Published ports of endpoint %s on floating IP %s (pool '
                  '%s): %s', endpoint_id, address, ':'.join(pool),
                  ', '.join('%s:%d->%d/%s' % (address, src, dst, proto)
                            for proto, src, dst in mappings))
+        return self._published_info(self._endpoints.get(endpoint_id),
+                                    address, pool, mappings)
+
+    @staticmethod
+    def _published_info(ep, address, pool, mappings):
+        """What EndpointOperInfo shows of a floating IP's ports."""
+        shown = [model.PortBinding(proto, dst, address, src, src)
+                 for proto, src, dst in mappings]
         return {'floating_ip': address, 'floating_ip_pool': ':'.join(pool),
                 netopts.PORTMAP: netopts.portmap(
                     ep.ipv4.split('/')[0] if ep and ep.ipv4 else '', shown)}
+
+    def published(self, endpoints):
+        """The floating IPs of these endpoints, for EndpointOperInfo after
+        a restart: one list request, and only for endpoints whose
+        interface shows published ports."""
+        wanted = {ep.id: ep for ep in endpoints
+                  if (self._ports.get(ep.id) or {}).get('floating_ip')}
+        if not wanted:
+            return {}
+        with self._api() as api:
+            found = api.floating_ips_list(
+                obj_uuids=[ids.floating_ip_uuid(e) for e in wanted],
+                detail=True)
+        info = {}
+        for fip in found:
+            ep = wanted.get(fip.name)
+            if ep is None or not objects.is_ours(fip):
+                continue
+            maps = fip.get_floating_ip_port_mappings()
+            mappings = [(m.protocol, m.src_port, m.dst_port)
+                        for m in (maps.get_port_mappings() if maps else [])]
+            info[ep.id] = self._published_info(
+                ep, fip.get_floating_ip_address(), fip.get_fq_name()[:4],
+                mappings)
+        return info
 
     def _floating_ip(self, api, network, endpoint_id, pool, mappings, made):
         """Make (or find, and set) the endpoint's floating IP; its address.
