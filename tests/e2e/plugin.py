@@ -24,7 +24,8 @@ class DockerPlugin(driverproc.DriverProcess):
                          **options)
 
     def close(self):
-        self.kill()
+        # Stopped as a service is: the pairs of a last Leave go with it.
+        self.stop()
         try:
             os.unlink(self.socket_path)
         except FileNotFoundError:

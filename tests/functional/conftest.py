@@ -48,7 +48,8 @@ def driver_factory(workdir):
 
     yield make
     for proc in procs:
-        proc.kill()
+        # Stopped as a service is: the pairs of a last Leave go with it.
+        proc.stop()
 
 
 @pytest.fixture
