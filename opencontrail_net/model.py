@@ -121,6 +121,8 @@ class Endpoint:
     ipv4: typing.Optional[str] = None  # CIDR form, as Docker gives it
     ipv6: typing.Optional[str] = None
     host: typing.Optional[str] = None
+    # Docker's CreateEndpoint named exposed or published ports.
+    ports: bool = False
     # Filled by the backend.
     uuid: typing.Optional[str] = None
     sandbox: typing.Optional[str] = None

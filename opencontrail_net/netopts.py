@@ -370,6 +370,14 @@ def portmap(container_ip, mappings, host_ip=None):
             for m in mappings]
 
 
+def has_ports(body):
+    """Whether a CreateEndpoint names exposed or published ports (the
+    same Options as ProgramExternalConnectivity's; checked there)."""
+    options = body.get('Options')
+    return isinstance(options, dict) and bool(
+        options.get(EXPOSED) or options.get(PORTMAP))
+
+
 def parse_ports(body):
     """The exposed and published ports of a ProgramExternalConnectivity.
 

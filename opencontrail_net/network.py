@@ -215,7 +215,8 @@ class NetworkDriver:
         ipv4, ipv6, mac = netopts.parse_interface(body)
         net = self._network(network_id)
         ep = model.Endpoint(id=endpoint_id, network_id=network_id, mac=mac,
-                            ipv4=ipv4, ipv6=ipv6, host=self.conf.host)
+                            ipv4=ipv4, ipv6=ipv6, host=self.conf.host,
+                            ports=netopts.has_ports(body))
         ep, _created = self.backend.create_endpoint(net, ep)
         return {'Interface': {} if mac else {'MacAddress': ep.mac}}
 

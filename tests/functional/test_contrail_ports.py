@@ -243,6 +243,31 @@ def test_delete_endpoint_without_revoke_after_restart(fake, drv, pool,
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
 
 
+def test_group_made_but_not_referred_to(fake, drv, vnc, pool, namespaces):
+    """kill -9 between making the ports group and adding the interface's
+    ref to it: CreateEndpoint had named the ports, and that is enough for
+    DeleteEndpoint after the restart to remove the group."""
+    net = net_body(65, v6=False, generic={
+        'opencontrail.floating_ip_pool': POOL})
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    ep = dict(ep_body(net, 0, v6=False), Options=ports(exposed=['8080']))
+    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    move_container_end(drv.ok('NetworkDriver.Join', join_body(ep)),
+                       namespaces.add())
+    assert program(drv, ep, exposed=['8080'])[0] == 200
+    group = ids.endpoint_security_group_uuid(ep['EndpointID'])
+    # What the kill leaves: the group, and no ref to it.
+    vnc.ref_update('virtual-machine-interface',
+                   ids.endpoint_uuid(ep['EndpointID']), 'security-group',
+                   group, None, 'DELETE')
+    drv.kill()
+    drv.start()
+    drv.ok('NetworkDriver.Leave', ids_of(ep))
+    drv.ok('NetworkDriver.DeleteEndpoint', ids_of(ep))
+    assert ours_left(fake, ep) == []
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+
+
 def test_delete_network_takes_our_leftovers(fake, drv, pool, namespaces):
     """Docker swallowed a failed DeleteEndpoint: the floating IP and group
     left do not keep the network."""

@@ -618,15 +618,18 @@ class ContrailBackend(base.Backend):
     def _ports_of_vmi(self, vmi, exact=False):
         """What of an endpoint's ports stands, read off its interface.
 
-        Its exposed-ports group shows in its refs. A floating IP comes only
-        with that group (made after it, removed before it): tried with
-        it, unless ``exact`` (the interface was read with its back-refs).
+        Its exposed-ports group shows in its refs, or may stand unreferred
+        if Docker named ports at CreateEndpoint (the driver killed between
+        making it and referring to it). A floating IP comes only with that
+        group (made after it, removed before it): tried with it, unless
+        ``exact`` (the interface was read with its back-refs).
         """
         known = self._ports.get(vmi.name)
         if known and known['sure']:
             return
         group = ids.endpoint_security_group_uuid(vmi.name) in {
-            r['uuid'] for r in vmi.get_security_group_refs() or []}
+            r['uuid'] for r in vmi.get_security_group_refs() or []} or bool(
+            objects.annotation(vmi).get('ports'))
         fip = group
         if exact:
             fip = ids.floating_ip_uuid(vmi.name) in {

@@ -314,6 +314,10 @@ def vmi_obj(network, endpoint):
             'ipv6': endpoint.ipv6}
     if endpoint.instance_ips:
         view['iips'] = endpoint.instance_ips
+    if endpoint.ports:
+        # Its ports group and floating IP may stand even where no ref
+        # shows them (a driver killed between making and referring).
+        view['ports'] = True
     _mark(vmi, 'Docker endpoint %s' % endpoint.id, view)
     return vmi
 
@@ -373,7 +377,7 @@ def endpoint_from_vmi(vmi, network_id):
         id=vmi.name, network_id=network_id,
         mac=macs.mac_address[0] if macs and macs.mac_address else None,
         ipv4=view.get('ipv4'), ipv6=view.get('ipv6'),
-        instance_ips=view.get('iips', []),
+        instance_ips=view.get('iips', []), ports=bool(view.get('ports')),
         host=kv(vmi.get_virtual_machine_interface_bindings()).get('host_id'),
         uuid=vmi.uuid, vm_uuid=vms[0]['uuid'] if vms else None,
         vm_name=vms[0]['to'][-1] if vms else None)
