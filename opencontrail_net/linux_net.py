@@ -127,9 +127,12 @@ def create_veth(host_name, peer_name, peer_mac, mtu, alias, master=None):
     return True
 
 
-def _delete(ip, name):
+def _delete(ip, name=None, index=None):
     try:
-        ip.link('del', ifname=name)
+        if index is None:
+            ip.link('del', ifname=name)
+        else:
+            ip.link('del', index=index)
     except NetlinkError as exc:
         if exc.code != errno.ENODEV:
             raise
@@ -152,13 +155,7 @@ def delete_index(index):
     not the one deleted.
     """
     with _iproute() as ip:
-        try:
-            ip.link('del', index=index)
-        except NetlinkError as exc:
-            if exc.code != errno.ENODEV:
-                raise
-            return False
-    return True
+        return _delete(ip, index=index)
 
 
 def _enable_ipv6(name, needed):

@@ -122,3 +122,20 @@ def vnc_client(api):
         auth_host='127.0.0.1', auth_port=str(ks.port),
         auth_protocol='http', auth_url='/v3/auth/tokens',
         domain_name='Default')
+
+
+def external_pool(vnc, network_name, project=('default-domain', 'admin'),
+                  ipam=('default-domain', 'default-project',
+                        'default-network-ipam')):
+    """Someone else's router_external network with a floating-ip pool,
+    made straight at the API: returns (network, pool)."""
+    vn = vnc_api.VirtualNetwork(
+        network_name, parent_obj=vnc.project_read(fq_name=list(project)),
+        router_external=True)
+    vn.add_network_ipam(vnc.network_ipam_read(fq_name=list(ipam)),
+                        vnc_api.VnSubnetsType([vnc_api.IpamSubnetType(
+                            subnet=vnc_api.SubnetType('203.0.113.0', 24))]))
+    vnc.virtual_network_create(vn)
+    pool = vnc_api.FloatingIpPool('pool', parent_obj=vn)
+    vnc.floating_ip_pool_create(pool)
+    return vn, pool

@@ -28,15 +28,21 @@ def host_name(tag):
     return 'veth%sp0' % tag
 
 
+def find_host_end_index(endpoint_id):
+    """(name, index) of the host end plugged for ``endpoint_id``, told
+    ours by its alias; (None, None) if there is none."""
+    for tag in _candidates(endpoint_id):
+        index, alias = linux_net.link_index(host_name(tag))
+        if index is None:
+            break
+        if alias == endpoint_id:
+            return host_name(tag), index
+    return None, None
+
+
 def find_host_end(endpoint_id):
     """The name of the host end plugged for ``endpoint_id``, or None."""
-    for tag in _candidates(endpoint_id):
-        exists, alias = linux_net.link_alias(host_name(tag))
-        if not exists:
-            return None
-        if alias == endpoint_id:
-            return host_name(tag)
-    return None
+    return find_host_end_index(endpoint_id)[0]
 
 
 class Reaper:
@@ -175,11 +181,7 @@ class VethDriver(base.PortDriver):
         known = self._names.pop(endpoint_id, None)
         if known is not None:
             return known
-        name = find_host_end(endpoint_id)
-        if name is None:
-            return None, None
-        index, alias = linux_net.link_index(name)
-        return (name, index) if alias == endpoint_id else (None, None)
+        return find_host_end_index(endpoint_id)
 
     def unplug(self, network_id, endpoint_id, background=False):
         """Delete the endpoint's pair; with ``background``, the reaper

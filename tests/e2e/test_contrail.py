@@ -326,15 +326,7 @@ def test_foreign_port_in_a_docker_network(dockerd, drv, vnc, cleanup,
 def fip_pool(vnc, unique_name):
     """A router_external network and its floating-ip pool: someone
     else's, made straight at the API; they outlive the test."""
-    project = vnc.project_read(fq_name=['default-domain', 'admin'])
-    ipam = vnc.network_ipam_read(fq_name=DEFAULT_IPAM)
-    vn = vnc_api.VirtualNetwork(unique_name('public'), parent_obj=project,
-                                router_external=True)
-    vn.add_network_ipam(ipam, vnc_api.VnSubnetsType([vnc_api.IpamSubnetType(
-        subnet=vnc_api.SubnetType('203.0.113.0', 24))]))
-    vnc.virtual_network_create(vn)
-    pool = vnc_api.FloatingIpPool('pool', parent_obj=vn)
-    vnc.floating_ip_pool_create(pool)
+    vn, pool = contrail_target.external_pool(vnc, unique_name('public'))
     yield pool
     assert vnc.floating_ip_pool_read(id=pool.uuid).get_id_perms().creator \
         != 'opencontrail-net'

@@ -8,7 +8,6 @@ test. What the driver made is read back with vnc_api too.
 import ipaddress
 
 import pytest
-from vnc_api import vnc_api
 
 from opencontrail_net import ids
 from tests import contrail_target
@@ -20,7 +19,6 @@ from tests.functional.test_contrail_backend import (
 from tests.functional.test_contrail_shared import move_container_end
 
 PROJECT = ['default-domain', 'admin']
-IPAM = ['default-domain', 'default-project', 'default-network-ipam']
 POOL = ':'.join(PROJECT + ['public', 'pool'])
 EXPOSED = 'com.docker.network.endpoint.exposedports'
 PORTMAP = 'com.docker.network.portmap'
@@ -36,15 +34,7 @@ def vnc(fake):
 @pytest.fixture
 def pool(vnc):
     """A router_external network with a floating-ip pool, not ours."""
-    project = vnc.project_read(fq_name=PROJECT)
-    ipam = vnc.network_ipam_read(fq_name=IPAM)
-    vn = vnc_api.VirtualNetwork('public', parent_obj=project,
-                                router_external=True)
-    vn.add_network_ipam(ipam, vnc_api.VnSubnetsType([vnc_api.IpamSubnetType(
-        subnet=vnc_api.SubnetType('203.0.113.0', 24))]))
-    vnc.virtual_network_create(vn)
-    fip_pool = vnc_api.FloatingIpPool('pool', parent_obj=vn)
-    vnc.floating_ip_pool_create(fip_pool)
+    vn, fip_pool = contrail_target.external_pool(vnc, 'public')
     yield fip_pool
     vnc.floating_ip_pool_delete(id=fip_pool.uuid)
     vnc.virtual_network_delete(id=vn.uuid)

@@ -40,7 +40,10 @@ class Links:
         return self.indexes.get(name)
 
     def link_index(self, name):
-        return self.indexes.get(name), self.aliases.get(name)
+        if name not in self.aliases:
+            return None, None
+        return (self.indexes.setdefault(name, len(self.indexes) + 100),
+                self.aliases[name])
 
     def create_veth(self, host, peer, mac, mtu, alias, master=None):
         if host in self.aliases or peer in self.aliases:
@@ -298,14 +301,14 @@ def test_resync_goes_on_after_a_refusal(driver, links, caplog):
 def test_resync_goes_on_after_a_netlink_error(driver, links, caplog):
     eps = [other_endpoint(n) for n in (1, 2)]
     links.aliases['veth22222222p0'] = eps[1].id
-    real = links.link_alias
+    real = links.link_index
 
-    def link_alias(name):
+    def link_index(name):
         if name.startswith('veth1'):
             raise exception.PortError(reason='netlink says no')
         return real(name)
 
-    with mock.patch('opencontrail_net.linux_net.link_alias', link_alias):
+    with mock.patch('opencontrail_net.linux_net.link_index', link_index):
         driver.resync([(network(), ep) for ep in eps])
     [call] = driver.client.add_port.call_args_list
     assert call[0][0]['id'] == eps[1].uuid
