@@ -125,6 +125,11 @@ class Backend(plugin.PluginBase):
         """Return the endpoints of ``network`` bound on ``host``."""
         return []
 
+    def vrouter_links(self):
+        """The VM uuids this host's virtual-router refers to, or None where
+        the backend makes no such link."""
+        return None
+
     def foreign_objects(self, network):
         """Describe what others put in ``network`` (texts, for operators).
 

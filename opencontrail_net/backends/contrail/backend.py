@@ -44,8 +44,16 @@ class ContrailBackend(base.Backend):
         super().__init__(conf)
         self.opts = conf.contrail
         self.host = conf.host
+        # With the vrouter port driver, this host's virtual-router must
+        # refer to each container's VM, or its agent never gets the port.
+        self._link_vrouter = conf.port_driver == 'vrouter'
+        self._vrouter = None    # its uuid, once found
+        self._vrouter_said = False
         self.client = client_mod.Client(self.opts)
         self._names = {}        # (type, fq string) -> uuid
+        # virtual-network uuid -> fq_name, for refs (the server reads a
+        # ref's fq_name): a network's fq_name never changes while it lives.
+        self._vn_names = {}
         self._endpoints = {}
         self._pools = {}        # pool key -> {'range', 'vn'}
         self._iips = {}         # (vn uuid, address) -> instance-ip uuid
@@ -79,6 +87,8 @@ class ContrailBackend(base.Backend):
                 cleanup.delete_unused_vms(api, self.host)
                 self._pending = set(json.loads(
                     self._kv_get(api, PENDING_KEY % self.host) or '[]'))
+                if self._link_vrouter:
+                    self._vrouter_uuid(api)
         except exception.OpenContrailNetError as exc:
             LOG.warning('Could not look for unused VMs and pending deletes '
                         'at start: %s', exc)
@@ -96,6 +106,29 @@ class ContrailBackend(base.Backend):
             return api.kv_retrieve(key)
         except vnc_exc.NoIdError:
             return None
+
+    def _vrouter_uuid(self, api):
+        """This host's virtual-router, looked up until found (one request;
+        none once found)."""
+        if self._vrouter is None:
+            fq_name = cleanup.vrouter_fq_name(self.host)
+            try:
+                self._vrouter = api.fq_name_to_id('virtual-router', fq_name)
+            except vnc_exc.NoIdError:
+                # Said once; looked for again at each Join until found.
+                log = LOG.debug if self._vrouter_said else LOG.error
+                self._vrouter_said = True
+                log('No virtual-router %s in Contrail: the vrouter agent of '
+                    'this host gets no container port until [DEFAULT] host '
+                    '(%s) is exactly the name this host\'s virtual-router '
+                    'was provisioned with. Contrail names a virtual-router '
+                    'after its host as the agent registers it, usually the '
+                    'short name (hostname -s), not the FQDN.',
+                    ':'.join(fq_name), self.host)
+                return None
+            LOG.info('This host\'s virtual-router is %s (%s)', self._vrouter,
+                     ':'.join(fq_name))
+        return self._vrouter
 
     # Lookups, cached: names never move to another uuid while in use --
 
@@ -202,7 +235,7 @@ class ContrailBackend(base.Backend):
                     return self._existing_same(api, network, vn, exc), False
                 made.append(('virtual_network', vn.uuid))
                 if network.own_ipam:
-                    self._bind_pools(api, network, vn.uuid)
+                    self._bind_pools(api, network, vn)
         except Exception:
             cleanup.undo(self.client, made)
             raise
@@ -527,10 +560,22 @@ class ContrailBackend(base.Backend):
         try:
             with self._api(budget=2 / 3) as api:
                 # Made already: the container's other endpoint made it.
-                self._create_ours(api.virtual_machine_create, vm,
-                                  'virtual-machine', made)
+                new_vm = self._create_ours(api.virtual_machine_create, vm,
+                                           'virtual-machine', made)
                 api.ref_update('virtual-machine-interface', endpoint.uuid,
                                'virtual-machine', vm.uuid, None, 'ADD')
+                vrouter = self._link_vrouter and self._vrouter_uuid(api)
+                if vrouter:
+                    made.append(('ref', ('virtual-machine-interface',
+                                         endpoint.uuid, 'virtual-machine',
+                                         vm.uuid)))
+                    # What the agent subscribes to: the server links a VM
+                    # to a virtual-router by itself only for SR-IOV ports.
+                    api.ref_update('virtual-router', vrouter,
+                                   'virtual-machine', vm.uuid, None, 'ADD')
+                    if new_vm:
+                        made.append(('ref', ('virtual-router', vrouter,
+                                             'virtual-machine', vm.uuid)))
         except Exception:
             cleanup.undo(self.client, made)
             raise
@@ -889,6 +934,17 @@ class ContrailBackend(base.Backend):
                 found.append(ep)
         return found
 
+    def vrouter_links(self):
+        if not self._link_vrouter:
+            return None
+        with self._api() as api:
+            vrouter = self._vrouter_uuid(api)
+            if vrouter is None:
+                return set()
+            vr = api.virtual_router_read(id=vrouter,
+                                         fields=['virtual_machine_refs'])
+        return {r['uuid'] for r in vr.get_virtual_machine_refs() or []}
+
     def foreign_objects(self, network):
         with self._api() as api:
             try:
@@ -905,7 +961,18 @@ class ContrailBackend(base.Backend):
             record = json.loads(kept) if kept else None
             if record is not None and record.get('vn'):
                 self._pools[key] = record
+                if record.get('fq'):
+                    self._vn_names[record['vn']] = record['fq']
         return record
+
+    def _vn_fq(self, api, vn_uuid):
+        """The fq_name of a virtual-network, asked once per process (a
+        pool recorded with it, or an existing network read, costs none)."""
+        fq_name = self._vn_names.get(vn_uuid)
+        if fq_name is None:
+            fq_name = api.id_to_fq_name(vn_uuid)
+            self._vn_names[vn_uuid] = fq_name
+        return fq_name
 
     def _pool_ranges(self, api, network):
         """The --ip-range of each subnet, from its pool."""
@@ -919,11 +986,13 @@ class ContrailBackend(base.Backend):
                         subnet.cidr, record['vn']))
             subnet.ip_range = record.get('range')
 
-    def _bind_pools(self, api, network, vn_uuid):
+    def _bind_pools(self, api, network, vn):
+        vn_uuid = vn.uuid
+        self._vn_names[vn_uuid] = vn.get_fq_name()
         for subnet in network.subnets:
             key = model.Pool(cidr=subnet.cidr, project=network.project).key
             record = {'range': subnet.ip_range, 'vn': vn_uuid,
-                      'network_id': network.id}
+                      'fq': vn.get_fq_name(), 'network_id': network.id}
             api.kv_store(POOL_KEY % key, json.dumps(record))
             self._pools[key] = record
 
@@ -994,6 +1063,7 @@ class ContrailBackend(base.Backend):
                 if net.version == version and pool.cidr in (None, cidr):
                     pool.cidr, pool.gateway = cidr, sub.default_gateway
                     pool.network, pool.project = vn.uuid, vn.get_fq_name()[:2]
+                    self._vn_names[vn.uuid] = vn.get_fq_name()
                     return pool
         raise exception.InvalidOption(
             key='opencontrail.network', value=pool.network,
@@ -1048,8 +1118,9 @@ class ContrailBackend(base.Backend):
         tries = [address]
         if address is None and pool.network and pool.range:
             tries = [str(a) for a in ipaddress.ip_network(pool.range).hosts()]
+        vn_fq = self._vn_fq(api, vn_uuid)
         for asked in tries[:64]:
-            iip = objects.ipam_iip(pool, vn_uuid, asked)
+            iip = objects.ipam_iip(pool, vn_fq, vn_uuid, asked)
             try:
                 api.instance_ip_create(iip)
             except vnc_exc.RefsExistError:

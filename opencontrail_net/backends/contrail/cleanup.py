@@ -6,6 +6,8 @@ and it belongs to the Docker object being removed; whatever else stands in
 the way is named in the error, never touched.
 """
 
+import re
+
 from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
 from vnc_api import vnc_api
@@ -21,17 +23,52 @@ ignore_missing = client_mod.ignore_missing
 # What a virtual-network may hold that is no one's object: its own
 # routing-instance, made and removed by the API server with it.
 _DERIVED = ('routing_instances',)
+# The objects a 409 on delete names ("Delete when resource still
+# referred: [hrefs]"), by type and uuid.
+_BLOCKER = re.compile(r'/([a-z-]+)/([0-9a-f]{8}-[0-9a-f-]{27})')
+VROUTER_PARENT = ['default-global-system-config']
+
+
+def vrouter_fq_name(host):
+    """The virtual-router of a host: Contrail names it after the host."""
+    return VROUTER_PARENT + [host]
+
+
+def unlink_vrouter(api, vrouter_uuid, vm_uuid):
+    """Remove a virtual-router's link to a container's VM (made at Join)."""
+    try:
+        api.ref_update('virtual-router', vrouter_uuid, 'virtual-machine',
+                       vm_uuid, None, 'DELETE')
+    except vnc_exc.NoIdError:
+        return
+    LOG.info('Unlinked virtual-machine %s from virtual-router %s', vm_uuid,
+             vrouter_uuid)
 
 
 def delete_vm(api, vm_uuid):
-    """Delete a container's VM unless another interface still uses it."""
-    try:
-        api.virtual_machine_delete(id=vm_uuid)
-    except vnc_exc.NoIdError:
+    """Delete a container's VM unless another interface still uses it.
+
+    A virtual-router's link to it (made at Join, for the vrouter agent)
+    goes first, once no interface uses the VM: the server names what
+    holds the VM in its refusal, so a VM without the link costs one
+    request, as before.
+    """
+    for last in (False, True):
+        try:
+            api.virtual_machine_delete(id=vm_uuid)
+        except vnc_exc.NoIdError:
+            return
+        except vnc_exc.RefsExistError as exc:
+            held = _BLOCKER.findall(str(exc))
+            routers = [u for kind, u in held if kind == 'virtual-router']
+            if last or not routers or len(routers) != len(held):
+                # Another endpoint of the same container still uses it.
+                return
+            for vrouter in routers:
+                unlink_vrouter(api, vrouter, vm_uuid)
+            continue
+        LOG.info('Deleted virtual-machine %s', vm_uuid)
         return
-    except vnc_exc.RefsExistError:
-        return  # Another endpoint of the same container still uses it.
-    LOG.info('Deleted virtual-machine %s', vm_uuid)
 
 
 def endpoint_iips(endpoint_id, families=('v4', 'v6'), adopted=()):

@@ -154,11 +154,20 @@ def network_obj(network, ipam_fq, host=None):
     return vn
 
 
-def network_ref(network):
-    """A virtual-network that only names ``network`` (for refs, updates)."""
-    vn = vnc_api.VirtualNetwork(network.name, project(network.project))
-    vn.uuid = network.uuid
+def vn_ref(fq_name, vn_uuid):
+    """A virtual-network that only names one (for refs, updates).
+
+    The API server takes a ref's object from its ``to``, the fq_name, not
+    from its uuid: a ref must carry the real fq_name.
+    """
+    vn = vnc_api.VirtualNetwork(fq_name[2], project(fq_name[:2]))
+    vn.uuid = vn_uuid
     return vn
+
+
+def network_ref(network):
+    """A virtual-network that only names ``network``."""
+    return vn_ref(list(network.project) + [network.name], network.uuid)
 
 
 def _targets(lst):
@@ -339,16 +348,14 @@ def iip_objs(network, endpoint, vmi):
         yield iip
 
 
-def ipam_iip(pool, vn_uuid, address=None):
+def ipam_iip(pool, vn_fq, vn_uuid, address=None):
     """An address of the driver's IPAM: Contrail picks it unless asked."""
     iip = vnc_api.InstanceIp(str(uuid.uuid4()))
     iip.uuid = iip.name
     iip.set_instance_ip_family('v6' if pool.v6 else 'v4')
     if address:
         iip.set_instance_ip_address(address)
-    vn = vnc_api.VirtualNetwork()
-    vn.uuid = vn_uuid
-    iip.add_virtual_network(vn)
+    iip.add_virtual_network(vn_ref(vn_fq, vn_uuid))
     _mark(iip, 'Docker IPAM pool %s' % pool.cidr, {'pool': pool.key})
     return iip
 
