@@ -34,6 +34,7 @@ INTERFACE_MISSING = 'interface-missing'
 INTERFACE_STRAY = 'interface-stray'
 PORT_MISSING = 'port-missing'
 AGENT_UNREACHABLE = 'agent-unreachable'
+VROUTER_UNLINKED = 'vrouter-unlinked'
 
 WHY = {
     NETWORK_MISSING: 'Docker has the network, the backend does not',
@@ -47,6 +48,10 @@ WHY = {
                      'Docker does not have, plugged into no container',
     PORT_MISSING: 'the vrouter agent has no (ready) port for the endpoint',
     AGENT_UNREACHABLE: 'the vrouter agent does not answer',
+    VROUTER_UNLINKED: 'this host\'s virtual-router does not refer to the '
+                      'container\'s VM: the vrouter agent never gets the '
+                      'port ([DEFAULT] host must be the virtual-router\'s '
+                      'name)',
 }
 DockerUnavailable = exception.DockerUnavailable
 REPAIRABLE = {NETWORK_LEAKED, ENDPOINT_LEAKED, INTERFACE_MISSING,
@@ -198,6 +203,7 @@ def collect(conf, backend, ports, view):
     docker_nets = view.networks()
     report = Report(host=host, driver=view.driver_name)
     owned = {n.id: n for n in backend.owned_networks()}
+    links = backend.vrouter_links()
     known_endpoints = set()
     backend_endpoints = set()
     for net_id in sorted(set(docker_nets) | set(owned)):
@@ -228,13 +234,14 @@ def collect(conf, backend, ports, view):
                 NETWORK_LEAKED, net_id, detail='held by objects of others: '
                 + '; '.join(theirs) if theirs else ''))
             for ep in in_backend.values():
-                row['endpoints'].append(_endpoint_row(ep, None, ports))
+                row['endpoints'].append(_endpoint_row(ep, None, ports,
+                                                      links=links))
             continue
         in_docker = docker_net['endpoints']
         known_endpoints.update(in_docker)
         for ep_id in sorted(set(in_docker) | set(in_backend)):
             ep, seen = in_backend.get(ep_id), in_docker.get(ep_id)
-            ep_row = _endpoint_row(ep, seen, ports, ep_id)
+            ep_row = _endpoint_row(ep, seen, ports, ep_id, links)
             row['endpoints'].append(ep_row)
             _check_endpoint(report, record, ep, seen, ep_row, ports)
     idle = {ep_id: name for name, ep_id, in_container in
@@ -253,7 +260,15 @@ def collect(conf, backend, ports, view):
     return report
 
 
-def _endpoint_row(ep, seen, ports, ep_id=None):
+def _vrouter_state(ep, links):
+    """'linked' or 'unlinked' for a joined endpoint when the backend links
+    containers to this host's virtual-router; else None."""
+    if links is None or ep is None or not ep.vm_uuid:
+        return None
+    return 'linked' if ep.vm_uuid in links else 'unlinked'
+
+
+def _endpoint_row(ep, seen, ports, ep_id=None, links=None):
     ep_id = ep.id if ep is not None else ep_id
     seen = seen or {}
     return {'id': ep_id, 'container': seen.get('container'),
@@ -265,7 +280,7 @@ def _endpoint_row(ep, seen, ports, ep_id=None):
             'ipv6': (ep.ipv6 if ep else None) or seen.get('ipv6'),
             'mac': (ep.mac if ep else None) or seen.get('mac'),
             'host_interface': ports.host_interface(ep_id),
-            'agent_port': None}
+            'agent_port': None, 'vrouter': _vrouter_state(ep, links)}
 
 
 def _check_endpoint(report, record, ep, seen, row, ports):
@@ -285,6 +300,10 @@ def _check_endpoint(report, record, ep, seen, row, ports):
                                        detail='container %s' %
                                        row['container']))
         return
+    if row['vrouter'] == 'unlinked':
+        report.findings.append(Finding(VROUTER_UNLINKED, net_id, ep.id,
+                                       detail='virtual-machine %s'
+                                       % ep.vm_uuid))
     state = ports.port_state(record, ep)
     row['agent_port'] = state
     if state == 'missing':

@@ -156,17 +156,17 @@ def print_table(report, out=sys.stdout):
         for obj in net['foreign_objects']:
             w('  foreign   %s (not ours: never touched)\n' % obj)
         if net['endpoints']:
-            w('  %-16s %-12s %-36s %-18s %-17s %-15s %-11s %s\n' % (
+            w('  %-16s %-12s %-36s %-18s %-17s %-15s %-11s %-9s %s\n' % (
                 'CONTAINER', 'ENDPOINT', 'INTERFACE UUID', 'ADDRESS', 'MAC',
-                'HOST IF', 'AGENT PORT', 'STATE'))
+                'HOST IF', 'AGENT PORT', 'VROUTER', 'STATE'))
         for ep in net['endpoints']:
             state = ', '.join(marks.get((net['id'], ep['id']), ())) or 'ok'
             addresses = ' '.join(a for a in (ep['ipv4'], ep['ipv6']) if a)
-            w('  %-16s %-12s %-36s %-18s %-17s %-15s %-11s %s\n' % (
+            w('  %-16s %-12s %-36s %-18s %-17s %-15s %-11s %-9s %s\n' % (
                 ep['container'] or '-', ep['id'][:12], ep['uuid'] or '-',
                 addresses or '-', ep['mac'] or '-',
                 ep['host_interface'] or '-', ep['agent_port'] or '-',
-                state))
+                ep['vrouter'] or '-', state))
     for iface in report.interfaces:
         w('\nSTRAY INTERFACE %s of endpoint %s\n' % (
             iface['name'], iface['endpoint']))
