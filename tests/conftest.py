@@ -6,6 +6,7 @@ import pytest
 from oslo_config import cfg
 
 from opencontrail_net import config
+from tests import contrail_target
 from tests import keystone_server as keystone_mod
 
 # Set by tests/run-all.sh, which installs Keystone: CI must not skip.
@@ -19,19 +20,43 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'keystone_only: run against the Contrail API with '
                    'Keystone only')
+    config.addinivalue_line(
+        'markers', 'needs_fake: needs the in-process fake Contrail API '
+                   'itself (not collected when %s names a real server)'
+                   % contrail_target.ENV)
 
 
 def pytest_generate_tests(metafunc):
     """Tests of the Contrail API run once without auth, once with
-    Keystone."""
+    Keystone; against a real server (noauth) only without."""
     if 'contrail_auth' in metafunc.fixturenames:
         auths = ['noauth', 'keystone']
+        if contrail_target.REAL:
+            auths = ['noauth']
         if metafunc.definition.get_closest_marker('noauth_only'):
             auths = ['noauth']
         elif metafunc.definition.get_closest_marker('keystone_only'):
             auths = ['keystone']
         metafunc.parametrize('contrail_auth', auths, indirect=True,
                              scope='module')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Against a real server, what cannot apply there is not collected:
+    tests of the fake itself and of Keystone (the server runs noauth)."""
+    if not contrail_target.REAL:
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, 'callspec', None)
+        auth = callspec.params.get('contrail_auth') if callspec else None
+        if item.get_closest_marker('needs_fake') or auth == 'keystone':
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope='session')

@@ -51,8 +51,7 @@ def drv(dockerd, fake):
                                      port_driver='bridge',
                                      **contrail_target.driver_options(
                                          fake, **{
-                                             'contrail.retry_interval': 1,
-                                             'contrail.project': 'admin'}))
+                                             'contrail.retry_interval': 1}))
     try:
         plugin.start()
         yield plugin
@@ -185,7 +184,7 @@ def test_network_create_as_in_the_seed(dockerd, drv, vnc, cleanup):
     assert [c['Subnet'] for c in net['IPAM']['Config']] == ['192.168.4.0/24']
     assert net['Options'] == {'rt': '64512:100,64512:200'}
     vn = vnc.virtual_network_read(id=ids.network_uuid(net['Id']))
-    assert vn.get_fq_name() == ['default-domain', 'admin', net['Id']]
+    assert vn.get_fq_name() == contrail_target.PROJECT + [net['Id']]
     assert vn.get_route_target_list().get_route_target() == [
         'target:64512:100', 'target:64512:200']
     [ref] = vn.get_network_ipam_refs()
@@ -290,7 +289,7 @@ def test_foreign_port_in_a_docker_network(dockerd, drv, vnc, cleanup,
     name = unique_name('nfp')
     net = network(dockerd, drv, cleanup, name, '--subnet', '192.168.46.0/24')
     vn = vnc.virtual_network_read(id=ids.network_uuid(net['Id']))
-    project = vnc.project_read(fq_name=['default-domain', 'admin'])
+    project = vnc.project_read(fq_name=contrail_target.PROJECT)
     vm = vnc_api.VirtualMachine(unique_name('novavm'))
     vnc.virtual_machine_create(vm)
     vmi = vnc_api.VirtualMachineInterface(unique_name('novaport'), project)
@@ -393,7 +392,7 @@ def test_published_and_exposed_ports(dockerd, drv, vnc, cleanup,
 
 def existing_network(vnc, cleanup, name, prefix, length):
     """A virtual-network made by hand, as Contrail's own tools would."""
-    project = vnc.project_read(fq_name=['default-domain', 'admin'])
+    project = vnc.project_read(fq_name=contrail_target.PROJECT)
     ipam = vnc.network_ipam_read(fq_name=DEFAULT_IPAM)
     vn = vnc_api.VirtualNetwork(name, parent_obj=project)
     vn.add_network_ipam(ipam, vnc_api.VnSubnetsType([vnc_api.IpamSubnetType(
@@ -539,7 +538,6 @@ def test_driver_restart_keeps_containers(dockerd, drv, vnc, cleanup,
     assert links_of(ours) == set()
 
 
-@needs_fake
 def test_api_outage_during_container_removal(dockerd, drv, fake, vnc,
                                              cleanup, unique_name):
     before = contrail_state(vnc)
@@ -561,7 +559,6 @@ def test_api_outage_during_container_removal(dockerd, drv, fake, vnc,
 
 
 @pytest.mark.parametrize('outage', ['down', 'hangs'])
-@needs_fake
 def test_contrail_api_outage(dockerd, drv, fake, vnc, cleanup, unique_name,
                              outage):
     """Docker hears of a dead or hung API long before it gives up."""

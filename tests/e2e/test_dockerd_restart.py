@@ -45,7 +45,7 @@ def make_plugin(daemon, api, backend):
                    port_driver='bridge')
     if backend == 'contrail':
         options.update(contrail_target.driver_options(api, **{
-            'contrail.project': 'admin', 'contrail.retry_interval': 0}))
+            'contrail.retry_interval': 0}))
         options['backend'] = 'contrail'
     return plugin_mod.DockerPlugin(name, **options)
 

@@ -34,7 +34,7 @@ def drv(request, dockerd, api):
         options.update({'backend': 'contrail',
                         'contrail.api_server': api.host,
                         'contrail.api_port': api.port,
-                        'contrail.project': 'admin'})
+                        'contrail.project': contrail_target.PROJECT_NAME})
     name = 'ocni' + ids.short_hash(str(time.time()), 6)
     plugin = plugin_mod.DockerPlugin(name, **options)
     plugin.backend = request.param
@@ -101,19 +101,35 @@ def _mock_count(drv, table):
         db.close()
 
 
-def test_range_gateway_aux_and_ip(dockerd, drv, api, made, unique_name):
+def test_range_gateway_aux_and_ip(dockerd, drv, api, vnc, made,
+                                  unique_name):
     before = state(drv, api)
     name = unique_name('ipa')
     net = network(dockerd, drv, made, name, '--subnet', '10.20.0.0/24',
                   '--ip-range', '10.20.0.128/25', '--gateway', '10.20.0.1',
                   '--aux-address', 'r=10.20.0.5')
     assert net['IPAM']['Driver'] == drv.name
+    first = 128
+    if drv.backend == 'contrail':
+        # Another workload (a VM, a pod) holds the range's first address
+        # in Contrail: no container ever gets it.
+        theirs = vnc_api.InstanceIp('theirs-' + unique_name('ip'),
+                                    instance_ip_address='10.20.0.128')
+        theirs.set_virtual_network(vnc.virtual_network_read(
+            id=ids.network_uuid(net['Id'])))
+        vnc.instance_ip_create(theirs)
+        first = 129
     c1 = run(dockerd, made, unique_name('cia'), '--net', name)
     c2 = run(dockerd, made, unique_name('cia'), '--net', name)
     c3 = run(dockerd, made, unique_name('cia'), '--net', name,
              '--ip', '10.20.0.200')
+    # Held by c1, or in Contrail by the other workload: refused.
+    res = run(dockerd, made, unique_name('cia'), '--net', name,
+              '--ip', '10.20.0.128', check=False)
+    assert res.returncode != 0 and '10.20.0.128' in res.stderr
     got = [address(c, name) for c in (c1, c2, c3)]
-    assert got == ['10.20.0.128', '10.20.0.129', '10.20.0.200']
+    assert got == ['10.20.0.%d' % first, '10.20.0.%d' % (first + 1),
+                   '10.20.0.200']
     assert address(c1, name, 'Gateway') == '10.20.0.1'
     out = dockerd.cli('exec', c1['Id'], 'ping', '-c', '1', '-W', '2',
                       '10.20.0.129').stdout
@@ -127,6 +143,8 @@ def test_range_gateway_aux_and_ip(dockerd, drv, api, made, unique_name):
             assert iip['virtual_machine_interface_refs'][0]['uuid'] == \
                 ids.endpoint_uuid(ep)
     dockerd.cli('rm', '-f', c1['Id'], c2['Id'], c3['Id'])
+    if drv.backend == 'contrail':
+        vnc.instance_ip_delete(id=theirs.uuid)
     dockerd.cli('network', 'rm', name)
     assert state(drv, api) == before
 

@@ -24,7 +24,6 @@ from opencontrail_net import ids
 from opencontrail_net import vrouter_agent as agent_client
 from tests.e2e import plugin as plugin_mod
 from tests import contrail_target
-from tests.contrail_target import needs_fake
 from tests.fakes import vrouter_agent
 from tests import netns as nsmod
 
@@ -32,6 +31,7 @@ from tests import netns as nsmod
 @pytest.fixture(scope='module')
 def fakes():
     api = contrail_target.start()
+    contrail_target.virtual_router(contrail_target.vnc_client(api))
     ports_dir = tempfile.mkdtemp(prefix='ocn-ports-')
     agent = vrouter_agent.FakeAgent(ports_dir)
     agent.start()
@@ -47,9 +47,10 @@ def make_plugin(dockerd, fakes, backend, **extra):
     options = dict(docker_url=dockerd.url, audit_interval=0, **extra)
     if backend == 'contrail':
         options.update({'backend': 'contrail', 'port_driver': 'vrouter',
+                        'host': contrail_target.HOST,
                         'contrail.api_server': api.host,
                         'contrail.api_port': api.port,
-                        'contrail.project': 'admin',
+                        'contrail.project': contrail_target.PROJECT_NAME,
                         'contrail.retry_interval': 0,
                         'vrouter.agent_url': agent.url,
                         'vrouter.ports_dir': agent.ports_dir,
@@ -156,6 +157,11 @@ def test_status_audit_and_repairs(dockerd, drv, fakes, made, unique_name):
         assert row['host_interface'].startswith('veth')
         if drv.backend == 'contrail':
             assert row['agent_port'] == 'ready'
+            # The server shows the agent the port through this host's
+            # virtual-router, which refers to the container's VM.
+            assert row['vrouter'] == 'linked'
+        else:
+            assert row['vrouter'] is None
     table = manage(drv, 'status')
     assert table.returncode == 0 and name in table.stdout
 
@@ -213,7 +219,6 @@ def test_status_audit_and_repairs(dockerd, drv, fakes, made, unique_name):
     assert plugin_mod.leftovers([], [other_id]) == []
 
 
-@needs_fake
 def test_foreign_object_shown_never_touched(dockerd, drv, fakes, made,
                                             unique_name):
     if drv.backend != 'contrail':
@@ -224,7 +229,7 @@ def test_foreign_object_shown_never_touched(dockerd, drv, fakes, made,
     name, net_id, _ = setup_network(dockerd, drv, made, unique_name,
                                     '192.168.63.0/24', 1)
     vn = vnc.virtual_network_read(id=ids.network_uuid(net_id))
-    project = vnc.project_read(fq_name=['default-domain', 'admin'])
+    project = vnc.project_read(fq_name=contrail_target.PROJECT)
     vmi = vnc_api.VirtualMachineInterface(unique_name('novaport'), project)
     vmi.set_virtual_network(vn)
     vnc.virtual_machine_interface_create(vmi)

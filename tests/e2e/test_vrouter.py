@@ -22,6 +22,9 @@ from tests.fakes import vrouter_agent
 @pytest.fixture(scope='module')
 def fakes():
     api = contrail_target.start()
+    # This host's virtual-router, as Contrail's provisioning makes it.
+    api.vrouter = contrail_target.virtual_router(
+        contrail_target.vnc_client(api))
     ports_dir = tempfile.mkdtemp(prefix='ocn-ports-')
     agent = vrouter_agent.FakeAgent(ports_dir)
     agent.start()
@@ -35,20 +38,29 @@ def fakes():
 def drv(dockerd, fakes):
     api, agent = fakes
     name = 'ocnv' + ids.short_hash(str(time.time()), 6)
-    plugin = plugin_mod.DockerPlugin(name, backend='contrail',
-                                     port_driver='vrouter', **{
-                                         'contrail.api_server': api.host,
-                                         'contrail.api_port': api.port,
-                                         'contrail.project': 'admin',
-                                         'vrouter.agent_url': agent.url,
-                                         'vrouter.ports_dir':
-                                             agent.ports_dir,
-                                         'vrouter.port_ready_timeout': 2})
+    plugin = plugin_mod.DockerPlugin(
+        name, backend='contrail', port_driver='vrouter',
+        host=contrail_target.HOST, **contrail_target.driver_options(api, **{
+            'vrouter.agent_url': agent.url,
+            'vrouter.ports_dir': agent.ports_dir,
+            'vrouter.port_ready_timeout': 2}))
     try:
         plugin.start()
         yield plugin
     finally:
         plugin.close()
+
+
+def vmi_host(vmi):
+    return {p.key: p.value for p in vmi.get_virtual_machine_interface_bindings(
+        ).key_value_pair}['host_id']
+
+
+def linked(vnc, vrouter):
+    """The VMs the virtual-router refers to."""
+    return [r['uuid'] for r in vnc.virtual_router_read(
+        id=vrouter, fields=['virtual_machine_refs']).get_virtual_machine_refs()
+        or []]
 
 
 def test_container_port_matches_contrail(dockerd, drv, fakes):
@@ -68,8 +80,12 @@ def test_container_port_matches_contrail(dockerd, drv, fakes):
             id=ids.endpoint_uuid(ep['EndpointID']))
         vn = vnc.virtual_network_read(id=ids.network_uuid(ep['NetworkID']))
         assert port['id'] == vmi.uuid
-        assert port['instance-id'] == vmi.get_virtual_machine_refs()[0][
-            'uuid']
+        vm_uuid = vmi.get_virtual_machine_refs()[0]['uuid']
+        assert port['instance-id'] == vm_uuid
+        # The agent gets the port's config only through this host's
+        # virtual-router: it refers to the container's VM.
+        assert vmi_host(vmi) == contrail_target.HOST
+        assert linked(vnc, api.vrouter) == [vm_uuid]
         assert port['vn-id'] == vn.uuid
         assert port['vm-project-id'] == vn.parent_uuid
         mac = vmi.get_virtual_machine_interface_mac_addresses(
@@ -89,9 +105,12 @@ def test_container_port_matches_contrail(dockerd, drv, fakes):
         assert agent.ports == {}
         drv.start()
         assert list(agent.ports.values()) == [port]
+        assert linked(vnc, api.vrouter) == [vm_uuid]
         dockerd.cli('rm', '-f', 'cv1')
         assert agent.ports == {}
         assert plugin_mod.leftovers([ep['EndpointID']]) == []
+        assert linked(vnc, api.vrouter) == []
+        assert api.get('virtual-machine', vm_uuid) is None
     finally:
         dockerd.cli('rm', '-f', 'cv1', check=False)
         dockerd.cli('network', 'rm', 'net4v', check=False)

@@ -19,8 +19,11 @@ generically; the types a Docker driver uses get the server's own rules:
   (``<type>s``) unless ``exclude_back_refs``/``exclude_children`` are given
   (presence counts, as in TF); with ``fields=`` only those (plus fq_name,
   uuid, parent, id_perms, perms2).
+* refs: on create the ``to`` (fq_name) names the object, whatever the
+  uuid beside it says (see ``_resolve_refs``); an update stores a ref
+  with a uuid as it comes.
 * update (PUT): fields given replace the stored ones (ref lists too, ``null``
-  removes); unknown ref ``400``.
+  removes).
 * delete: ``409 "Delete when children still present: [hrefs]"`` /
   ``"Delete when resource still referred: [hrefs]"``; derived children (a
   VN's routing-instance) do not block and go with their parent.
@@ -84,10 +87,11 @@ under an instance-ip, the ``default`` security group
 Neutron or kube-manager make per project, route-target objects, the schema
 transformer, tags, ETags, pagination.
 
-Test controls: ``start()``, ``stop()``, ``port``, ``url``, ``requests``,
-``tokens`` and ``refused`` (Keystone mode),
-``reset_requests()``, ``count()``, ``fail_request()``, ``timeout_hold``,
-``set_down()``, ``objects()``, ``get()``, ``kv()``, ``reset()``.
+Test controls: ``start()``, ``stop()``, ``port``, ``url``, ``tokens``
+and ``refused`` (Keystone mode), ``set_down()``, ``objects()``, ``get()``,
+``kv()``, ``reset()``, ``add_project()``, ``populate_foreign()``. Request
+counts and injected faults are the proxy's (:mod:`tests.fakes.api_proxy`),
+which stands in front of this fake and of a real server alike.
 """
 
 import copy
@@ -95,7 +99,6 @@ import datetime
 import ipaddress
 import json
 import pprint
-import socket
 import threading
 import traceback
 import uuid as uuidlib
@@ -110,7 +113,6 @@ from vnc_api.gen.vnc_api_client_gen import all_resource_types
 
 from tests.fakes import httpfake
 
-FAULT_KINDS = ('500', '503', 'timeout', 'drop')
 GLOBAL_ASN = 64512
 _RT_RESERVED = (8000000, 1 << 24)   # contrail's own targets, 2-byte ASN
 _SG_ID_BASE = 8000000
@@ -138,9 +140,17 @@ _PREPOPULATED = [
      ['default-global-system-config', 'default-global-vrouter-config'], {}),
     ('domain', ['default-domain'], {}),
     ('project', ['default-domain', 'default-project'], {}),
-    ('project', ['default-domain', 'admin'], {}),
     ('network-ipam',
      ['default-domain', 'default-project', 'default-network-ipam'], {}),
+    ('network-ipam',
+     ['default-domain', 'default-project', 'service-chain-flat-ipam'], {}),
+    # A fresh server's networks: none has a subnet.
+    ('virtual-network',
+     ['default-domain', 'default-project', 'default-virtual-network'], {}),
+    ('virtual-network', ['default-domain', 'default-project', 'ip-fabric'],
+     {}),
+    ('virtual-network',
+     ['default-domain', 'default-project', '__link_local__'], {}),
 ]
 _TYPES = frozenset(all_resource_types)
 
@@ -362,6 +372,7 @@ class _ConfigDB(object):
         for res_type, fq_name, props in _PREPOPULATED:
             body = dict(props, fq_name=list(fq_name))
             self.create(res_type, body)
+        self.prepopulated = frozenset(self.objs)
 
     # -- helpers ---------------------------------------------------------
 
@@ -391,6 +402,16 @@ class _ConfigDB(object):
                 if o.get('parent_uuid') == parent]
 
     def _resolve_refs(self, body, fields, oper):
+        """Refs as the server takes them (observed, TF 2005+).
+
+        On create a ref names its object by ``to`` (the fq_name), and the
+        ``to`` wins: a right uuid beside a wrong ``to`` refers to the
+        object ``to`` names. No ``to``: ``500 KeyError``; a ``to`` that
+        names nothing: ``500`` (``400`` when no uuid came with it); a
+        uuid given that is no object of the ref's type: ``404``.
+        On update a ref with a uuid is stored as given, unchecked; one
+        with only a ``to`` must name an object (``400``).
+        """
         for field in fields:
             refs = body.get(field)
             if refs is None:
@@ -398,12 +419,25 @@ class _ConfigDB(object):
             ref_type = _canon(field[:-len('_refs')])
             resolved = []
             for ref in refs:
-                target = ref.get('uuid')
-                if not target:
-                    target = self.lookup(ref_type, ref.get('to'))
-                if not target or self.types.get(target) != ref_type:
+                to, given = ref.get('to'), ref.get('uuid')
+                if oper == 'update' and given:
+                    known = self.objs.get(given)
+                    resolved.append({'to': list(to or (
+                        known['fq_name'] if known else [])),
+                        'uuid': given, 'attr': ref.get('attr')})
+                    continue
+                if to is None:
+                    raise ApiError(500, "KeyError: 'to'")
+                target = self.lookup(ref_type, to)
+                if target is None:
+                    if given:
+                        raise ApiError(
+                            500, 'vnc_api.exceptions.NoIdError: Unknown id:'
+                            ' %s %s' % (_under(ref_type), ':'.join(to)))
                     raise ApiError(400, 'Unknown reference in resource %s '
                                    '%s.' % (oper, body))
+                if given and self.types.get(given) != ref_type:
+                    raise ApiError(404, 'Unknown id: %s' % given)
                 resolved.append({'to': list(self.objs[target]['fq_name']),
                                  'uuid': target, 'attr': ref.get('attr')})
             body[field] = resolved
@@ -629,8 +663,11 @@ class _ConfigDB(object):
                 if key.endswith(('_refs', '_back_refs')) or (
                         key in self._child_fields(res_type)):
                     for link in links:
-                        link['href'] = self.href(
-                            self.types[link['uuid']], link['uuid'])
+                        # A dangling ref (an update's) names its own type.
+                        kind = self.types.get(link['uuid']) or _canon(
+                            key.rsplit('_', 2)[0] if key.endswith(
+                                '_back_refs') else key[:-len('_refs')])
+                        link['href'] = self.href(kind, link['uuid'])
         return obj
 
     def read(self, res_type, obj_uuid, query):
@@ -896,8 +933,9 @@ class _ConfigDB(object):
                 ok = target <= 0xFFFF
                 asn = int(asn[:-1])
             else:
+                # The number after an address is not checked (observed:
+                # target:1.2.3.4:70000 accepted).
                 ipaddress.IPv4Address(asn)
-                ok = target <= 0xFFFF
         except ValueError:
             ok = False
         if not ok:
@@ -1082,9 +1120,6 @@ class _ConfigDB(object):
         vn = self.objs[vn_uuid]
         fq_str = str([str(n) for n in vn['fq_name']])
         subnets = self.vn_subnets(vn_uuid)
-        if not subnets:
-            raise ApiError(400, 'Virtual-Network(%s) has no defined subnets'
-                           % fq_str)
         used = self._used_addresses(vn_uuid)
         if asked is not None:
             home = [s for s in subnets if asked in s]
@@ -1327,45 +1362,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def drop(self):
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
 
 class FakeContrailAPI(httpfake.ServedFake):
     """The fake config API server.  See the module docstring."""
 
     handler = _Handler
     thread_name = 'fake-contrail-api'
+    is_fake = True
 
-    def __init__(self, host='127.0.0.1', port=0, timeout_hold=30.0,
-                 keystone=None):
+    def __init__(self, host='127.0.0.1', port=0, keystone=None):
         super().__init__(host, port)
-        self.timeout_hold = timeout_hold
         self.keystone = keystone
         self._tokens = []
         self._refused = 0
         self._lock = threading.RLock()
-        self._release = threading.Event()
-        self._requests = []
-        self._seq = 0
-        self._faults = {}
         self._db = _ConfigDB(self.url)
 
     # -- life cycle ------------------------------------------------------
 
     def start(self):
         """Listen (on ``port``, 0 = any free one) and serve in a thread."""
-        self._release.clear()
         self._listen()
         return self
 
     def stop(self):
-        """Stop serving; requests held by a 'timeout' fault are closed."""
-        self._release.set()
         self._unlisten()
 
     def _listening(self):
@@ -1373,22 +1393,17 @@ class FakeContrailAPI(httpfake.ServedFake):
             self._db.base_url = self.url
 
     def reset(self):
-        """Forget every object, key and fault; pre-populate again."""
+        """Forget every object and key; pre-populate again."""
         with self._lock:
             self._db = _ConfigDB(self.url)
-            self._faults.clear()
 
-    # -- requests and faults -------------------------------------------
-
-    @property
-    def requests(self):
-        """(method, path) of every request received, path without query."""
+    def add_project(self, fq_name):
+        """A project, as Keystone's sync makes one on a real cluster."""
         with self._lock:
-            return list(self._requests)
+            if not self._db.lookup('project', fq_name):
+                self._db.create('project', {'fq_name': list(fq_name)})
 
-    def reset_requests(self):
-        with self._lock:
-            self._requests = []
+    # -- Keystone ------------------------------------------------------
 
     @property
     def tokens(self):
@@ -1421,37 +1436,17 @@ class FakeContrailAPI(httpfake.ServedFake):
                 self._tokens.append((token,) + who)
         return None
 
-    def count(self, method=None, path=None):
-        with self._lock:
-            return len([1 for m, p in self._requests
-                        if (method is None or m == method.upper()) and
-                        (path is None or p == path)])
-
-    def fail_request(self, k, kind):
-        """Make the k-th request from now (1-based) fail, before it has any
-        effect: '500', '503' (error answers), 'timeout' (held without an
-        answer for ``timeout_hold`` seconds, then closed), 'drop' (the
-        connection is closed without an answer)."""
-        if kind not in FAULT_KINDS:
-            raise ValueError('kind must be one of %s' % (FAULT_KINDS,))
-        if int(k) < 1:
-            raise ValueError('k is 1-based')
-        with self._lock:
-            self._faults[self._seq + int(k)] = kind
-
-    def clear_faults(self):
-        with self._lock:
-            self._faults.clear()
-
     # -- state ---------------------------------------------------------
 
     def objects(self, res_type):
         """Deep copies of the stored objects of a type (as stored: props,
-        refs, parent; no back-refs or children)."""
+        refs, parent; no back-refs or children), but for those a fresh
+        server holds."""
         res_type = _canon(res_type)
         with self._lock:
             return [copy.deepcopy(self._db.objs[u])
-                    for u, t in self._db.types.items() if t == res_type]
+                    for u, t in self._db.types.items()
+                    if t == res_type and u not in self._db.prepopulated]
 
     def get(self, res_type, obj_uuid):
         """The stored object, or None (also for a uuid of another type)."""
@@ -1480,8 +1475,11 @@ class FakeContrailAPI(httpfake.ServedFake):
                 db.create('virtual-machine-interface', {
                     'fq_name': ['default-domain', 'others', 'port-%d' % n],
                     'parent_type': 'project',
-                    'virtual_network_refs': [{'uuid': vn, 'attr': None}],
+                    'virtual_network_refs': [{
+                        'to': ['default-domain', 'others', 'busy'],
+                        'uuid': vn, 'attr': None}],
                     'virtual_machine_refs': [{
+                        'to': ['vm-%d' % n],
                         'uuid': vm['virtual-machine']['uuid'],
                         'attr': None}]})
 
@@ -1496,20 +1494,6 @@ class FakeContrailAPI(httpfake.ServedFake):
         parts = urlsplit(handler.path)
         path = parts.path.rstrip('/') or '/'
         raw = handler.read_body()
-        with self._lock:
-            self._seq += 1
-            self._requests.append((method, path))
-            fault = self._faults.pop(self._seq, None)
-        if fault == 'drop':
-            handler.drop()
-            return
-        if fault == 'timeout':
-            self._release.wait(self.timeout_hold)
-            handler.drop()
-            return
-        if fault in ('500', '503'):
-            handler.answer(int(fault), 'Injected fault %s' % fault)
-            return
         if self.keystone is not None:
             refusal = self._check_token(handler)
             if refusal is not None:

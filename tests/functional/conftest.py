@@ -63,8 +63,7 @@ def fake(contrail_auth):
 def contrail_driver(driver_factory, fake, name='drv', timeout=3, **options):
     return driver_factory(name=name, backend='contrail', port_driver='veth',
                           **contrail_target.driver_options(
-                              fake, **dict({'contrail.project': 'admin',
-                                            'contrail.timeout': timeout},
+                              fake, **dict({'contrail.timeout': timeout},
                                            **options)))
 
 

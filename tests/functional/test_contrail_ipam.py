@@ -12,13 +12,12 @@ from vnc_api import vnc_api
 from opencontrail_net import ids
 from opencontrail_net import ipam
 from tests import contrail_target
-from tests.contrail_target import needs_fake
 from tests.functional import conftest
 from tests.functional.test_contrail_backend import ids_of, join_body
 
 GW = {'RequestAddressType': 'com.docker.network.gateway'}
 SPACE = ipam.LOCAL_SPACE
-PROJECT = ['default-domain', 'admin']
+PROJECT = contrail_target.PROJECT
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def make_network(drv, n, cidr, sub='', aux=None, generic=None):
     gateway = request_address(drv, pool['PoolID'], '', GW)
     for addr in (aux or {}).values():
         request_address(drv, pool['PoolID'], addr)
-    body = {'NetworkID': '%064x' % n, 'Options': {
+    body = {'NetworkID': contrail_target.docker_id(n), 'Options': {
         'com.docker.network.generic': generic or {}},
         'IPv4Data': [{'AddressSpace': SPACE, 'Pool': pool['Pool'],
                       'Gateway': gateway,
@@ -99,7 +98,6 @@ def test_contrail_allocates_from_the_range(fake, drv, vnc):
     assert fake.kv() == {}
 
 
-@needs_fake
 @pytest.mark.noauth_only
 def test_request_budget(fake, drv):
     # Warm: the client connected, the project known.
@@ -111,13 +109,13 @@ def test_request_budget(fake, drv):
     pid = pool_reply['PoolID']
     gw = request_address(drv, pid, '', GW)
     drv.ok('NetworkDriver.CreateNetwork', {
-        'NetworkID': '%064x' % 3, 'Options': {},
+        'NetworkID': contrail_target.docker_id(3), 'Options': {},
         'IPv4Data': [{'AddressSpace': SPACE, 'Pool': '10.23.0.0/24',
                       'Gateway': gw}]})
     fake.reset_requests()
     addr = request_address(drv, pid)
     counts['RequestAddress'] = fake.count()
-    net = {'NetworkID': '%064x' % 3}
+    net = {'NetworkID': contrail_target.docker_id(3)}
     counts['CreateEndpoint'], _r = counted(fake, drv,
                                            'NetworkDriver.CreateEndpoint',
                                            endpoint(net, 0, addr))
@@ -135,7 +133,8 @@ def test_request_budget(fake, drv):
 def test_foreign_address_is_never_handed_out(fake, drv, vnc):
     net, pid = make_network(drv, 4, '10.24.0.0/29')
     vn = vnc.virtual_network_read(id=ids.network_uuid(net['NetworkID']))
-    theirs = vnc_api.InstanceIp('k8s-pod-ip', instance_ip_address='10.24.0.2')
+    theirs = vnc_api.InstanceIp('k8s-pod-ip-' + contrail_target.RUN,
+                                instance_ip_address='10.24.0.2')
     theirs.set_virtual_network(vn)
     vnc.instance_ip_create(theirs)
     got = {request_address(drv, pid) for _ in range(4)}
@@ -191,7 +190,7 @@ def test_default_pool_skips_the_projects_subnets(fake, drv, vnc):
 
 def test_pool_of_an_existing_network(fake, drv, vnc):
     vn = someone_elses_network(vnc, 'shared-net', '10.26.0.0')
-    fq = 'default-domain:admin:shared-net'
+    fq = ':'.join(PROJECT + ['shared-net'])
     pool = request_pool(drv, options={'opencontrail.network': fq})
     assert pool['Pool'] == '10.26.0.0/24'
     assert pool['Data'] == {'com.docker.network.gateway': '10.26.0.254/24'}

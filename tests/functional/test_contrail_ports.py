@@ -11,14 +11,13 @@ import pytest
 
 from opencontrail_net import ids
 from tests import contrail_target
-from tests.contrail_target import needs_fake
 from tests.functional import conftest
 from tests.functional.conftest import contrail_driver
 from tests.functional.test_contrail_backend import (
     counted, ep_body, ids_of, join_body, net_body)
 from tests.functional.test_contrail_shared import move_container_end
 
-PROJECT = ['default-domain', 'admin']
+PROJECT = contrail_target.PROJECT
 POOL = ':'.join(PROJECT + ['public', 'pool'])
 EXPOSED = 'com.docker.network.endpoint.exposedports'
 PORTMAP = 'com.docker.network.portmap'
@@ -143,7 +142,6 @@ def test_publish_and_revoke(fake, drv, vnc, pool, namespaces):
     assert vnc.floating_ip_pool_read(id=pool.uuid)
 
 
-@needs_fake
 def test_request_counts(fake, drv, pool, namespaces):
     """No ports: no request for Program and Revoke, none more at delete."""
     net, ep = container(fake, drv, namespaces, 61)
@@ -204,14 +202,11 @@ def test_restart_between_program_and_revoke(fake, drv, vnc, pool,
     # Shown after the restart as before, from what start read.
     assert drv.ok('NetworkDriver.EndpointOperInfo',
                   ids_of(ep)) == {'Value': shown}
-    fake_count = getattr(fake, 'reset_requests', None)
-    if fake_count:
-        fake.reset_requests()
+    fake.reset_requests()
     drv.ok('NetworkDriver.RevokeExternalConnectivity', ids_of(ep))
     assert ours_left(fake, ep) == []
-    if fake_count:
-        # The floating IP, the interface's ref, the group.
-        assert fake.count() == 3
+    # The floating IP, the interface's ref, the group.
+    assert fake.count() == 3
     drv.ok('NetworkDriver.Leave', ids_of(ep))
     drv.ok('NetworkDriver.DeleteEndpoint', ids_of(ep))
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
@@ -274,9 +269,9 @@ def test_delete_network_takes_our_leftovers(fake, drv, pool, namespaces):
 
 
 def test_pool_option_is_checked(fake, drv, pool):
-    for value, why in (('default-domain:admin:public:nosuch',
+    for value, why in ((POOL[:-len('pool')] + 'nosuch',
                         'no floating-ip-pool'),
-                       ('admin:nosuch:pool', 'no floating-ip-pool'),
+                       (PROJECT[1] + ':nosuch:pool', 'no floating-ip-pool'),
                        ('pool', 'DOMAIN:PROJECT:NETWORK:POOL')):
         status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(
             65, generic={'opencontrail.floating_ip_pool': value}))
@@ -289,7 +284,7 @@ def test_pool_option_is_checked(fake, drv, pool):
     # PROJECT:NETWORK:POOL takes the configured domain; a re-sent
     # CreateNetwork with another pool is a conflict naming it.
     net = net_body(66, generic={
-        'opencontrail.floating_ip_pool': 'admin:public:pool'})
+        'opencontrail.floating_ip_pool': PROJECT[1] + ':public:pool'})
     drv.ok('NetworkDriver.CreateNetwork', net)
     drv.ok('NetworkDriver.CreateNetwork', dict(net, Options={
         'com.docker.network.generic': {
@@ -322,7 +317,7 @@ def test_configured_pool_and_bindings(fake, driver_factory, vnc, pool,
                                       namespaces):
     """[contrail] floating_ip_pool; dual stack; host ranges, HostIP."""
     drv = contrail_driver(driver_factory, fake)
-    drv.options['contrail.floating_ip_pool'] = 'admin:public:pool'
+    drv.options['contrail.floating_ip_pool'] = PROJECT[1] + ':public:pool'
     drv.write_config()
     drv.start()
     net = net_body(68)
@@ -357,7 +352,6 @@ def test_configured_pool_and_bindings(fake, driver_factory, vnc, pool,
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
 
 
-@needs_fake
 def test_failure_part_way_undoes(fake, drv, pool, namespaces):
     net, ep = container(fake, drv, namespaces, 69)
     fake.reset_requests()

@@ -1,7 +1,9 @@
 """The fake Contrail config API against the real client library (vnc_api).
 
 Every test talks HTTP to ``tests.fakes.contrail_api.FakeContrailAPI`` on
-127.0.0.1 with an unmodified ``vnc_api.vnc_api.VncApi``.
+127.0.0.1 with an unmodified ``vnc_api.vnc_api.VncApi``, through the
+counting, fault-injecting proxy (``tests.fakes.api_proxy``) the contrail
+suites put in front of any API server.
 
 The client retries by itself: ``VncApi._request`` sleeps 1 s and retries 30
 times on ``requests.exceptions.ConnectionError`` and on 502/503, and
@@ -29,7 +31,11 @@ from vnc_api.gen.resource_xsd import (AllocationPoolType, IpamSubnetType,
                                       PortMappings, RouteTargetList,
                                       SubnetType, VnSubnetsType)
 
+from tests import contrail_target
+from tests.fakes.api_proxy import ApiProxy
 from tests.fakes.contrail_api import FakeContrailAPI
+
+pytestmark = contrail_target.needs_fake
 
 ADMIN = ['default-domain', 'admin']
 IPAM = ['default-domain', 'default-project', 'default-network-ipam']
@@ -67,8 +73,11 @@ def connect(fake, cls=BoundedVncApi, timeout=5):
 
 @pytest.fixture
 def fake():
-    with FakeContrailAPI(timeout_hold=5) as server:
-        yield server
+    """The fake behind the proxy: the fake's state, the proxy's controls."""
+    with FakeContrailAPI() as server:
+        server.add_project(ADMIN)
+        with ApiProxy(server.host, server.port, timeout_hold=5) as proxy:
+            yield contrail_target.Target(server, proxy)
 
 
 @pytest.fixture
@@ -124,7 +133,13 @@ def test_prepopulated_objects(fake, api):
     gsc = api.global_system_config_read(
         fq_name=['default-global-system-config'])
     assert gsc.get_autonomous_system() == 64512
-    assert len(fake.objects('project')) == 2
+    # objects() leaves out what a fresh server holds: the test's project
+    # is all there is.
+    assert [p['fq_name'] for p in fake.objects('project')] == [ADMIN]
+    assert [':'.join(api.id_to_fq_name(api.fq_name_to_id(
+        'virtual-network', ['default-domain', 'default-project', name])))
+        for name in ('default-virtual-network', 'ip-fabric',
+                     '__link_local__')]
     assert fake.get('domain', api.fq_name_to_id(
         'domain', ['default-domain']))['fq_name'] == ['default-domain']
     assert api.id_to_fq_name(api.fq_name_to_id('project', ADMIN)) == ADMIN
@@ -213,16 +228,23 @@ def test_missing_objects(api):
             'x', parent_obj=Project('no-such-project')))
 
 
-def test_unknown_ref_is_bad_request(api):
+def test_unknown_ref(api):
+    """As the real server answers (see test_server_behaviours)."""
     vn = make_vn(api, 'net', subnet('10.12.0.0', 24))
     ghost = VirtualMachine('ghost')
     ghost.uuid = str(uuid.uuid4())
-    with pytest.raises(BadRequest):
+    with pytest.raises(HttpError) as err:
         make_vmi(api, vn, vm=ghost)
+    assert err.value.status_code == 500
+    no_uuid = VirtualMachine('ghost')
+    with pytest.raises(BadRequest):
+        make_vmi(api, vn, name='port2', vm=no_uuid)
     vmi = make_vmi(api, vn)
     vmi.set_virtual_machine(ghost)
-    with pytest.raises(BadRequest):
-        api.virtual_machine_interface_update(vmi)
+    # An update keeps a ref by uuid as it comes, unchecked.
+    api.virtual_machine_interface_update(vmi)
+    assert api.virtual_machine_interface_read(
+        id=vmi.uuid).get_virtual_machine_refs()[0]['uuid'] == ghost.uuid
 
 
 def test_vmi_without_network_ref_is_500(api):
@@ -649,6 +671,7 @@ def test_reset_and_plain_use():
     server = FakeContrailAPI().start()
     try:
         api = connect(server)
+        server.add_project(ADMIN)
         make_vn(api, 'gone', subnet('10.60.0.0', 24))
         server.reset()
         assert server.objects('virtual-network') == []

@@ -25,6 +25,9 @@ from tests.e2e import dockerd as dockerd_mod
 from tests import driverproc
 from tests.fakes import contrail_api
 
+# The project Keystone's sync would have made on a real cluster.
+PROJECT = ['default-domain', 'admin']
+
 PREFIX = '10.213.0.'
 SWITCH_ADDR = PREFIX + '254'
 ETCD_PORT = 2379
@@ -259,6 +262,7 @@ class Testbed:
     def _start_fake(self):
         fake = contrail_api.FakeContrailAPI(host=SWITCH_ADDR)
         fake.start()
+        fake.add_project(PROJECT)
         return fake
 
     def _start_etcd(self):
@@ -326,7 +330,7 @@ class Testbed:
                 'scope': 'global', 'contrail.api_server': SWITCH_ADDR,
                 'contrail.api_port': self.fake.port,
                 'contrail.auth_type': 'noauth',
-                'contrail.project': 'admin'}
+                'contrail.project': PROJECT[1]}
         base.update(options)
         return base
 
