@@ -454,6 +454,10 @@ class PeriodicAudit:
         self._thread = None
 
     def start(self):
+        """Start the audits unless they are off or already running (also
+        after a reload that changed ``audit_interval``)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
         interval = self.conf.audit_interval
         if not interval:
             LOG.info('Periodic audit off (audit_interval = 0)')
@@ -469,11 +473,17 @@ class PeriodicAudit:
         self._stop.set()
 
     def _loop(self):
-        while not self._stop.wait(self.conf.audit_interval):
+        # The interval is read anew each round: a reload may change it, or
+        # turn the audit off (0).
+        while self.conf.audit_interval and not self._stop.wait(
+                self.conf.audit_interval):
+            if not self.conf.audit_interval:
+                break
             try:
                 self.run_once()
             except Exception:
                 LOG.exception('Audit failed')
+        LOG.info('Periodic audit stopped')
 
     def run_once(self):
         try:

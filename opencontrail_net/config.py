@@ -31,12 +31,12 @@ default_opts = [
                     'networks with. Defaults to the socket\'s basename '
                     'without ".sock"; set it for a managed plugin '
                     '("NAME:latest").'),
-    cfg.IntOpt('audit_interval', default=300, min=0,
+    cfg.IntOpt('audit_interval', default=300, min=0, mutable=True,
                help='Seconds between audits of Docker against the backend '
                     'inside the driver: what was out of step on two '
                     'audits in a row is repaired (the driver\'s own '
                     'objects only) and logged. 0 turns it off. Needs '
-                    'docker_url.'),
+                    'docker_url. SIGHUP applies a new value.'),
     cfg.StrOpt('backend', default='mock',
                help='Config backend, by entry point name in '
                     'opencontrail_net.backends ("mock", "contrail").'),
@@ -59,6 +59,7 @@ default_opts = [
                help='The Contrail cluster\'s own ASN: route targets in it '
                     'from 8000000 up are Contrail\'s and refused.'),
     cfg.IntOpt('delete_spacing_ms', default=50, min=0, max=1000,
+               mutable=True,
                help='When DeleteEndpoint calls of one network come at once '
                     '(e.g. "docker rm -f" of many containers), answer them '
                     'this many milliseconds apart; a lone call is answered '
@@ -66,7 +67,8 @@ default_opts = [
                     'updates when many endpoints of a network go at once, '
                     'and then refuses to remove the network ("has active '
                     'endpoints") until dockerd restarts. 0 turns it off '
-                    '(Docker 28.1 and later).'),
+                    '(Docker 28.1 and later). SIGHUP applies a new '
+                    'value.'),
     cfg.StrOpt('docker_url', default='unix:///run/docker.sock',
                help='Docker Engine API, read for network labels (the seed '
                     'README\'s "--label rt=...") and by the audit. Empty '

@@ -235,11 +235,12 @@ def _remove_stale(path):
 
 
 def serve(calls, socket_path, socket_mode, threads, max_body,
-          on_ready=None, on_stop=None):
+          on_ready=None, on_stop=None, on_reload=None):
     """Serve ``calls`` on ``socket_path`` until SIGTERM or SIGINT.
 
     ``on_ready`` is called once the socket is bound, has its mode and is
-    served; ``on_stop`` when the engine begins to stop.
+    served; ``on_stop`` when the engine begins to stop; ``on_reload`` at
+    SIGHUP.
     """
     os.makedirs(os.path.dirname(socket_path) or '.', exist_ok=True)
     _remove_stale(socket_path)
@@ -271,11 +272,13 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
     cherrypy.engine.subscribe('exit', on_exit)
     if on_stop is not None:
         cherrypy.engine.subscribe('stop', on_stop, priority=10)
-    # SIGHUP would re-exec the process (CherryPy's default): not wanted
-    # for a daemon Docker depends on.
+    # SIGHUP reloads, as an OpenStack service does; never CherryPy's
+    # default (re-exec), nor the kernel's (the process ends, and systemd
+    # counts that as a clean exit: Restart=on-failure would not restart).
     handler = cherrypy.engine.signal_handler
     handler.handlers = {'SIGTERM': cherrypy.engine.exit,
-                        'SIGINT': cherrypy.engine.exit}
+                        'SIGINT': cherrypy.engine.exit,
+                        'SIGHUP': on_reload or (lambda: None)}
     handler.subscribe()
     cherrypy.log.access_log.propagate = False
     # The umask gives the socket its mode at bind time: it is never

@@ -47,6 +47,25 @@ class Service:
     def _stopping():
         systemd.notify('STOPPING=1')
 
+    def reload(self):
+        """SIGHUP: read the config files again and apply what may change
+        while running (``debug``, ``audit_interval``, ``delete_spacing_ms``);
+        a change of any other option waits for a restart, and says so."""
+        systemd.notify('RELOADING=1')
+        try:
+            self.conf.mutate_config_files()
+        except Exception as exc:
+            LOG.error('Reload (SIGHUP) failed, nothing changed: %s', exc)
+        else:
+            self.driver.delete_pacer.spacing = (
+                self.conf.delete_spacing_ms / 1000.0)
+            self.audit.start()
+            LOG.info('Reloaded the configuration (SIGHUP): debug %s, '
+                     'audit_interval %s, delete_spacing_ms %s',
+                     self.conf.debug, self.conf.audit_interval,
+                     self.conf.delete_spacing_ms)
+        systemd.notify('READY=1')
+
     def run(self):
         LOG.info('Starting: backend %s, port driver %s, scope %s',
                  self.conf.backend, self.conf.port_driver, self.conf.scope)
@@ -68,7 +87,8 @@ class Service:
             server.serve(self.calls(), self.conf.socket_path,
                          self.conf.socket_mode, self.conf.server_threads,
                          self.conf.max_request_body,
-                         on_ready=self._ready, on_stop=self._stopping)
+                         on_ready=self._ready, on_stop=self._stopping,
+                         on_reload=self.reload)
         finally:
             self.audit.stop()
             self.ports.stop()

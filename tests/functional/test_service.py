@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 from tests.functional import conftest
 
@@ -97,3 +98,39 @@ def test_help_runs_without_root():
 
 
 conftest  # noqa: B018  (fixtures)
+
+
+def _wait_for(drv, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in drv.log_text():
+        assert time.monotonic() < deadline, drv.log_tail()
+        time.sleep(0.05)
+
+
+def test_sighup_reloads_and_never_stops(driver_factory):
+    """SIGHUP, as to an OpenStack service: the mutable options take their
+    new values from the files; the process and its socket stay."""
+    drv = driver_factory(debug='false', delete_spacing_ms=50,
+                         audit_interval=0).start()
+    pid = drv.proc.pid
+    os.kill(pid, signal.SIGHUP)
+    _wait_for(drv, 'Reloaded the configuration (SIGHUP): debug False, '
+                   'audit_interval 0, delete_spacing_ms 50')
+    drv.ok('NetworkDriver.GetCapabilities')
+    assert 'NetworkDriver.GetCapabilities' not in drv.log_text()
+    drv.options.update(debug='true', delete_spacing_ms=0)
+    drv.write_config()
+    os.kill(pid, signal.SIGHUP)
+    _wait_for(drv, 'Reloaded the configuration (SIGHUP): debug True, '
+                   'audit_interval 0, delete_spacing_ms 0')
+    assert drv.proc.poll() is None and drv.proc.pid == pid
+    # Debug is on now: calls are logged.
+    drv.ok('NetworkDriver.GetCapabilities')
+    _wait_for(drv, 'NetworkDriver.GetCapabilities')
+    # A broken file changes nothing and stops nothing.
+    with open(drv.config_path, 'a') as f:
+        f.write('[DEFAULT\n')
+    os.kill(pid, signal.SIGHUP)
+    _wait_for(drv, 'Reload (SIGHUP) failed, nothing changed')
+    assert drv.ok('NetworkDriver.GetCapabilities')['Scope'] == 'local'
+    assert drv.stop() == 0
