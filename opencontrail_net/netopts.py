@@ -1,5 +1,6 @@
 """Validation of Docker requests and network options (``-o KEY=VALUE``)."""
 
+import difflib
 import ipaddress
 import re
 import uuid
@@ -245,6 +246,14 @@ def _flat_options(options):
     return flat
 
 
+def unknown_option(key):
+    """Why ``key`` is refused: unknown, the closest known key, the rest."""
+    close = difflib.get_close_matches(key, ALIASES, n=1, cutoff=0.6)
+    return 'unknown option%s; known: %s' % (
+        '; did you mean %s?' % close[0] if close else '',
+        ', '.join(sorted(ALIASES)))
+
+
 def parse_network(body, rt_rules=(64512, False), flat=False):
     """Turn a CreateNetwork request into a validated Network record.
 
@@ -278,11 +287,10 @@ def parse_network(body, rt_rules=(64512, False), flat=False):
     for key, value in items:
         target = ALIASES.get(key)
         if target is None:
-            if key.startswith('opencontrail.'):
-                raise exception.InvalidOption(
-                    key=key, value=value, reason='unknown option; known: %s'
-                    % ', '.join(sorted(ALIASES)))
-            continue
+            if key.startswith('com.docker.'):
+                continue    # Docker's own, for every driver.
+            raise exception.InvalidOption(
+                key=key, value=value, reason=unknown_option(key))
         if not isinstance(value, str):
             value = str(value)
         if target in seen and seen[target] != value:

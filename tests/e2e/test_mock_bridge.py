@@ -187,3 +187,24 @@ def test_bad_route_target(dockerd, drv, cleanup):
     assert 'netbad' not in dockerd.cli('network', 'ls', '--format',
                                        '{{.Name}}').stdout.split()
     assert drv.mock_rows('networks') == before
+
+
+def test_misspelt_option_is_refused(dockerd, drv, cleanup):
+    """A misspelt -o used to be ignored (the network then landed in the
+    default project): refused, naming the key meant."""
+    before = drv.mock_rows('networks')
+    res = dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
+                      '192.168.11.0/24', '-o', 'tennant=blue', 'nettypo',
+                      check=False)
+    cleanup['networks'].append('nettypo')
+    assert res.returncode != 0
+    assert 'tennant' in res.stderr and 'did you mean tenant?' in res.stderr
+    assert 'nettypo' not in dockerd.cli('network', 'ls', '--format',
+                                        '{{.Name}}').stdout.split()
+    assert drv.mock_rows('networks') == before
+    # Docker's own keys go through, for every driver.
+    dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
+                '192.168.11.0/24', '-o', 'com.docker.network.bridge.name=x',
+                'netdock')
+    cleanup['networks'].append('netdock')
+    dockerd.cli('network', 'rm', 'netdock')

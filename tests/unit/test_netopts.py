@@ -79,7 +79,7 @@ def test_parse_network_options():
         {'rt': '64512:100', 'opencontrail.rt.import': '64512:1',
          'opencontrail.rt.export': '64512:2', 'name': 'blue',
          'tenant': 'demo', 'mtu': '1400', 'opencontrail.ipam': 'ipam1',
-         'unrelated': 'x'},
+         'com.docker.network.bridge.name': 'x'},
         v6=[{'Pool': '2002:1::/64', 'Gateway': '2002:1::1/64'}],
         **{'com.docker.network.enable_ipv6': True}))
     assert net.id == NID
@@ -119,6 +119,12 @@ def test_parse_network_options():
     ({'opencontrail.floating_ip_pool': 'a:b:c:d:e'}, 'a:b:c:d:e'),
     ({'opencontrail.floating_ip_pool': 'a::c:d'}, 'a::c:d'),
     ({'opencontrail.colour': 'red'}, 'opencontrail.colour'),
+    # Misspelt: refused, naming the key meant (it used to be ignored).
+    ({'tennant': 'x'}, 'tennant'),
+    ({'tennant': 'x'}, 'did you mean tenant?'),
+    ({'opencontrail.rt.imprt': '64512:1'}, 'opencontrail.rt.import?'),
+    ({'floating_ip_pool': 'a:b:c:d'}, 'opencontrail.floating_ip_pool?'),
+    ({'unrelated': 'x'}, 'unknown option; known: '),
     ({'rt': '64512:1', 'opencontrail.rt': '64512:2'}, 'conflicts'),
 ])
 def test_parse_network_bad_options(generic, word):
