@@ -104,8 +104,11 @@ mkdir "$packages/opencontrail_net"
 tar -C opencontrail_net -c --exclude=__pycache__ . |
     tar -C "$packages/opencontrail_net" -x
 if ! ls -d "$packages"/opencontrail_net-*.dist-info >/dev/null 2>&1; then
+    # PEP 517 builds a wheel (dist-info) in an isolated environment even
+    # where the virtualenv has no 'wheel' (Debian's python3 -m venv):
+    # without it pip falls back to 'setup.py install' and an egg-info.
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
-        --target "$work/meta" .
+        --use-pep517 --target "$work/meta" .
     cp -a "$work"/meta/opencontrail_net-*.dist-info "$packages/"
 fi
 
