@@ -28,10 +28,11 @@ venv=${OCN_VENV:-.venv}
 "$venv/bin/pip" install -q --disable-pip-version-check \
     -r requirements.txt -r test-requirements.txt
 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -e .
-# libnftables' binding comes from Debian, not PyPI: that one package (not
-# every system package) is linked into the virtualenv.
+# libnftables' binding comes from Debian, not PyPI, and the driver loads it
+# from there by itself, as from the README's plain virtualenv: no link into
+# this one (one an earlier run made goes).
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-ln -sfn /usr/lib/python3/dist-packages/nftables "$site/nftables"
+if [ -L "$site/nftables" ]; then rm -f "$site/nftables"; fi
 
 # Keystone's dependencies would clash with the driver's: a venv of its own,
 # made once (the stamp names the version), under a lock for parallel runs.

@@ -1,5 +1,7 @@
 """Published and exposed ports: parsing, the libnetwork calls, host ports."""
 
+import sys
+
 import pytest
 import webtest
 
@@ -212,3 +214,40 @@ def test_without_nftables_the_bridge_driver_still_starts(conf, monkeypatch):
         ports.publish(net, ep, [model.PortBinding('tcp', 80, '', 18080,
                                                   18080)])
     assert 'nftables Python module is missing' in str(err.value)
+
+
+def not_importable(monkeypatch):
+    """As in a virtualenv without the binding (undone after the test)."""
+    monkeypatch.setitem(sys.modules, 'nftables', None)
+    monkeypatch.delitem(sys.modules, 'nftables.nftables', raising=False)
+
+
+def test_nftables_binding_found_outside_the_virtualenv(
+        monkeypatch, tmp_path):
+    """The README's plain virtualenv cannot import Debian's binding: the
+    driver loads it from where the system keeps it."""
+    not_importable(monkeypatch)
+    pkg = tmp_path / 'nftables'
+    pkg.mkdir()
+    (pkg / '__init__.py').write_text('from .nftables import *\n')
+    (pkg / 'nftables.py').write_text('class Nftables:\n    pass\n')
+    module = firewall.load_binding([str(tmp_path / 'none'), str(pkg)])
+    assert module.__file__ == str(pkg / '__init__.py')
+    assert module.Nftables
+    not_importable(monkeypatch)
+    with pytest.raises(exception.PortError) as err:
+        firewall.load_binding([str(tmp_path / 'none')])
+    assert "python3-nftables" in str(err.value)
+    assert str(tmp_path / 'none') in str(err.value)
+
+
+def test_nftables_binding_of_the_system(monkeypatch):
+    """Debian's python3-nftables (tests/run-all.sh installs it and leaves
+    the virtualenv without it), loaded by path and working."""
+    not_importable(monkeypatch)
+    module = firewall.load_binding()
+    assert module.__file__.startswith(firewall.SYSTEM_BINDINGS[0])
+    nft = module.Nftables()
+    nft.set_json_output(True)
+    rc, out, _err = nft.cmd('describe tcp dport')
+    assert rc == 0
