@@ -54,6 +54,7 @@ WHY = {
                       'name)',
 }
 DockerUnavailable = exception.DockerUnavailable
+AuditUnsure = exception.AuditUnsure
 REPAIRABLE = {NETWORK_LEAKED, ENDPOINT_LEAKED, INTERFACE_MISSING,
               INTERFACE_STRAY, PORT_MISSING}
 
@@ -165,6 +166,20 @@ class Report:
     interfaces: typing.List[dict] = dataclasses.field(default_factory=list)
     # For repairs: the records behind the rows.
     records: dict = dataclasses.field(default_factory=dict, repr=False)
+    # How many of the driver's networks Docker listed, and how many of
+    # this host's the backend holds: an audit that sees none in Docker
+    # while the backend holds some is unsure of its view.
+    docker_networks: int = 0
+    backend_networks: int = 0
+
+    def unsure(self):
+        """Why repairs would be a guess (a reason), or None."""
+        if self.docker_networks == 0 and self.backend_networks:
+            return ('Docker lists no network of driver %r while the '
+                    'backend holds %d of this host\'s: is driver_name '
+                    'right, and is it the Docker this host\'s driver '
+                    'serves?' % (self.driver, self.backend_networks))
+        return None
 
     @property
     def clean(self):
@@ -203,6 +218,8 @@ def collect(conf, backend, ports, view):
     docker_nets = view.networks()
     report = Report(host=host, driver=view.driver_name)
     owned = {n.id: n for n in backend.owned_networks()}
+    report.docker_networks, report.backend_networks = (len(docker_nets),
+                                                       len(owned))
     links = backend.vrouter_links()
     known_endpoints = set()
     backend_endpoints = set()
@@ -338,8 +355,12 @@ def repair(report, backend, ports, view, claims=None, confirmed=None):
     """Repair ``report``'s findings; return ``[(finding, action text)]``.
 
     Only findings in ``confirmed`` (keys seen out of step before) when it
-    is given, and only while no call in flight holds their IDs.
+    is given, and only while no call in flight holds their IDs. Raises
+    AuditUnsure, having repaired nothing, when the view is doubtful.
     """
+    reason = report.unsure()
+    if reason:
+        raise AuditUnsure(reason=reason)
     claims = claims or NoClaims()
     done = []
     for finding in report.findings:
@@ -369,6 +390,15 @@ def repair(report, backend, ports, view, claims=None, confirmed=None):
 
 def _repair_network(report, finding, backend, ports, view):
     record = report.records[finding.network]
+    # A container still uses it (a live interface in a sandbox): Docker's
+    # view is wrong, not the network.
+    ours = {ep.id for key, ep in report.records.items()
+            if isinstance(key, tuple) and key[0] == finding.network}
+    live = sorted(name for name, ep_id, in_container in
+                  ports.host_interfaces() if in_container and ep_id in ours)
+    if live:
+        return 'left: its endpoints have interfaces in running ' \
+            'containers (%s)' % ', '.join(live)
     for key, ep in list(report.records.items()):
         if isinstance(key, tuple) and key[0] == finding.network:
             ports.unplug(finding.network, ep.id)
@@ -500,8 +530,14 @@ class PeriodicAudit:
         confirmed = self._previous or set()
         # What was repaired or left is checked afresh by the next audit.
         self._previous = {f.key for f in report.findings}
-        for finding, action in repair(report, self.backend, self.ports,
-                                      self.view, self.claims, confirmed):
+        try:
+            done = repair(report, self.backend, self.ports, self.view,
+                          self.claims, confirmed)
+        except AuditUnsure as exc:
+            LOG.warning('Audit: %s', exc)
+            self._previous = None
+            return report
+        for finding, action in done:
             if action.startswith('left: seen once'):
                 LOG.info('Audit: %s; repaired if still so on the next '
                          'audit', finding)

@@ -101,3 +101,8 @@ class PluginLoadError(OpenContrailNetError):
 class DockerUnavailable(OpenContrailNetError):
     msg_fmt = 'Docker Engine API at %(url)s: %(reason)s'
     code = 503
+
+
+class AuditUnsure(OpenContrailNetError):
+    msg_fmt = 'the audit repairs nothing: %(reason)s'
+    code = 503

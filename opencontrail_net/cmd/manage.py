@@ -90,9 +90,18 @@ class DriverClaims:
         try:
             conn.request('POST', '/OpenContrailNet.InFlight', body=b'')
             reply = conn.getresponse()
-            return set(json.loads(reply.read() or b'{}').get('InFlight', ()))
-        except (OSError, ValueError, http.client.HTTPException):
-            return set()    # No driver: no call in flight.
+            body = json.loads(reply.read() or b'null')
+            if reply.status != 200 or not isinstance(body, dict) or \
+                    not isinstance(body.get('InFlight'), list):
+                raise ValueError('HTTP %s, %r' % (reply.status, body))
+            return set(body['InFlight'])
+        except (FileNotFoundError, ConnectionRefusedError):
+            return set()    # No driver serves: no call in flight.
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise exception.AuditUnsure(
+                reason='cannot read the calls in flight from the driver '
+                'at %s (%s: %s)' % (self.socket_path, type(exc).__name__,
+                                    exc))
         finally:
             conn.close()
 
@@ -200,9 +209,14 @@ def audit_command(tool, args):
         time.sleep(max(args.settle, 0))
         second = tool.collect()
         confirmed = {f.key for f in report.findings}
-        actions = audit.repair(second, tool.backend, tool.ports, tool.view,
-                               DriverClaims(tool.conf.socket_path),
-                               confirmed)
+        try:
+            actions = audit.repair(second, tool.backend, tool.ports,
+                                   tool.view,
+                                   DriverClaims(tool.conf.socket_path),
+                                   confirmed)
+        except exception.AuditUnsure as exc:
+            print('opencontrail-net-manage: %s' % exc, file=sys.stderr)
+            return UNAVAILABLE
         report = tool.collect()
     if args.format == 'json':
         json.dump({'findings': [f.to_dict() for f in report.findings],

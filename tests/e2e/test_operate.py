@@ -296,3 +296,24 @@ def test_periodic_audit_repairs(dockerd, fakes, made, unique_name, backend):
             made['containers'], made['networks'] = [], []
         finally:
             drv.close()
+
+
+def test_audit_with_a_misspelt_driver_name_repairs_nothing(
+        dockerd, drv, fakes, made, unique_name):
+    """Docker lists none of 'the driver's' networks (the name is wrong)
+    while the backend holds this host's: --fix deletes nothing, says why
+    and exits 2; the containers keep their network."""
+    name, net_id, (a, b) = setup_network(dockerd, drv, made, unique_name,
+                                         '192.168.64.0/24', 2)
+    typo = os.path.join(drv.workdir, 'typo.conf')
+    with open(typo, 'w') as f:
+        f.write('[DEFAULT]\ndriver_name = %sx\n' % drv.name)
+    res = manage(drv, '--config-file', typo, 'audit', '--fix', '--settle',
+                 '0')
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert 'repairs nothing' in res.stderr
+    assert 'driver_name' in res.stderr
+    assert 'In step' not in res.stdout
+    assert status(drv)['findings'] == []
+    ip_b = b['NetworkSettings']['Networks'][name]['IPAddress']
+    assert plugin_mod.pings(dockerd, a['Name'].strip('/'), ip_b)
