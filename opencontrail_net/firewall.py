@@ -16,6 +16,9 @@ import dataclasses
 import importlib.util
 import ipaddress
 import os
+import shlex
+import shutil
+import subprocess
 import sys
 import threading
 
@@ -29,6 +32,11 @@ FAMILY = 'inet'
 TABLE = 'opencontrail_net'
 PUBLISH = 'publish'
 POSTROUTING = 'postrouting'
+FORWARD = 'forward'
+INPUT = 'input'
+# Every bridge of the driver is named so; Docker's own bridges so.
+OUR_BRIDGES = 'ocbr*'
+DOCKER_BRIDGES = ('docker0', 'br-*')
 _LETTERS = {'tcp': 't', 'udp': 'u', 'sctp': 's'}
 _BY_LETTER = {v: k for k, v in _LETTERS.items()}
 # Where a mapping without a host port takes one, as Docker's bridge does.
@@ -129,12 +137,14 @@ def _ip(version):
 class Firewall:
     """The driver's nftables table: made at start, changed in batches."""
 
-    def __init__(self):
+    def __init__(self, docker_user=None):
         self._nft = None
         # libnftables keeps state per context: one caller at a time. The
         # lock also makes a check of free host ports and the rules that
         # take them one step.
         self.lock = threading.RLock()
+        # Docker's iptables, where dockerd manages them: our accepts.
+        self.docker_user = docker_user
 
     def _run(self, commands):
         with self.lock:
@@ -170,7 +180,32 @@ class Firewall:
             cmds.append({'flush': {'chain': {'family': FAMILY,
                                              'table': TABLE, 'name': name}}})
             cmds.append(_rule(name, 'published ports', jump))
+        filters = dict(base, type='filter', prio=0)
+        cmds.append({'add': {'chain': dict(filters, name=FORWARD,
+                                           hook='forward')}})
+        cmds.append({'add': {'chain': dict(filters, name=INPUT,
+                                           hook='input')}})
+        # No container reaches a service of the host bound to 127.0.0.0/8
+        # (the bridges route localnet, for -p 127.0.0.1:...): only answers
+        # to the host's own connections come in so.
+        cmds.append({'flush': {'chain': {'family': FAMILY, 'table': TABLE,
+                                         'name': INPUT}}})
+        localnet = [_match(_meta('iifname'), OUR_BRIDGES),
+                    _match(_payload('ip', 'daddr'), _prefix('127.0.0.0/8'))]
+        cmds.append(_rule(INPUT, 'localhost', localnet + [
+            _match({'ct': {'key': 'state'}}, ['established', 'related'],
+                   'in'), {'accept': None}]))
+        cmds.append(_rule(INPUT, 'localhost', localnet + [{'drop': None}]))
         self._run(cmds)
+        # Published ports pass the networks' isolation: first in forward.
+        if not any(r.get('comment') == 'published ports'
+                   for r in self.rules(FORWARD)):
+            rule = _rule(FORWARD, 'published ports', [
+                _match({'ct': {'key': 'status'}}, 'dnat', 'in'),
+                {'accept': None}])
+            self._run([{'insert': rule['add']}])
+        if self.docker_user is not None:
+            self.docker_user.ensure()
 
     def rules(self, chain=None):
         """The rules of our table (of ``chain``), as libnftables lists them.
@@ -239,14 +274,44 @@ class Firewall:
                 _match(oif, bridge), {'masquerade': None}]))
         return rules
 
-    def set_network(self, network_id, bridge, subnets, masquerade):
-        """Replace the network's rules, in one batch."""
+    def isolation_rules(self, network_id, bridge, internal):
+        """Forward rules of a network, as Docker isolates its bridges: no
+        traffic to or from another network of the driver or a bridge
+        network of Docker's, but through published ports (accepted
+        before these); on an internal network, none leaves it."""
         comment = self.network_comment(network_id)
+        iif, oif = _meta('iifname'), _meta('oifname')
+        if internal:
+            return [_rule(FORWARD, comment, [
+                _match(iif, bridge), _match(oif, bridge, '!='),
+                {'drop': None}]), _rule(FORWARD, comment, [
+                    _match(oif, bridge), _match(iif, bridge, '!='),
+                    {'drop': None}])]
+        rules = [_rule(FORWARD, comment, [
+            _match(iif, bridge), _match(oif, bridge, '!='),
+            _match(oif, OUR_BRIDGES), {'drop': None}])]
+        for theirs in DOCKER_BRIDGES:
+            rules.append(_rule(FORWARD, comment, [
+                _match(iif, bridge), _match(oif, theirs), {'drop': None}]))
+            rules.append(_rule(FORWARD, comment, [
+                _match(iif, theirs), _match(oif, bridge), {'drop': None}]))
+        return rules
+
+    def set_network(self, network_id, bridge, subnets, masquerade,
+                    internal=False):
+        """Replace the network's rules, in one batch; where dockerd
+        manages iptables, accept its traffic in DOCKER-USER too."""
+        comment = self.network_comment(network_id)
+        nat = [] if internal else self.network_rules(
+            network_id, bridge, subnets, masquerade)
         with self.lock:
-            old = [r for r in self.rules(POSTROUTING)
-                   if r.get('comment') == comment]
-            self._run(self._deletes(old) + self.network_rules(
-                network_id, bridge, subnets, masquerade))
+            old = [r for r in self.rules()
+                   if r.get('comment') == comment and
+                   r['chain'] in (POSTROUTING, FORWARD)]
+            self._run(self._deletes(old) + nat + self.isolation_rules(
+                network_id, bridge, internal))
+            if self.docker_user is not None:
+                self.docker_user.set_network(network_id, bridge)
 
     def remove_network(self, network_id):
         """Remove the network's rules and its endpoints' published ports."""
@@ -255,12 +320,18 @@ class Firewall:
             gone = [r for r in self.rules()
                     if r.get('comment') == comment or
                     _endpoint_of(r, network_id[:12]) is not None]
-            return self.delete(gone)
+            count = self.delete(gone)
+            if self.docker_user is not None:
+                count += self.docker_user.remove_network(network_id)
+            return count
 
     def networks(self):
         """IDs of the networks that have rules."""
-        return {r['comment'].split()[1] for r in self.rules(POSTROUTING)
-                if r.get('comment', '').startswith('net ')}
+        found = {r['comment'].split()[1] for r in self.rules()
+                 if r.get('comment', '').startswith('net ')}
+        if self.docker_user is not None:
+            found |= self.docker_user.networks()
+        return found
 
     # Published ports --------------------------------------------------
 
@@ -317,6 +388,98 @@ class Firewall:
         with self.lock:
             return self.delete([r for r in self.rules(PUBLISH)
                                 if _endpoint_of(r) == endpoint_id])
+
+
+class DockerUser:
+    """The driver's accepts in DOCKER-USER, Docker's chain for its users.
+
+    Where dockerd manages iptables (every default install) it sets the
+    FORWARD policy to DROP and, with br_netfilter, even traffic bridged
+    between two ports of one bridge goes through FORWARD: Docker accepts
+    its own bridges' traffic there, not a remote driver's. An accept in
+    another table does not undo that drop, so the driver accepts its
+    bridges' traffic in DOCKER-USER, which Docker jumps to first from
+    FORWARD and keeps across its restarts. The ``iptables`` command is
+    the one dockerd uses (legacy or nft, as the host chose); each rule's
+    comment names its network, and no other rule is touched. The chain is
+    made when missing, as Docker makes it, so that a host where the
+    driver starts first (before docker.service) is served too.
+    """
+
+    CHAIN = 'DOCKER-USER'
+    TAG = 'opencontrail-net'
+
+    def __init__(self, binary='iptables'):
+        self.binary = shutil.which(binary)
+
+    def _run(self, *args):
+        return subprocess.run([self.binary, '-w', '5'] + list(args),
+                              capture_output=True, text=True, timeout=30)
+
+    def ensure(self):
+        """Make the chain if missing; False (logged) without iptables."""
+        if self.binary is None:
+            LOG.info('No iptables command: nothing to accept in %s',
+                     self.CHAIN)
+            return False
+        if self._run('-S', self.CHAIN).returncode != 0:
+            res = self._run('-N', self.CHAIN)
+            if res.returncode != 0:
+                LOG.warning('Could not make chain %s: %s', self.CHAIN,
+                            res.stderr.strip())
+                self.binary = None
+                return False
+            LOG.info('Made iptables chain %s (Docker\'s chain for its '
+                     'users) for the accepts of this driver\'s bridges',
+                     self.CHAIN)
+        return True
+
+    def rules(self, network_id, bridge):
+        """Accept what leaves the bridge (isolation and --internal are
+        the nftables table's drops, which win over any accept), and what
+        comes back or to a published port."""
+        tag = ['-m', 'comment', '--comment',
+               '%s %s' % (self.TAG, network_id)]
+        return [['-i', bridge] + tag + ['-j', 'ACCEPT'],
+                ['-o', bridge, '-m', 'conntrack', '--ctstate',
+                 'RELATED,ESTABLISHED,DNAT'] + tag + ['-j', 'ACCEPT']]
+
+    def set_network(self, network_id, bridge):
+        if self.binary is None:
+            return
+        for rule in self.rules(network_id, bridge):
+            if self._run('-C', self.CHAIN, *rule).returncode == 0:
+                continue
+            res = self._run('-I', self.CHAIN, *rule)
+            if res.returncode != 0:
+                raise exception.PortError(reason='iptables -I %s %s: %s' % (
+                    self.CHAIN, ' '.join(rule), res.stderr.strip()))
+
+    def _ours(self):
+        """(network ID, rule arguments) of each rule of ours."""
+        if self.binary is None:
+            return []
+        res = self._run('-S', self.CHAIN)
+        found = []
+        for line in res.stdout.splitlines():
+            args = shlex.split(line)
+            if args[:2] != ['-A', self.CHAIN] or '--comment' not in args:
+                continue
+            words = args[args.index('--comment') + 1].split()
+            if len(words) == 2 and words[0] == self.TAG:
+                found.append((words[1], args[2:]))
+        return found
+
+    def remove_network(self, network_id):
+        count = 0
+        for found, args in self._ours():
+            if found == network_id and self._run(
+                    '-D', self.CHAIN, *args).returncode == 0:
+                count += 1
+        return count
+
+    def networks(self):
+        return {network_id for network_id, _args in self._ours()}
 
 
 def _endpoint_of(rule, network_tag=None):

@@ -57,8 +57,8 @@ class BridgeDriver(veth.VethDriver):
         super().__init__(conf)
         self._locks = collections.defaultdict(threading.Lock)
         self._bridges = {}
-        self.firewall = (firewall.Firewall() if conf.bridge.firewall
-                         else None)
+        self.firewall = (firewall.Firewall(firewall.DockerUser())
+                         if conf.bridge.firewall else None)
         self._no_firewall = '[bridge] firewall = false'
         # Endpoints with published ports: Leave withdraws what a lost
         # Revoke left, and only for these.
@@ -95,11 +95,13 @@ class BridgeDriver(veth.VethDriver):
                          'driver was down', network_id)
 
     def _program_network(self, network, bridge):
-        if self.firewall is None or network.internal:
+        if self.firewall is None:
             return
         subnets = [s.cidr for s in network.subnets]
         self.firewall.set_network(network.id, bridge, subnets,
-                                  network.masquerade)
+                                  network.masquerade, network.internal)
+        if network.internal:
+            return
         versions = {ipaddress.ip_network(c).version for c in subnets}
         if 4 in versions:
             firewall.write_sysctl('/proc/sys/net/ipv4/ip_forward', '1',

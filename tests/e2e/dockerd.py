@@ -72,7 +72,8 @@ class DockerCLIError(subprocess.CalledProcessError):
 class DockerDaemon:
     """A dockerd with its own data root, exec root, API socket and containerd.
 
-    No bridge, iptables or forwarding: it touches no host network setting.
+    No bridge, iptables or forwarding: it touches no host network setting;
+    with ``defaults`` (in a network namespace only) dockerd's own.
     """
 
     START_TIMEOUT = 30
@@ -80,8 +81,14 @@ class DockerDaemon:
     KILL_TIMEOUT = 10
 
     def __init__(self, base_dir, extra_args=(), dockerd='dockerd',
-                 docker_cli=DOCKER_CLI, netns=None, prefix=(), env=None):
+                 docker_cli=DOCKER_CLI, netns=None, prefix=(), env=None,
+                 defaults=False):
         self.base_dir = os.path.abspath(base_dir)
+        # dockerd's own defaults (iptables, forwarding, masquerade, the
+        # docker0 bridge), as users run it: only in a namespace of ours.
+        if defaults and not netns:
+            raise ValueError('dockerd with its defaults only in a netns')
+        self.defaults = defaults
         # A network namespace (by ``ip netns`` name) to run dockerd in, away
         # from other drivers that sweep the host's idle veth pairs.
         self.netns = netns
@@ -142,9 +149,11 @@ class DockerDaemon:
                '--exec-root', self.exec_root,
                '-H', self.url,
                '--pidfile', os.path.join(self.base_dir, 'docker.pid'),
-               '--config-file', config_file,
-               '--iptables=false', '--ip-forward=false', '--ip-masq=false',
-               '--bridge=none', '--storage-driver=vfs'] + self.extra_args
+               '--config-file', config_file]
+        if not self.defaults:
+            cmd += ['--iptables=false', '--ip-forward=false',
+                    '--ip-masq=false', '--bridge=none']
+        cmd += ['--storage-driver=vfs'] + self.extra_args
         if self.netns:
             cmd = ['nsenter', '--net=/run/netns/' + self.netns] + cmd
         cmd = self.prefix + cmd

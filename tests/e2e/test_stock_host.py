@@ -1,0 +1,205 @@
+"""The embedded default on a stock Docker host: dockerd with its defaults.
+
+dockerd manages iptables there, as on every default install: FORWARD's
+policy is DROP and bridged traffic goes through it (br_netfilter). The
+"host" is a network namespace of this test, where dockerd runs with its
+defaults (forwarding off first, as a host boots) and the driver beside
+it; a second namespace, joined by a veth pair, plays another host and a
+server outside. The machine's own firewall is never touched.
+"""
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.e2e import dockerd as harness
+from tests.e2e import plugin as plugin_mod
+from tests import netns as nsmod
+
+HOST_ADDR = '198.18.72.1'
+OUTSIDE_ADDR = '198.18.72.2'
+PAGE = 'hello-from-stock-host'
+# A UDP listener on the host's 127.0.0.1: prints what reaches it.
+LISTENER = '''
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 9999))
+s.settimeout(4)
+print('listening', flush=True)
+try:
+    print('received %r' % s.recv(100))
+except socket.timeout:
+    print('nothing')
+'''
+
+
+class StockHost:
+    def __init__(self):
+        self.namespaces = nsmod.Namespaces()
+        self.daemon = self.drv = None
+
+    def start(self):
+        self.host = self.namespaces.add(nsmod.unique('ocnsh'))
+        self.outside = self.namespaces.add(nsmod.unique('ocnso'))
+        nsmod.sh('ip', '-n', self.host, 'link', 'add', 'eth1', 'type',
+                 'veth', 'peer', 'name', 'eth1', 'netns', self.outside)
+        for ns, addr in ((self.host, HOST_ADDR), (self.outside,
+                                                  OUTSIDE_ADDR)):
+            nsmod.sh('ip', '-n', ns, 'addr', 'add', addr + '/24', 'dev',
+                     'eth1')
+            nsmod.sh('ip', '-n', ns, 'link', 'set', 'eth1', 'up')
+        # As a host boots: forwarding off, so dockerd sets FORWARD to DROP.
+        self.run('sysctl', '-qw', 'net.ipv4.ip_forward=0')
+        self.daemon = harness.DockerDaemon(harness.make_base_dir(),
+                                           netns=self.host, defaults=True)
+        self.daemon.start()
+        self.daemon.import_busybox()
+        self.drv = plugin_mod.DockerPlugin(
+            'ocns' + uuid.uuid4().hex[:6], port_driver='bridge',
+            netns=self.host, docker_url=self.daemon.url)
+        self.drv.start()
+
+    def close(self):
+        if self.daemon is not None:
+            self.daemon.stop()
+        if self.drv is not None:
+            self.drv.close()
+        self.namespaces.close()
+
+    def run(self, *cmd, check=True):
+        return self.namespaces.run(self.host, *cmd, check=check)
+
+    def container(self, name, *args, cmd=('sleep', '600')):
+        self.daemon.cli('run', '-d', '--name', name, *args, 'bb:latest',
+                        *cmd)
+        return json.loads(self.daemon.cli('inspect', name).stdout)[0]
+
+    def network(self, name, subnet, *args):
+        self.daemon.cli('network', 'create', '-d', self.drv.name,
+                        '--subnet', subnet, *args, name)
+
+    def pings(self, container, address):
+        return plugin_mod.pings(self.daemon, container, address, tries=3)
+
+
+def address(info, network):
+    return info['NetworkSettings']['Networks'][network]['IPAddress']
+
+
+@pytest.fixture(scope='module')
+def stock(dockerd_host):
+    world = StockHost()
+    try:
+        world.start()
+        yield world
+    finally:
+        world.close()
+
+
+def test_dockerd_manages_the_firewall(stock):
+    """The premise: what a stock host has, and what the driver added."""
+    forward = stock.run('iptables', '-S', 'FORWARD').stdout
+    assert '-P FORWARD DROP' in forward
+    assert '-j DOCKER-USER' in forward
+
+
+def test_one_network_works_as_on_dockers_bridge(stock):
+    d = stock.daemon
+    stock.network('sa', '10.81.0.0/24')
+    a = stock.container('sa1', '--net', 'sa')
+    b = stock.container('sa2', '--net', 'sa')
+    # Bridged traffic within the network passes FORWARD's DROP policy.
+    assert stock.pings('sa1', address(b, 'sa'))
+    # The way out: the outside host sees the host's address.
+    assert stock.pings('sa1', OUTSIDE_ADDR)
+    # A published port, from another host.
+    stock.container('sweb', '--net', 'sa', '-p', '18090:8080', cmd=(
+        'sh', '-c', 'echo %s > /tmp/index.html && exec httpd -f -p 8080 '
+        '-h /tmp' % PAGE))
+    fetched = None
+    for _ in range(20):
+        res = stock.namespaces.run(
+            stock.outside, 'timeout', '3', 'busybox', 'wget', '-q', '-O',
+            '-', 'http://%s:18090/' % HOST_ADDR, check=False)
+        if res.returncode == 0:
+            fetched = res.stdout
+            break
+    assert fetched == PAGE + '\n'
+    rules = stock.run('iptables', '-S', 'DOCKER-USER').stdout
+    net_id = d.cli('network', 'inspect', '-f', '{{.Id}}', 'sa').stdout.strip()
+    assert 'opencontrail-net %s' % net_id in rules
+    # dockerd restarts (rebuilding its chains, keeping DOCKER-USER): the
+    # containers Docker starts again still reach each other and out.
+    d.cli('update', '--restart', 'always', 'sa1', 'sa2')
+    d.restart()
+    a = json.loads(d.cli('inspect', 'sa1').stdout)[0]
+    b = json.loads(d.cli('inspect', 'sa2').stdout)[0]
+    assert a['State']['Running'] and b['State']['Running']
+    assert stock.pings('sa1', address(b, 'sa'))
+    assert stock.pings('sa2', OUTSIDE_ADDR)
+    d.cli('rm', '-f', 'sa1', 'sa2', 'sweb')
+    d.cli('network', 'rm', 'sa')
+    assert ('opencontrail-net %s' % net_id) not in stock.run(
+        'iptables', '-S', 'DOCKER-USER').stdout
+
+
+def test_networks_are_isolated(stock):
+    """As Docker's bridge networks are: no traffic between two networks of
+    the driver, nor between one of ours and one of Docker's; an internal
+    network has no way out."""
+    d = stock.daemon
+    stock.network('ia', '10.82.0.0/24')
+    stock.network('ib', '10.83.0.0/24')
+    stock.network('ii', '10.84.0.0/24', '--internal')
+    a = stock.container('ia1', '--net', 'ia')
+    b = stock.container('ib1', '--net', 'ib')
+    i1 = stock.container('ii1', '--net', 'ii')
+    stock.container('ii2', '--net', 'ii')
+    theirs = stock.container('dk1')     # on Docker's own bridge
+    try:
+        assert stock.pings('ia1', OUTSIDE_ADDR)   # the rules are in place
+        assert not stock.pings('ia1', address(b, 'ib'))
+        assert not stock.pings('ib1', address(a, 'ia'))
+        assert not stock.pings('ia1', address(theirs, 'bridge'))
+        assert not stock.pings('dk1', address(a, 'ia'))
+        assert stock.pings('ii2', address(i1, 'ii'))
+        assert not stock.pings('ii1', OUTSIDE_ADDR)
+        assert not stock.pings('ii1', address(a, 'ia'))
+    finally:
+        d.cli('rm', '-f', 'ia1', 'ib1', 'ii1', 'ii2', 'dk1')
+        for net in ('ia', 'ib', 'ii'):
+            d.cli('network', 'rm', net)
+
+
+def test_no_localhost_exposure(stock):
+    """A container that routes 127.0.0.1 through its gateway reaches no
+    service the host binds to 127.0.0.1 (the CVE-2020-8558 pattern)."""
+    d = stock.daemon
+    stock.network('lh', '10.85.0.0/24')
+    info = stock.container('lh1', '--net', 'lh', '--cap-add', 'NET_ADMIN')
+    gateway = info['NetworkSettings']['Networks']['lh']['Gateway']
+    listener = subprocess.Popen(
+        ['ip', 'netns', 'exec', stock.host, sys.executable, '-c', LISTENER],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == 'listening'
+        script = ('ip route del local 127.0.0.1 table local; '
+                  'ip route del local 127.0.0.0/8 table local; '
+                  'ip route add 127.0.0.1/32 via %s; '
+                  'ip route get 127.0.0.1; '
+                  # busybox's tftp: a UDP datagram to 127.0.0.1:9999.
+                  'timeout 2 tftp -g -r leaked 127.0.0.1 9999' % gateway)
+        routed = d.cli('exec', 'lh1', 'sh', '-c', script, check=False)
+        got = listener.communicate(timeout=10)[0].strip()
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.wait()
+        d.cli('rm', '-f', 'lh1')
+        d.cli('network', 'rm', 'lh')
+    # The datagram went to the host (the test's premise), and no further.
+    assert '127.0.0.1 via %s' % gateway in routed.stdout, routed
+    assert got == 'nothing'
