@@ -36,9 +36,17 @@ print(s.accept()[1][0])
 
 
 class World:
-    def __init__(self):
+    """A host (dockerd and the driver) and another host outside.
+
+    ``dockerd_defaults``: dockerd as users run it, managing iptables
+    (forwarding is off before it starts, as when a host boots, so it sets
+    FORWARD's policy to DROP); else with its firewall off.
+    """
+
+    def __init__(self, dockerd_defaults=False):
         self.namespaces = nsmod.Namespaces()
         self.daemon = self.drv = None
+        self.dockerd_defaults = dockerd_defaults
 
     def start(self):
         self.host = self.namespaces.add(nsmod.unique('ocnph'))
@@ -52,8 +60,12 @@ class World:
             nsmod.sh('ip', '-n', ns, 'addr', 'add', addr6 + '/64', 'dev',
                      'eth1', 'nodad')
             nsmod.sh('ip', '-n', ns, 'link', 'set', 'eth1', 'up')
+        if self.dockerd_defaults:
+            self.namespaces.run(self.host, 'sysctl', '-qw',
+                                'net.ipv4.ip_forward=0')
         self.daemon = harness.DockerDaemon(harness.make_base_dir(),
-                                           netns=self.host)
+                                           netns=self.host,
+                                           defaults=self.dockerd_defaults)
         self.daemon.start()
         self.daemon.import_busybox()
         self.drv = plugin_mod.DockerPlugin(

@@ -11,17 +11,14 @@ server outside. The machine's own firewall is never touched.
 import json
 import subprocess
 import sys
-import uuid
 
 import pytest
 
-from tests.e2e import dockerd as harness
 from tests.e2e import plugin as plugin_mod
-from tests import netns as nsmod
+from tests.e2e import test_ports
 
-HOST_ADDR = '198.18.72.1'
-OUTSIDE_ADDR = '198.18.72.2'
-PAGE = 'hello-from-stock-host'
+HOST_ADDR, OUTSIDE_ADDR, PAGE = (test_ports.HOST_ADDR,
+                                 test_ports.OUTSIDE_ADDR, test_ports.PAGE)
 # A UDP listener on the host's 127.0.0.1: prints what reaches it.
 LISTENER = '''
 import socket
@@ -36,45 +33,18 @@ except socket.timeout:
 '''
 
 
-class StockHost:
+class StockHost(test_ports.World):
+    """test_ports' two hosts, with dockerd's defaults on the first."""
+
     def __init__(self):
-        self.namespaces = nsmod.Namespaces()
-        self.daemon = self.drv = None
-
-    def start(self):
-        self.host = self.namespaces.add(nsmod.unique('ocnsh'))
-        self.outside = self.namespaces.add(nsmod.unique('ocnso'))
-        nsmod.sh('ip', '-n', self.host, 'link', 'add', 'eth1', 'type',
-                 'veth', 'peer', 'name', 'eth1', 'netns', self.outside)
-        for ns, addr in ((self.host, HOST_ADDR), (self.outside,
-                                                  OUTSIDE_ADDR)):
-            nsmod.sh('ip', '-n', ns, 'addr', 'add', addr + '/24', 'dev',
-                     'eth1')
-            nsmod.sh('ip', '-n', ns, 'link', 'set', 'eth1', 'up')
-        # As a host boots: forwarding off, so dockerd sets FORWARD to DROP.
-        self.run('sysctl', '-qw', 'net.ipv4.ip_forward=0')
-        self.daemon = harness.DockerDaemon(harness.make_base_dir(),
-                                           netns=self.host, defaults=True)
-        self.daemon.start()
-        self.daemon.import_busybox()
-        self.drv = plugin_mod.DockerPlugin(
-            'ocns' + uuid.uuid4().hex[:6], port_driver='bridge',
-            netns=self.host, docker_url=self.daemon.url)
-        self.drv.start()
-
-    def close(self):
-        if self.daemon is not None:
-            self.daemon.stop()
-        if self.drv is not None:
-            self.drv.close()
-        self.namespaces.close()
+        super().__init__(dockerd_defaults=True)
 
     def run(self, *cmd, check=True):
         return self.namespaces.run(self.host, *cmd, check=check)
 
-    def container(self, name, *args, cmd=('sleep', '600')):
+    def container(self, name, *args):
         self.daemon.cli('run', '-d', '--name', name, *args, 'bb:latest',
-                        *cmd)
+                        'sleep', '600')
         return json.loads(self.daemon.cli('inspect', name).stdout)[0]
 
     def network(self, name, subnet, *args):
@@ -116,18 +86,8 @@ def test_one_network_works_as_on_dockers_bridge(stock):
     # The way out: the outside host sees the host's address.
     assert stock.pings('sa1', OUTSIDE_ADDR)
     # A published port, from another host.
-    stock.container('sweb', '--net', 'sa', '-p', '18090:8080', cmd=(
-        'sh', '-c', 'echo %s > /tmp/index.html && exec httpd -f -p 8080 '
-        '-h /tmp' % PAGE))
-    fetched = None
-    for _ in range(20):
-        res = stock.namespaces.run(
-            stock.outside, 'timeout', '3', 'busybox', 'wget', '-q', '-O',
-            '-', 'http://%s:18090/' % HOST_ADDR, check=False)
-        if res.returncode == 0:
-            fetched = res.stdout
-            break
-    assert fetched == PAGE + '\n'
+    stock.httpd('sweb', '--net', 'sa', '-p', '18090:8080')
+    assert stock.fetch(stock.outside, HOST_ADDR, 18090) == PAGE + '\n'
     rules = stock.run('iptables', '-S', 'DOCKER-USER').stdout
     net_id = d.cli('network', 'inspect', '-f', '{{.Id}}', 'sa').stdout.strip()
     assert 'opencontrail-net %s' % net_id in rules
