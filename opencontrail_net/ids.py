@@ -87,5 +87,13 @@ def mac_from_uuid(value):
     return '02:' + ':'.join('%02x' % b for b in raw)
 
 
+def link_group(driver_name):
+    """The link group (IFLA_GROUP, 1 to 2**31-1) of the host ends a driver
+    instance makes: its start-up sweep deletes only pairs of its own, not
+    another instance's on the same host. Group 0 is the kernel's default."""
+    digest = hashlib.sha256(driver_name.encode('utf-8')).digest()
+    return int.from_bytes(digest[:4], 'big') % 0x7fffffff + 1
+
+
 def short_hash(value, length=8):
     return hashlib.sha256(value.encode()).hexdigest()[:length]

@@ -100,15 +100,19 @@ def if_index(name):
 
 
 @_netlink
-def create_veth(host_name, peer_name, peer_mac, mtu, alias, master=None):
+def create_veth(host_name, peer_name, peer_mac, mtu, alias, master=None,
+                group=0):
     """Create a veth pair; False if either name is taken.
 
-    The host end is up (in bridge ``master``, an index, if given); the peer
-    carries the MAC. The host end carries ``alias`` (the full endpoint ID)
-    so a later call can tell our interface from anyone else's of the same
-    name. The kernel ignores an alias in the request that makes the pair.
+    The host end is up (in bridge ``master``, an index, if given, and in
+    link group ``group``); the peer carries the MAC. The host end carries
+    ``alias`` (the full endpoint ID) so a later call can tell our
+    interface from anyone else's of the same name. The kernel ignores an
+    alias in the request that makes the pair.
     """
     extra = {} if master is None else {'master': master}
+    if group:
+        extra['group'] = group
     with _iproute() as ip:
         try:
             ip.link('add', ifname=host_name, kind='veth', mtu=mtu,
@@ -224,8 +228,9 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
 
 
 @_netlink
-def veth_host_ends(prefix):
-    """Host ends of veth pairs named ``prefix``...``p0`` that carry an alias.
+def veth_host_ends(prefix, group=None):
+    """Host ends of veth pairs named ``prefix``...``p0`` that carry an alias
+    (and are in link group ``group``, if given).
 
     Returns [(name, alias, idle)]: ``idle`` when the peer is in this
     namespace too, so plugged into no container.
@@ -239,6 +244,8 @@ def veth_host_ends(prefix):
         if not (name.startswith(prefix) and name.endswith('p0') and alias and
                 link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND') ==
                 'veth'):
+            continue
+        if group is not None and link.get_attr('IFLA_GROUP') != group:
             continue
         peer = links.get(link.get_attr('IFLA_LINK'))
         # A peer in another namespace has an index of that namespace: it

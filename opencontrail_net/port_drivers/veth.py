@@ -5,6 +5,7 @@ import threading
 
 from oslo_log import log as logging
 
+from opencontrail_net import config
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import linux_net
@@ -111,6 +112,8 @@ class VethDriver(base.PortDriver):
         # Endpoints whose pair Leave handed to the reaper, until their
         # DeleteEndpoint.
         self._left = set()
+        # The link group of this instance's host ends, for its sweep.
+        self.group = ids.link_group(config.driver_name(conf))
 
     def stop(self):
         if not self.reaper.wait(self.STOP_WAIT):
@@ -152,7 +155,8 @@ class VethDriver(base.PortDriver):
 
     def _create(self, network, endpoint, host, peer, master):
         if not linux_net.create_veth(host, peer, endpoint.mac,
-                                     self.mtu(network), endpoint.id, master):
+                                     self.mtu(network), endpoint.id, master,
+                                     self.group):
             return False
         LOG.debug('Created veth %s for endpoint %s', host, endpoint.id)
         self._names[endpoint.id] = (host, linux_net.if_index(host))
@@ -211,9 +215,9 @@ class VethDriver(base.PortDriver):
         """Delete pairs left plugged into no container.
 
         Docker ignores a failed Leave; a pair whose both ends are on this
-        host is in no container and only waits to be deleted. Deleted once
-        seen idle twice, SWEEP_DELAY apart: another driver of this host may
-        be in the middle of a Join.
+        host is in no container and only waits to be deleted. Only this
+        instance's pairs (its link group), each deleted once seen idle
+        twice, SWEEP_DELAY apart.
         """
         idle = self._idle_pairs()
         if idle:
@@ -221,10 +225,11 @@ class VethDriver(base.PortDriver):
             timer.daemon = True
             timer.start()
 
-    @staticmethod
-    def _idle_pairs():
+    def _idle_pairs(self):
+        """Idle pairs this instance made (its link group): another
+        driver's on the same host are not its to delete."""
         return {(name, alias) for name, alias, idle in
-                linux_net.veth_host_ends('veth')
+                linux_net.veth_host_ends('veth', self.group)
                 if idle and ids.is_docker_id(alias)}
 
     def _sweep(self, seen):

@@ -45,7 +45,8 @@ class Links:
         return (self.indexes.setdefault(name, len(self.indexes) + 100),
                 self.aliases[name])
 
-    def create_veth(self, host, peer, mac, mtu, alias, master=None):
+    def create_veth(self, host, peer, mac, mtu, alias, master=None,
+                    group=0):
         if host in self.aliases or peer in self.aliases:
             return False
         self.aliases[host] = alias
