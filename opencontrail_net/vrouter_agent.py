@@ -14,7 +14,6 @@ import json
 import os
 import re
 import tempfile
-import threading
 import time
 import uuid
 
@@ -237,6 +236,9 @@ def format_port_file(port, author=_AUTHOR, now=None):
     return json.dumps(data, indent=4, ensure_ascii=False)
 
 
+_HEADERS = {'Connection': 'close', 'Content-Type': 'application/json'}
+
+
 class AgentClient(object):
     """Talks to one vrouter agent's port API and keeps its port files."""
 
@@ -245,19 +247,9 @@ class AgentClient(object):
         self.url = url.rstrip('/')
         self.ports_dir = ports_dir
         self.timeout = timeout
-        self._session = requests.Session()
-        # Proxy variables from the environment must not divert loopback
-        # calls to the agent.
-        self._session.trust_env = False
-        # A fresh loopback connection per call costs nothing; see _request.
-        self._session.headers.update({'Connection': 'close',
-                                      'Content-Type': 'application/json'})
-        # requests.Session is not documented as thread-safe; calls are short.
-        self._lock = threading.Lock()
 
     def close(self):
-        """Release the HTTP session."""
-        self._session.close()
+        """Nothing is kept between calls: nothing to release."""
 
     def __enter__(self):
         return self
@@ -270,18 +262,23 @@ class AgentClient(object):
     def _request(self, method, path, body=None, timeout=None):
         """Send one request; return (status, parsed JSON or None, raw text)."""
         data = None if body is None else json.dumps(body)
+        # A session of its own per call, so calls run side by side (no
+        # lock: a hung agent holds up only the calls made to it, each for
+        # its own timeout) and no connection is kept for the next call:
+        # the agent restarts on its own, and a connection kept to the old
+        # process would fail that call. A loopback connection costs
+        # nothing.
+        session = requests.Session()
+        # Proxy variables from the environment must not divert loopback
+        # calls to the agent.
+        session.trust_env = False
         try:
-            with self._lock:
-                try:
-                    resp = self._session.request(
-                        method, self.url + path, data=data,
-                        timeout=self.timeout if timeout is None else timeout)
-                finally:
-                    # No connection is kept for the next call: the agent
-                    # restarts on its own (and keeps connections open, so the
-                    # header above is not enough), and a kept connection to
-                    # the old process would fail that call.
-                    self._session.close()
+            try:
+                resp = session.request(
+                    method, self.url + path, data=data, headers=_HEADERS,
+                    timeout=self.timeout if timeout is None else timeout)
+            finally:
+                session.close()
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise AgentUnreachable(str(exc), method=method, path=path) \
                 from exc

@@ -1,9 +1,12 @@
 """The vrouter agent client against a fake agent that answers as it does."""
 
+import http.server
 import json
 import os
 import socket
+import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -367,3 +370,45 @@ def test_write_port_file_refuses_a_bad_port(client, ports_dir):
     with pytest.raises(ValueError):
         client.write_port_file(make_port(**{'mac-address': 'nope'}))
     assert client.list_port_files() == []
+
+
+HUNG = str(uuid.uuid4())
+
+
+def test_a_hung_call_holds_up_no_other():
+    """Calls to the agent run side by side: one the agent does not answer
+    waits its own timeout, while Join's and Leave's others go through."""
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self):
+            if self.path.endswith('/' + HUNG):
+                release.wait(10)
+            self.send_response(200)
+            self.send_header('Content-Length', '2')
+            self.end_headers()
+            self.wfile.write(b'{}')
+
+        do_GET = do_DELETE = _answer
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = vrouter_agent.AgentClient(
+        url='http://127.0.0.1:%d' % server.server_address[1], timeout=5)
+    try:
+        hung = threading.Thread(target=client.get_port, args=(HUNG,))
+        hung.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        client.delete_port(str(uuid.uuid4()))
+        assert time.monotonic() - started < 1
+        assert hung.is_alive()
+    finally:
+        release.set()
+        hung.join(10)
+        server.shutdown()
+        server.server_close()
