@@ -21,6 +21,10 @@ def pytest_configure(config):
         'markers', 'keystone_only: run against the Contrail API with '
                    'Keystone only')
     config.addinivalue_line(
+        'markers', 'alone: measures a race of Docker\'s own that a busy '
+                   'host changes: tests/run-all.sh runs these by themselves, '
+                   'before the others')
+    config.addinivalue_line(
         'markers', 'needs_fake: needs the in-process fake Contrail API '
                    'itself (not collected when %s names a real server)'
                    % contrail_target.ENV)

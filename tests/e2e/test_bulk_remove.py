@@ -22,6 +22,8 @@ from tests import netns as nsmod
 CONTAINERS = 48
 TRIALS = 10
 
+pytestmark = pytest.mark.alone
+
 
 @pytest.fixture(scope='module')
 def isolated(dockerd_host):
