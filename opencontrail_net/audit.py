@@ -17,12 +17,11 @@ import dataclasses
 import threading
 import typing
 
-import docker
 from oslo_log import log as logging
 
 from opencontrail_net import config
+from opencontrail_net import docker_api
 from opencontrail_net import exception
-from opencontrail_net import ids
 
 LOG = logging.getLogger(__name__)
 
@@ -85,74 +84,6 @@ class Finding:
             ('interface', self.interface)) if v)
         return '%s: %s (%s)%s' % (self.kind, what, WHY[self.kind],
                                   ': ' + self.detail if self.detail else '')
-
-
-class DockerView:
-    """Docker's networks of one driver and their endpoints on this host."""
-
-    def __init__(self, url, driver_name, timeout=10):
-        self.url = url
-        self.driver_name = driver_name
-        self.timeout = timeout
-
-    def _client(self):
-        if not self.url:
-            raise DockerUnavailable(url='(none)',
-                                    reason='docker_url is not set')
-        return docker.APIClient(base_url=self.url, timeout=self.timeout)
-
-    def networks(self):
-        """{network ID: {'name', 'endpoints': {endpoint ID: {...}}}}."""
-        try:
-            client = self._client()
-        except docker.errors.DockerException as exc:
-            raise DockerUnavailable(url=self.url, reason=exc)
-        try:
-            found = {}
-            for net in client.networks(filters={'driver': self.driver_name}):
-                if net.get('Driver') != self.driver_name:
-                    continue
-                try:
-                    full = client.inspect_network(net['Id'])
-                except docker.errors.NotFound:
-                    continue    # Removed meanwhile.
-                found[net['Id']] = {'name': full.get('Name'),
-                                    'endpoints': _endpoints(full)}
-            return found
-        except docker.errors.NotFound:
-            raise
-        except Exception as exc:
-            raise DockerUnavailable(url=self.url, reason='%s: %s' % (
-                type(exc).__name__, exc))
-        finally:
-            client.close()
-
-    def sandbox_key(self, container_id):
-        """The network namespace path of a running container, or None."""
-        client = self._client()
-        try:
-            info = client.inspect_container(container_id)
-        except docker.errors.NotFound:
-            return None
-        finally:
-            client.close()
-        if not (info.get('State') or {}).get('Running'):
-            return None
-        return (info.get('NetworkSettings') or {}).get('SandboxKey') or None
-
-
-def _endpoints(network):
-    found = {}
-    for cid, entry in (network.get('Containers') or {}).items():
-        # Remote endpoints of a multi-host network are listed as "ep-...".
-        if not ids.is_docker_id(cid) or not entry.get('EndpointID'):
-            continue
-        found[entry['EndpointID']] = {
-            'container': entry.get('Name'), 'container_id': cid,
-            'mac': entry.get('MacAddress') or None,
-            'ipv4': entry.get('IPv4Address') or None,
-            'ipv6': entry.get('IPv6Address') or None}
-    return found
 
 
 @dataclasses.dataclass
@@ -461,7 +392,7 @@ _REPAIRS = {NETWORK_LEAKED: _repair_network,
 
 
 def docker_view(conf):
-    return DockerView(conf.docker_url, config.driver_name(conf))
+    return docker_api.DockerView(conf.docker_url, config.driver_name(conf))
 
 
 # Inside the driver ---------------------------------------------------------

@@ -228,6 +228,28 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
 
 
 @_netlink
+def bridges(prefix):
+    """Bridges named ``prefix``... that carry an alias, with their
+    addresses: [(name, alias, [ipaddress.ip_interface])], link-local
+    addresses left out."""
+    found = []
+    with _iproute() as ip:
+        for link in ip.get_links():
+            name = link.get_attr('IFLA_IFNAME')
+            alias = link.get_attr('IFLA_IFALIAS')
+            if not (name.startswith(prefix) and alias and link.get_nested(
+                    'IFLA_LINKINFO', 'IFLA_INFO_KIND') == 'bridge'):
+                continue
+            addresses = [
+                ipaddress.ip_interface('%s/%d' % (
+                    a.get_attr('IFA_ADDRESS'), a['prefixlen']))
+                for a in ip.get_addr(index=link['index'])]
+            found.append((name, alias, [a for a in addresses
+                                        if not a.ip.is_link_local]))
+    return found
+
+
+@_netlink
 def veth_host_ends(prefix, group=None):
     """Host ends of veth pairs named ``prefix``...``p0`` that carry an alias
     (and are in link group ``group``, if given).

@@ -51,6 +51,16 @@ class PortDriver(plugin.PluginBase):
         """{endpoint ID: [firewall.Mapping]} published on this host."""
         return {}
 
+    def subnet_holders(self, network):
+        """Other networks whose host state holds a subnet of ``network``.
+
+        ``{network ID: [(subnet, where)]}``: a subnet this host cannot
+        carry twice (a bridge with the gateway address, say) that another
+        network's state of this driver holds here. Empty where subnets
+        are not held on the host.
+        """
+        return {}
+
     def network_deleted(self, network_id):
         """The network is gone: drop per-network host state."""
 

@@ -237,6 +237,24 @@ class BridgeDriver(veth.VethDriver):
         self.unpublish(network_id, endpoint_id)
         return super().unplug(network_id, endpoint_id, background)
 
+    def subnet_holders(self, network):
+        wanted = [ipaddress.ip_network(s.cidr) for s in network.subnets]
+        if not wanted:
+            return {}
+        held = {}
+        for name, alias, addresses in linux_net.bridges('ocbr'):
+            if alias == network.id or not ids.is_docker_id(
+                    alias, network=True):
+                continue
+            for address in addresses:
+                for subnet in wanted:
+                    if (address.version == subnet.version and
+                            address.network.overlaps(subnet)):
+                        where = 'bridge %s has %s' % (name, address)
+                        held.setdefault(alias, []).append(
+                            (str(subnet), where))
+        return held
+
     def network_deleted(self, network_id):
         if self.firewall is not None and self.firewall.remove_network(
                 network_id):

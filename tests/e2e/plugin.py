@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import tempfile
+import threading
 import time
 
 from tests import driverproc
@@ -90,3 +92,17 @@ def pings(dockerd, container, address, tries=15):
 def host_name_of(endpoint_id):
     """The host end's name the veth port drivers give an endpoint first."""
     return 'veth%sp0' % endpoint_id[:8]
+
+
+def kill_during(drv, action):
+    """Freeze the driver, start ``action``, kill the driver while Docker
+    waits on it, start it again: Docker's re-sent call then comes with
+    no body and is refused, and Docker swallows the error."""
+    os.kill(drv.proc.pid, signal.SIGSTOP)
+    thread = threading.Thread(target=action)
+    thread.start()
+    time.sleep(1.5)
+    drv.kill()
+    drv.start()
+    thread.join(60)
+    assert not thread.is_alive()

@@ -6,7 +6,9 @@ import time
 import pytest
 
 from opencontrail_net import ids
+from opencontrail_net.port_drivers import bridge as bridge_mod
 from tests.e2e import plugin as plugin_mod
+from tests import netns as nsmod
 
 
 @pytest.fixture(scope='module')
@@ -208,3 +210,65 @@ def test_misspelt_option_is_refused(dockerd, drv, cleanup):
                 'netdock')
     cleanup['networks'].append('netdock')
     dockerd.cli('network', 'rm', 'netdock')
+
+
+def bridge_of(network_id):
+    return bridge_mod.BridgeDriver.find_bridge(network_id)
+
+
+def test_leaked_network_gives_up_its_subnet(dockerd, drv, cleanup):
+    """A network Docker removed while the driver was down leaks, its
+    bridge keeping the gateway address: a new network of the same subnet
+    removes it first, and its containers talk."""
+    old = network(dockerd, drv, cleanup, 'netl1', '--subnet',
+                  '192.168.12.0/24')
+    run(dockerd, cleanup, 'cl0', '--net', 'netl1')
+    dockerd.cli('rm', '-f', 'cl0')
+    plugin_mod.kill_during(drv, lambda: dockerd.cli(
+        'network', 'rm', 'netl1', check=False))
+    assert 'netl1' not in dockerd.cli('network', 'ls', '--format',
+                                      '{{.Name}}').stdout.split()
+    assert old['Id'] in [n['id'] for n in drv.mock_rows('networks')]
+    assert bridge_of(old['Id']) is not None
+
+    try:
+        new = network(dockerd, drv, cleanup, 'netl2', '--subnet',
+                      '192.168.12.0/24')
+        run(dockerd, cleanup, 'cl1', '--net', 'netl2')
+        b = run(dockerd, cleanup, 'cl2', '--net', 'netl2')
+        ip_b = b['NetworkSettings']['Networks']['netl2']['IPAddress']
+        assert plugin_mod.pings(dockerd, 'cl1', ip_b)
+        assert plugin_mod.pings(dockerd, 'cl1', '192.168.12.1')
+        assert [n['id'] for n in drv.mock_rows('networks')
+                if n['id'] in (old['Id'], new['Id'])] == [new['Id']]
+        assert bridge_of(old['Id']) is None
+        assert ('Network %s holds subnet 192.168.12.0/24 on this host'
+                % old['Id']) in drv.log_text()
+    finally:
+        # What a failure here would leave of the leaked network.
+        left = bridge_of(old['Id'])
+        if left:
+            nsmod.sh('ip', 'link', 'del', left, check=False)
+
+
+def test_subnet_held_by_a_live_network_is_refused(dockerd, drv, cleanup):
+    """Docker lets another IPAM driver hand out a subnet its default one
+    gave a network: on this host one bridge carries it, the new network
+    is refused naming the other, and nothing of it is made."""
+    held = network(dockerd, drv, cleanup, 'neth1', '--subnet',
+                   '192.168.14.0/24')
+    run(dockerd, cleanup, 'ch1', '--net', 'neth1')
+    before = drv.mock_rows('networks')
+    res = dockerd.cli('network', 'create', '-d', drv.name, '--ipam-driver',
+                      drv.name, '--subnet', '192.168.14.0/25', 'neth2',
+                      check=False)
+    cleanup['networks'].append('neth2')
+    assert res.returncode != 0
+    assert ('subnet 192.168.14.0/25 is held on this host by Docker network '
+            '%s' % held['Id']) in res.stderr, res.stderr
+    assert 'remove that network first' in res.stderr
+    assert 'neth2' not in dockerd.cli('network', 'ls', '--format',
+                                      '{{.Name}}').stdout.split()
+    assert drv.mock_rows('networks') == before
+    assert bridge_of(held['Id']) is not None
+    assert plugin_mod.pings(dockerd, 'ch1', '192.168.14.1')

@@ -10,11 +10,9 @@ contrail with vrouter ports (the fake API and agent of this process).
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import pytest
@@ -122,20 +120,6 @@ def endpoint_of(container, net_name):
     return container['NetworkSettings']['Networks'][net_name]['EndpointID']
 
 
-def kill_during(drv, action):
-    """Freeze the driver, start ``action``, kill the driver while Docker
-    waits on it, start it again: Docker's re-sent call then comes with
-    no body and is refused, and Docker swallows the error."""
-    os.kill(drv.proc.pid, signal.SIGSTOP)
-    thread = threading.Thread(target=action)
-    thread.start()
-    time.sleep(1.5)
-    drv.kill()
-    drv.start()
-    thread.join(60)
-    assert not thread.is_alive()
-
-
 def test_status_audit_and_repairs(dockerd, drv, fakes, made, unique_name):
     api, agent = fakes
     name, net_id, (a, b, c) = setup_network(dockerd, drv, made, unique_name,
@@ -183,8 +167,8 @@ def test_status_audit_and_repairs(dockerd, drv, fakes, made, unique_name):
     # 3. The driver killed during "docker network rm": the network leaks.
     other, other_id, _ = setup_network(dockerd, drv, made, unique_name,
                                        '192.168.62.0/24', 0)
-    kill_during(drv, lambda: dockerd.cli('network', 'rm', other,
-                                         check=False))
+    plugin_mod.kill_during(drv, lambda: dockerd.cli(
+        'network', 'rm', other, check=False))
     expected.append(('network-leaked', other_id, None))
     # 4. The agent loses a port (after the restart, which registers
     # every plugged port again).

@@ -295,3 +295,60 @@ def test_unexpected_exception_is_a_clean_500(env, monkeypatch):
     monkeypatch.setattr(backend, 'create_network', boom)
     res = call(app, 'NetworkDriver.CreateNetwork', net_body(), status=500)
     assert 'disk on fire' in res['Err'] and 'Traceback' not in res['Err']
+
+
+class FakeDockerView:
+    """Docker's answer to "do you have this network?"; None: unreachable."""
+
+    def __init__(self, has):
+        self.has = has
+
+    def has_network(self, network_id):
+        if self.has is None:
+            raise exception.DockerUnavailable(url='unix:///x', reason='down')
+        return self.has
+
+
+OLD = '2' * 64
+
+
+@pytest.mark.parametrize('in_docker,in_backend,outcome', [
+    (False, True, 'removed'),
+    (True, True, 'held on this host by Docker network %s' % OLD),
+    (None, True, 'Docker cannot say whether'),
+    (False, False, 'neither Docker nor this driver\'s backend has'),
+])
+def test_subnet_held_by_another_network(conf, in_docker, in_backend,
+                                        outcome):
+    """A subnet another network of the driver holds on the host: the
+    holder goes only when Docker surely no longer has it and the backend
+    does; otherwise the new network is refused naming it."""
+    backend = mock.MockBackend(conf)
+    ports = RecordingPorts(conf)
+    driver = network.NetworkDriver(conf, backend, ports)
+    driver.docker = FakeDockerView(in_docker)
+    app = webtest.TestApp(server.make_app(driver.calls(), 4096))
+    try:
+        if in_backend:
+            call(app, 'NetworkDriver.CreateNetwork', net_body(OLD))
+        ports.subnet_holders = lambda net: {
+            OLD: [('192.168.4.0/24', 'bridge ocbrx has 192.168.4.1/24')]}
+        deleted = []
+        ports.network_deleted = deleted.append
+        if outcome == 'removed':
+            assert call(app, 'NetworkDriver.CreateNetwork', net_body()) == {}
+            assert deleted == [OLD]
+            with pytest.raises(exception.NetworkNotFound):
+                backend.get_network(OLD)
+            backend.get_network(NID)
+            return
+        res = call(app, 'NetworkDriver.CreateNetwork', net_body(),
+                   status=409)
+        assert outcome in res['Err'] and '192.168.4.0/24' in res['Err']
+        assert deleted == []
+        with pytest.raises(exception.NetworkNotFound):
+            backend.get_network(NID)
+        if in_backend:
+            backend.get_network(OLD)
+    finally:
+        backend.stop()
