@@ -46,6 +46,8 @@ class Pacer:
         self.log = log
         self.clock = clock
         self.sleep = sleep
+        # The server's threads, once serving (HeldThreads).
+        self.threads = None
         self._networks = {}
         self._lock = threading.Lock()
 
@@ -58,7 +60,11 @@ class Pacer:
         finally:
             delay = self._slot(network_id)
             if delay > 0:
-                self.sleep(delay)
+                if self.threads is None:
+                    self.sleep(delay)
+                else:
+                    with self.threads.held():
+                        self.sleep(delay)
 
     def forget(self, network_id):
         """Drop what is known of a network that is gone."""
@@ -113,3 +119,70 @@ class Pacer:
                         '0): before Docker 28.1, "docker network rm" may '
                         'then fail with "has active endpoints" until '
                         'dockerd restarts', args)
+
+
+class HeldThreads:
+    """Keeps the server's threads for other calls while answers wait.
+
+    A paced answer waits its turn in the server thread serving its call.
+    At most ``few`` of the server's own threads wait so at once: for the
+    waits beyond those, the pool (cheroot's ThreadPool: ``grow``,
+    ``shrink``, ``qsize``) gets one thread more each, and one more for each
+    call queued meanwhile, up to ``most`` threads added; the added ones go
+    once the waits are over. Other calls are then never queued behind
+    waiting answers.
+    """
+
+    def __init__(self, few=4, most=256):
+        self.few = few
+        self.most = most
+        self.pool = None
+        self.added = 0
+        self.peak = 0
+        self._held = 0
+        self._lock = threading.Lock()
+        # Growing and shrinking change the pool's list of threads: one at
+        # a time.
+        self._resize = threading.Lock()
+
+    def attach(self, pool):
+        self.pool = pool
+
+    @contextlib.contextmanager
+    def held(self):
+        self._grow()
+        try:
+            yield
+        finally:
+            self._shrink()
+
+    def _grow(self):
+        with self._lock:
+            self._held += 1
+            self.peak = max(self.peak, self._held)
+            if self.pool is None or self._held <= self.few:
+                return
+        with self._resize:
+            with self._lock:
+                need = self._held - self.few + self.pool.qsize - self.added
+                need = min(need, self.most - self.added)
+                if need <= 0:
+                    return
+                self.added += need
+            # cheroot waits for the new threads to be ready.
+            self.pool.grow(need)
+            LOG.debug('%d answers wait their turn: %d server threads '
+                      'added for the calls that come meanwhile',
+                      self._held, self.added)
+
+    def _shrink(self):
+        with self._lock:
+            self._held -= 1
+            if self._held > self.few or not self.added:
+                return
+        with self._resize:
+            with self._lock:
+                if self._held > self.few:
+                    return
+                extra, self.added = self.added, 0
+            self.pool.shrink(extra)

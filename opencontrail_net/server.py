@@ -235,12 +235,13 @@ def _remove_stale(path):
 
 
 def serve(calls, socket_path, socket_mode, threads, max_body,
-          on_ready=None, on_stop=None, on_reload=None):
+          on_ready=None, on_stop=None, on_reload=None, on_pool=None):
     """Serve ``calls`` on ``socket_path`` until SIGTERM or SIGINT.
 
     ``on_ready`` is called once the socket is bound, has its mode and is
     served; ``on_stop`` when the engine begins to stop; ``on_reload`` at
-    SIGHUP.
+    SIGHUP; ``on_pool`` with the server's thread pool (cheroot's
+    ThreadPool) once serving.
     """
     os.makedirs(os.path.dirname(socket_path) or '.', exist_ok=True)
     _remove_stale(socket_path)
@@ -289,6 +290,8 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
     finally:
         os.umask(old_umask)
     os.chmod(socket_path, mode)
+    if on_pool is not None:
+        on_pool(cherrypy.server.httpserver.requests)
     LOG.info('Serving %s (mode %s)', socket_path, socket_mode)
     if on_ready is not None:
         on_ready()

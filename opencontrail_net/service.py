@@ -10,6 +10,7 @@ from opencontrail_net import config
 from opencontrail_net import exception
 from opencontrail_net import ipam
 from opencontrail_net import network
+from opencontrail_net import pacing
 from opencontrail_net import plugin
 from opencontrail_net.port_drivers import base as port_base
 from opencontrail_net import server
@@ -31,6 +32,11 @@ class Service:
         self.backend = backend_cls(conf)
         self.ports = port_cls(conf)
         self.driver = network.NetworkDriver(conf, self.backend, self.ports)
+        # Answers waiting their turn hold a quarter of the server's
+        # threads at most: other calls never queue behind them.
+        self.held_threads = pacing.HeldThreads(
+            few=max(1, conf.server_threads // 4))
+        self.driver.delete_pacer.threads = self.held_threads
         self.ipam = ipam.IpamDriver(conf, self.backend)
         self.audit = audit.PeriodicAudit(conf, self.backend, self.ports,
                                          self.driver.inflight)
@@ -88,7 +94,8 @@ class Service:
                          self.conf.socket_mode, self.conf.server_threads,
                          self.conf.max_request_body,
                          on_ready=self._ready, on_stop=self._stopping,
-                         on_reload=self.reload)
+                         on_reload=self.reload,
+                         on_pool=self.held_threads.attach)
         finally:
             self.audit.stop()
             self.ports.stop()

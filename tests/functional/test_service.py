@@ -134,3 +134,48 @@ def test_sighup_reloads_and_never_stops(driver_factory):
     _wait_for(drv, 'Reload (SIGHUP) failed, nothing changed')
     assert drv.ok('NetworkDriver.GetCapabilities')['Scope'] == 'local'
     assert drv.stop() == 0
+
+
+def threads_of(proc):
+    return len(os.listdir('/proc/%d/task' % proc.pid))
+
+
+def test_waiting_answers_keep_threads_for_other_calls(driver_factory):
+    """A burst of DeleteEndpoint answers waiting their turn holds a few of
+    the server's threads at most: a call meanwhile is answered at once,
+    the burst's answers stay spaced, and the added threads go after."""
+    drv = driver_factory(port_driver='veth', server_threads='4',
+                         delete_spacing_ms='100').start()
+    before = threads_of(drv.proc)
+    answered = {}
+
+    def delete(n):
+        drv.ok('NetworkDriver.DeleteEndpoint', {
+            'NetworkID': NID, 'EndpointID': '%064x' % n})
+        answered[n] = time.monotonic()
+
+    burst = [threading.Thread(target=delete, args=(n,)) for n in range(24)]
+    for thread in burst:
+        thread.start()
+    time.sleep(0.4)
+    asked = time.monotonic()
+    drv.ok('NetworkDriver.GetCapabilities')
+    waited = time.monotonic() - asked
+    for thread in burst:
+        thread.join(30)
+    times = sorted(answered.values())
+    assert len(times) == 24
+    # 24 answers 100 ms apart: 2.3 s from the first to the last.
+    assert times[-1] - times[0] >= 2.2
+    assert waited < 0.8, 'a call waited %.2f s behind the burst' % waited
+    assert settle(lambda: threads_of(drv.proc) <= before + 1)
+    assert 'answering them 100 ms apart' in drv.log_text()
+
+
+def settle(check, seconds=5):
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -264,3 +264,39 @@ def test_delete_spacing_default_and_off(conf):
         driver.leave(body)
         driver.delete_endpoint(body)
     assert slept == []
+
+
+class FakePool:
+    """cheroot's ThreadPool as HeldThreads uses it."""
+
+    def __init__(self, queued=0):
+        self.threads = 8
+        self.qsize = queued
+
+    def grow(self, amount):
+        self.threads += amount
+
+    def shrink(self, amount):
+        self.threads -= amount
+
+
+def test_waits_beyond_a_few_add_threads_until_over():
+    pool = FakePool(queued=3)
+    held = pacing.HeldThreads(few=2)
+    held.attach(pool)
+    waits = [held.held() for _ in range(4)]
+    waits[0].__enter__()
+    waits[1].__enter__()
+    assert pool.threads == 8
+    # The third wait: one thread for it, three for the calls queued.
+    waits[2].__enter__()
+    assert pool.threads == 12
+    pool.qsize = 0
+    waits[3].__enter__()
+    assert pool.threads == 12
+    for ctx in waits[:2]:
+        ctx.__exit__(None, None, None)
+    assert pool.threads == 8 and held.added == 0
+    for ctx in waits[2:]:
+        ctx.__exit__(None, None, None)
+    assert pool.threads == 8 and held.peak == 4
