@@ -9,6 +9,7 @@ from opencontrail_net.backends import mock
 from opencontrail_net import ipam
 from opencontrail_net import network
 from opencontrail_net import server
+from tests.unit import test_api
 
 GW = {'RequestAddressType': 'com.docker.network.gateway'}
 
@@ -16,7 +17,8 @@ GW = {'RequestAddressType': 'com.docker.network.gateway'}
 @pytest.fixture
 def app(conf):
     backend = mock.MockBackend(conf)
-    calls = dict(network.NetworkDriver(conf, backend, None).calls(),
+    calls = dict(network.NetworkDriver(conf, backend,
+                                       test_api.RecordingPorts(conf)).calls(),
                  **ipam.IpamDriver(conf, backend).calls())
     yield webtest.TestApp(server.make_app(calls, 1 << 20))
     backend.stop()
