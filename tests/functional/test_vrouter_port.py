@@ -15,7 +15,7 @@ from pyroute2 import netns as pyroute2_netns
 import pytest
 
 from opencontrail_net import ids
-from opencontrail_net import vrouter_agent
+from tests import agent_helpers
 from tests.fakes.vrouter_agent import AGENT_AUTHOR
 from tests.fakes.vrouter_agent import FakeAgent
 from tests.functional import conftest
@@ -68,8 +68,7 @@ class NetnsFakeAgent(FakeAgent):
     def restart_empty(self):
         """An agent that comes back having lost its ports and their files."""
         self.set_down(True)
-        for vmi in vrouter_agent.AgentClient(
-                ports_dir=self.ports_dir).list_port_files():
+        for vmi in agent_helpers.list_port_files(self.ports_dir):
             os.unlink(self.port_file(vmi))
         assert self.load_ports_dir() == []
         self.set_down(False)
@@ -150,7 +149,7 @@ def vrouter_warnings(drv):
 
 
 def port_files(ports_dir):
-    return vrouter_agent.AgentClient(ports_dir=ports_dir).list_port_files()
+    return agent_helpers.list_port_files(ports_dir)
 
 
 def read_port_file(ports_dir, vmi):

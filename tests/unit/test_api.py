@@ -11,6 +11,7 @@ from opencontrail_net import model
 from opencontrail_net import network
 from opencontrail_net.port_drivers import base
 from opencontrail_net import server
+from tests.backend_helpers import counts
 
 NID = '1' * 64
 EID = 'e' * 64
@@ -109,18 +110,18 @@ def test_full_lifecycle(env):
     info = call(app, 'NetworkDriver.EndpointOperInfo',
                 {'NetworkID': NID, 'EndpointID': EID})
     assert info['Value']['mac'] == mac
-    assert backend.counts() == {'networks': 1, 'endpoints': 1, 'vms': 1}
+    assert counts(backend) == {'networks': 1, 'endpoints': 1, 'vms': 1}
     for name in ('ProgramExternalConnectivity',
                  'RevokeExternalConnectivity', 'Leave', 'Leave',
                  'DeleteEndpoint', 'DeleteEndpoint'):
         assert call(app, 'NetworkDriver.' + name,
                     {'NetworkID': NID, 'EndpointID': EID}) == {}
     assert ports.plugged == {}
-    assert backend.counts() == {'networks': 1, 'endpoints': 0, 'vms': 0}
+    assert counts(backend) == {'networks': 1, 'endpoints': 0, 'vms': 0}
     for _ in range(2):
         assert call(app, 'NetworkDriver.DeleteNetwork',
                     {'NetworkID': NID}) == {}
-    assert backend.counts() == {'networks': 0, 'endpoints': 0, 'vms': 0}
+    assert counts(backend) == {'networks': 0, 'endpoints': 0, 'vms': 0}
 
 
 def test_endpoint_oper_info_survives_a_restart(env, conf):
@@ -162,11 +163,11 @@ def test_join_failure_undoes_the_vm(env):
                {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX},
                status=500)
     assert 'injected' in res['Err'] and res['Err'] == res['Error']
-    assert backend.counts()['vms'] == 0
+    assert counts(backend)['vms'] == 0
     ports.fail = False
     call(app, 'NetworkDriver.Join',
          {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': SANDBOX})
-    assert backend.counts()['vms'] == 1
+    assert counts(backend)['vms'] == 1
 
 
 def test_join_reports_the_plug_failure_not_the_undo(env, monkeypatch,
@@ -193,9 +194,9 @@ def test_swarm_network_stays_until_free_network(env):
     swarm = 'x3k9q0w2e8r7t6y5u4i1o2p3a'
     call(app, 'NetworkDriver.CreateNetwork', net_body(nid=swarm))
     call(app, 'NetworkDriver.DeleteNetwork', {'NetworkID': swarm})
-    assert backend.counts()['networks'] == 1
+    assert counts(backend)['networks'] == 1
     call(app, 'NetworkDriver.FreeNetwork', {'NetworkID': swarm})
-    assert backend.counts()['networks'] == 0
+    assert counts(backend)['networks'] == 0
 
 
 @pytest.mark.parametrize('body', [
@@ -210,11 +211,11 @@ def test_bad_ids_create_nothing(env, body):
         body = dict(ep_body(), **body)
     else:
         body = dict(net_body(), **body)
-    before = backend.counts()
+    before = counts(backend)
     res = call(app, 'NetworkDriver.' + name, body, status=400)
     field = 'EndpointID' if 'EndpointID' in body else 'NetworkID'
     assert field in res['Err'] and 'not a Docker ID' in res['Err']
-    assert backend.counts() == before
+    assert counts(backend) == before
 
 
 def test_address_in_use_is_refused(env):
@@ -224,7 +225,7 @@ def test_address_in_use_is_refused(env):
     res = call(app, 'NetworkDriver.CreateEndpoint', ep_body(eid='f' * 64),
                status=409)
     assert '192.168.4.2' in res['Err']
-    assert backend.counts()['endpoints'] == 1
+    assert counts(backend)['endpoints'] == 1
 
 
 BAD = [
@@ -266,11 +267,11 @@ BAD = [
 def test_bad_input(env, name, raw, status, word):
     app, backend, ports = env
     call(app, 'NetworkDriver.CreateNetwork', net_body())
-    before = backend.counts()
+    before = counts(backend)
     res = call(app, name, raw=raw, status=status)
     assert word in res['Err']
     assert res['Err'] == res['Error']
-    assert backend.counts() == before
+    assert counts(backend) == before
     assert ports.plugged == {}
 
 

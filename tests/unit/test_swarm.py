@@ -9,6 +9,7 @@ import io
 import pytest
 
 from opencontrail_net import linux_net
+from tests.backend_helpers import counts
 from tests.unit import test_api
 from tests.unit.test_api import call, ep_body
 
@@ -62,7 +63,7 @@ def test_workers_find_the_allocated_network(env):
     for _worker in range(3):
         call(app, 'NetworkDriver.CreateNetwork',
              worker_body(answer['Options']))
-    assert backend.counts()['networks'] == 1
+    assert counts(backend)['networks'] == 1
     assert backend.get_network(SWARM).mtu == 1400
     call(app, 'NetworkDriver.CreateEndpoint',
          dict(ep_body(address='192.168.20.2/24'), NetworkID=SWARM))
@@ -89,7 +90,7 @@ def test_allocate_refuses_bad_options(env, options, status, word):
     res = call(app, 'NetworkDriver.AllocateNetwork', allocate_body(options),
                status=status)
     assert word in res['Err']
-    assert backend.counts()['networks'] == 0
+    assert counts(backend)['networks'] == 0
 
 
 def test_allocate_takes_generic_options_too(env):
@@ -107,7 +108,7 @@ def test_free_network_before_the_tasks_leave(env):
     call(app, 'NetworkDriver.CreateEndpoint',
          dict(ep_body(address='192.168.20.2/24'), NetworkID=SWARM))
     call(app, 'NetworkDriver.FreeNetwork', {'NetworkID': SWARM})
-    assert backend.counts() == {'networks': 0, 'endpoints': 0, 'vms': 0}
+    assert counts(backend) == {'networks': 0, 'endpoints': 0, 'vms': 0}
     ep = {'NetworkID': SWARM, 'EndpointID': EID}
     call(app, 'NetworkDriver.Leave', ep)
     call(app, 'NetworkDriver.DeleteEndpoint', ep)
@@ -123,7 +124,7 @@ def test_worker_delete_keeps_only_swarm_networks(env):
     for nid in (local, SWARM):
         call(app, 'NetworkDriver.DeleteNetwork', {'NetworkID': nid})
     assert [backend.get_network(SWARM).id] == [SWARM]
-    assert backend.counts()['networks'] == 1
+    assert counts(backend)['networks'] == 1
 
 
 @pytest.mark.parametrize('name', ['DiscoverNew', 'DiscoverDelete'])
@@ -138,7 +139,7 @@ def test_worker_delete_keeps_only_swarm_networks(env):
 def test_discovery_events_are_answered(env, name, body):
     app, backend, _ = env
     assert call(app, 'NetworkDriver.' + name, body) == {}
-    assert backend.counts()['networks'] == 0
+    assert counts(backend)['networks'] == 0
 
 
 @pytest.mark.parametrize('body', [
