@@ -5,6 +5,8 @@ import os
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from opencontrail_net import optnames
+
 CONF = cfg.CONF
 
 # Options that may also be given on the command line.
@@ -71,8 +73,9 @@ default_opts = [
                     'value.'),
     cfg.StrOpt('docker_url', default='unix:///run/docker.sock',
                help='Docker Engine API, read for network labels (the seed '
-                    'README\'s "--label rt=...") and by the audit. Empty '
-                    'disables both.'),
+                    'README\'s "%s...") and by the audit. Empty '
+                    'disables both.' % optnames.spelling('route_targets',
+                                                         optnames.LABEL)),
 ]
 
 # The original tool's command line, kept for operators' scripts.

@@ -12,7 +12,6 @@ So rules are removed exactly, and found again after a restart. The
 binding): rules are JSON documents, not command lines.
 """
 
-import dataclasses
 import importlib.util
 import ipaddress
 import os
@@ -25,6 +24,7 @@ import threading
 from oslo_log import log as logging
 
 from opencontrail_net import exception
+from opencontrail_net import model
 
 LOG = logging.getLogger(__name__)
 
@@ -39,30 +39,8 @@ OUR_BRIDGES = 'ocbr*'
 DOCKER_BRIDGES = ('docker0', 'br-*')
 _LETTERS = {'tcp': 't', 'udp': 'u', 'sctp': 's'}
 _BY_LETTER = {v: k for k, v in _LETTERS.items()}
-# Where a mapping without a host port takes one, as Docker's bridge does.
+# Where a -p without a host port takes one, as Docker's bridge does.
 EPHEMERAL = (49153, 60999)
-
-
-@dataclasses.dataclass(frozen=True)
-class Mapping:
-    """One published port as programmed: host side → container side."""
-
-    proto: str                  # tcp, udp or sctp
-    host_port: int
-    port: int
-    host_ip: str = ''           # '' for every address of the host
-
-    def clashes(self, other):
-        """Whether both cannot be published at once on one host."""
-        return (self.proto == other.proto and
-                self.host_port == other.host_port and
-                (not self.host_ip or not other.host_ip or
-                 ipaddress.ip_address(self.host_ip) ==
-                 ipaddress.ip_address(other.host_ip)))
-
-    def __str__(self):
-        return '%s%d/%s' % (self.host_ip + ':' if self.host_ip else '',
-                            self.host_port, self.proto)
 
 
 # Where distributions install libnftables' own binding (Debian's
@@ -342,7 +320,8 @@ class Firewall:
                                      mapping.host_port, mapping.port)
 
     def published(self):
-        """{endpoint ID: [Mapping]} of every published port."""
+        """{endpoint ID: [model.PortBinding]} of every published port
+        (each on one host port)."""
         found = {}
         for rule in self.rules(PUBLISH):
             parsed = _parse(rule)
@@ -357,6 +336,7 @@ class Firewall:
     def publish(self, endpoint_id, network_id, mappings, addresses):
         """Replace the endpoint's published ports, in one batch.
 
+        ``mappings``: [model.PortBinding], each on one host port;
         ``addresses``: {4: container IPv4, 6: container IPv6} (either may
         be None). Returns the rules' count.
         """
@@ -492,7 +472,7 @@ def _endpoint_of(rule, network_tag=None):
 
 
 def _parse(rule):
-    """(endpoint ID, Mapping) of a publish rule, or None."""
+    """(endpoint ID, model.PortBinding) of a publish rule, or None."""
     endpoint_id = _endpoint_of(rule)
     if endpoint_id is None:
         return None
@@ -508,7 +488,8 @@ def _parse(rule):
         left = match.get('left', {})
         if left.get('payload', {}).get('field') == 'daddr':
             host_ip = str(match.get('right', ''))
-    return endpoint_id, Mapping(proto, host_port, port, host_ip)
+    return endpoint_id, model.PortBinding(proto, port, host_ip).at(
+        host_port)
 
 
 def write_sysctl(path, value, why):

@@ -15,6 +15,7 @@ from oslo_log import log as logging
 from opencontrail_net import exception
 from opencontrail_net import model
 from opencontrail_net import netopts
+from opencontrail_net import optnames
 
 LOG = logging.getLogger(__name__)
 
@@ -30,11 +31,12 @@ OPTS = [
                      'free subnet of that length in the project is taken.'),
 ]
 
-# --ipam-opt KEY=VALUE, and where each goes.
-POOL_OPTIONS = {
-    'tenant': 'project', 'opencontrail.project': 'project',
-    'opencontrail.ipam': 'ipam', 'opencontrail.network': 'network',
-}
+# --ipam-opt KEY=VALUE: {key: optnames.Option}.
+POOL_OPTIONS = optnames.accepted(optnames.IPAM_OPT)
+# How each --ipam-opt value is read, by the Pool field it sets.
+POOL_PARSERS = {'project': netopts.parse_project,
+                'ipam': netopts.parse_ipam,
+                'network': netopts.parse_existing}
 
 
 def register_opts(conf):
@@ -95,18 +97,6 @@ def default_pools(conf, v6):
         if (net.version == 6) == v6:
             pools.append((net, int(length)))
     return pools
-
-
-def free_subnet(defaults, taken):
-    """The first subnet of the default pools that overlaps none taken."""
-    for rng, length in defaults:
-        if length < rng.prefixlen:
-            continue
-        for candidate in rng.subnets(new_prefix=length):
-            if not any(candidate.overlaps(t) for t in taken):
-                return str(candidate)
-    raise exception.PoolExhausted(pool='the default pools %s' % ', '.join(
-        '%s:%d' % (r, n) for r, n in defaults))
 
 
 class IpamDriver:
@@ -171,20 +161,16 @@ class IpamDriver:
         if not isinstance(options, dict):
             raise exception.InvalidRequest(reason='Options must be an object')
         for key, value in options.items():
-            target = POOL_OPTIONS.get(key)
-            if target is None:
+            option = POOL_OPTIONS.get(key)
+            if option is None:
                 if key.startswith('opencontrail.'):
                     raise exception.InvalidOption(
                         key=key, value=value, reason='unknown --ipam-opt; '
                         'known: %s' % ', '.join(sorted(POOL_OPTIONS)))
                 continue
             value = str(value)
-            if target == 'project':
-                pool.project = netopts.parse_project(key, value)
-            elif target == 'ipam':
-                pool.ipam = netopts.parse_ipam(key, value)
-            else:
-                pool.network = netopts.parse_existing(key, value)
+            field = option.pool_field
+            setattr(pool, field, POOL_PARSERS[field](key, value))
             if ';' in value:
                 raise exception.InvalidOption(key=key, value=value,
                                               reason='";" is not allowed')

@@ -13,15 +13,13 @@ from oslo_log import log as logging
 
 from opencontrail_net import exception
 from opencontrail_net import netopts
+from opencontrail_net import optnames
 
 LOG = logging.getLogger(__name__)
 
-# Label key → (Network field, option name for messages).
-LABELS = {
-    'rt': 'route_targets', 'opencontrail.rt': 'route_targets',
-    'opencontrail.rt.import': 'import_targets',
-    'opencontrail.rt.export': 'export_targets',
-}
+# Label key → optnames.Option, in the table's order: of two keys of one
+# setting, the later one's value is applied.
+LABELS = optnames.accepted(optnames.LABEL)
 
 
 class LabelReader:
@@ -60,6 +58,25 @@ class LabelReader:
         finally:
             client.close()
 
+    def _changes(self, network, labels):
+        """``{Network field: route targets}`` the labels set: a bad label,
+        or one of a setting "-o" gave, is logged and left out."""
+        changes = {}
+        for key, option in LABELS.items():
+            if key not in labels:
+                continue
+            if getattr(network, option.field):
+                LOG.warning('Network %s: label %s ignored, "-o" options '
+                            'set its route targets', network.id, key)
+                continue
+            try:
+                changes[option.field] = netopts.route_targets(
+                    key, labels[key], self.backend.route_target_rules)
+            except exception.InvalidOption as exc:
+                LOG.error('Network %s: label not applied: %s', network.id,
+                          exc)
+        return changes
+
     def _run(self, network):
         try:
             labels = self._labels(network.id)
@@ -67,20 +84,7 @@ class LabelReader:
             LOG.warning('Cannot read the labels of network %s from Docker '
                         'at %s: %s', network.id, self.conf.docker_url, exc)
             return
-        changes = {}
-        for key, field in LABELS.items():
-            if key not in labels:
-                continue
-            if getattr(network, field):
-                LOG.warning('Network %s: label %s ignored, "-o" options '
-                            'set its route targets', network.id, key)
-                continue
-            try:
-                changes[field] = netopts.route_targets(
-                    key, labels[key], self.backend.route_target_rules)
-            except exception.InvalidOption as exc:
-                LOG.error('Network %s: label not applied: %s', network.id,
-                          exc)
+        changes = self._changes(network, labels)
         if not changes:
             return
         try:

@@ -4,6 +4,8 @@ import dataclasses
 import ipaddress
 import typing
 
+from opencontrail_net import optnames
+
 
 def address(version, value):
     """The IPv4 or IPv6 address whose integer is ``value``."""
@@ -88,25 +90,17 @@ class Network:
         return cls(**data)
 
 
-# Settings of a network users give, by the option they give it with.
-OPTION_NAMES = {
-    'mtu': 'mtu', 'enable_ipv6': '--ipv6', 'internal': '--internal',
-    'subnets': '--subnet/--gateway', 'name': 'name', 'project': 'tenant',
-    'ipam': 'opencontrail.ipam', 'route_targets': 'rt',
-    'import_targets': 'opencontrail.rt.import',
-    'export_targets': 'opencontrail.rt.export',
-    'security_groups': 'opencontrail.security_groups',
-    'masquerade': 'com.docker.network.bridge.enable_ip_masquerade',
-    'floating_ip_pool': 'opencontrail.floating_ip_pool',
-}
-
-
 def option_differences(old, new):
-    """How two networks (as dicts) differ, one text per option."""
+    """How two networks (as dicts) differ, one text per option.
+
+    Each names the option users give the setting with (see
+    :mod:`~opencontrail_net.optnames`), in the table's order.
+    """
     found = []
-    for key, option in OPTION_NAMES.items():
-        if old.get(key) != new.get(key):
-            found.append('%s is %s, asked %s' % (option, old.get(key),
+    for option in optnames.OPTIONS:
+        key = option.field
+        if option.compared and old.get(key) != new.get(key):
+            found.append('%s is %s, asked %s' % (option.name, old.get(key),
                                                  new.get(key)))
     return found
 
@@ -147,7 +141,10 @@ PROTOCOLS = {6: 'tcp', 17: 'udp', 132: 'sctp'}
 class PortBinding:
     """One ``-p``: a host port (or range) for a container's port.
 
-    ``host_port`` 0: any free port; ``host_ip`` '': every host address.
+    As asked, ``host_port`` 0 is any free port and ``host_port_end`` the
+    end of a range; as published, one host port (:meth:`at`), the form a
+    port driver reports and a clash is checked on. ``host_ip`` '': every
+    address of the host.
     """
 
     proto: str
@@ -155,6 +152,28 @@ class PortBinding:
     host_ip: str = ''
     host_port: int = 0
     host_port_end: int = 0
+
+    def at(self, host_port):
+        """The binding published on ``host_port`` alone."""
+        return dataclasses.replace(self, host_port=host_port,
+                                   host_port_end=host_port)
+
+    def clashes(self, other):
+        """Whether both cannot be published at once on one host (both
+        published, on one host port each)."""
+        return (self.proto == other.proto and
+                self.host_port == other.host_port and
+                (not self.host_ip or not other.host_ip or
+                 ipaddress.ip_address(self.host_ip) ==
+                 ipaddress.ip_address(other.host_ip)))
+
+    def __str__(self):
+        """The host side as -p writes it: ``[IP:]PORT[-END]/PROTO``."""
+        ports = '%d' % self.host_port
+        if self.host_port_end > self.host_port:
+            ports += '-%d' % self.host_port_end
+        return '%s%s/%s' % (self.host_ip + ':' if self.host_ip else '',
+                            ports, self.proto)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,25 +8,16 @@ import uuid
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import model
+from opencontrail_net import optnames
 
 GENERIC = 'com.docker.network.generic'
 # The address spaces of the driver's own IPAM (GetDefaultAddressSpaces).
 OWN_SPACES = ('OpenContrailLocal', 'OpenContrailGlobal')
 
-# Every key a user may give with -o, and where its value goes.
-ALIASES = {
-    'rt': 'rt', 'opencontrail.rt': 'rt',
-    'opencontrail.rt.import': 'rt_import',
-    'opencontrail.rt.export': 'rt_export',
-    'name': 'name', 'opencontrail.name': 'name',
-    'tenant': 'project', 'opencontrail.project': 'project',
-    'opencontrail.network': 'existing',
-    'opencontrail.ipam': 'ipam',
-    'opencontrail.security_groups': 'security_groups',
-    'opencontrail.floating_ip_pool': 'floating_ip_pool',
-    'mtu': 'mtu', 'com.docker.network.driver.mtu': 'mtu',
-    'com.docker.network.bridge.enable_ip_masquerade': 'masquerade',
-}
+# Every key a user may give with -o: {key: optnames.Option}.
+KEYS = optnames.accepted(optnames.OPT)
+# Network fields whose -o values are route targets (see route_targets).
+TARGET_FIELDS = ('route_targets', 'import_targets', 'export_targets')
 
 _NAME_RE = re.compile(r'^[^:/\s][^:/]{0,254}$')
 # Contrail keeps these route-target numbers of its own ASN to itself.
@@ -248,10 +239,10 @@ def _flat_options(options):
 
 def unknown_option(key):
     """Why ``key`` is refused: unknown, the closest known key, the rest."""
-    close = difflib.get_close_matches(key, ALIASES, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
     return 'unknown option%s; known: %s' % (
         '; did you mean %s?' % close[0] if close else '',
-        ', '.join(sorted(ALIASES)))
+        ', '.join(sorted(KEYS)))
 
 
 def parse_network(body, rt_rules=(64512, False), flat=False):
@@ -283,44 +274,40 @@ def parse_network(body, rt_rules=(64512, False), flat=False):
                      (body.get('IPv6Data') or [])),
         enable_ipv6=bool(options.get('com.docker.network.enable_ipv6')),
         internal=bool(options.get('com.docker.network.internal')))
+    _apply_options(net, items, rt_rules)
+    return net
+
+
+def _apply_options(net, items, rt_rules):
+    """Set ``net``'s fields from the user's ``-o`` (key, value) items.
+
+    Two keys of one setting (an option's aliases) must agree; Docker's
+    own keys (com.docker.*) that set nothing here are let through.
+    """
     seen = {}
     for key, value in items:
-        target = ALIASES.get(key)
-        if target is None:
+        option = KEYS.get(key)
+        if option is None:
             if key.startswith('com.docker.'):
                 continue    # Docker's own, for every driver.
             raise exception.InvalidOption(
                 key=key, value=value, reason=unknown_option(key))
         if not isinstance(value, str):
             value = str(value)
-        if target in seen and seen[target] != value:
+        if seen.get(option.field, value) != value:
             raise exception.InvalidOption(
                 key=key, value=value, reason='conflicts with another key '
                 'for the same setting')
-        seen[target] = value
-        if target == 'rt':
-            net.route_targets = route_targets(key, value, rt_rules)
-        elif target == 'rt_import':
-            net.import_targets = route_targets(key, value, rt_rules)
-        elif target == 'rt_export':
-            net.export_targets = route_targets(key, value, rt_rules)
-        elif target == 'name':
-            net.name = _name(key, value)
-        elif target == 'project':
-            net.project = _project(key, value)
-        elif target == 'existing':
-            net.existing = _existing(key, value)
-        elif target == 'ipam':
-            net.ipam = _ipam(key, value)
-        elif target == 'security_groups':
-            net.security_groups = _security_groups(key, value)
-        elif target == 'floating_ip_pool':
-            net.floating_ip_pool = _floating_ip_pool(key, value)
-        elif target == 'mtu':
-            net.mtu = _mtu(key, value)
-        elif target == 'masquerade':
-            net.masquerade = _bool(key, value)
-    return net
+        seen[option.field] = value
+        setattr(net, option.field,
+                _option_value(option.field, key, value, rt_rules))
+
+
+def _option_value(field, key, value, rt_rules):
+    """The value of the ``-o`` option ``key`` for Network ``field``."""
+    if field in TARGET_FIELDS:
+        return route_targets(key, value, rt_rules)
+    return PARSERS[field](key, value)
 
 
 def _bool(key, value):
@@ -331,6 +318,16 @@ def _bool(key, value):
         return False
     raise exception.InvalidOption(key=key, value=value,
                                   reason='not a boolean (true or false)')
+
+
+# How the value of each -o option but route targets is read, by the
+# Network field it sets: parser(key, value).
+PARSERS = {
+    'name': _name, 'project': _project, 'existing': _existing,
+    'ipam': _ipam, 'security_groups': _security_groups,
+    'floating_ip_pool': _floating_ip_pool, 'mtu': _mtu,
+    'masquerade': _bool,
+}
 
 
 def _port(value, what, low=1):

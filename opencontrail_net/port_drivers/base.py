@@ -38,9 +38,10 @@ class PortDriver(plugin.PluginBase):
     def publish(self, network, endpoint, bindings):
         """Publish ``endpoint``'s ``bindings`` ([model.PortBinding]).
 
-        Returns the host ports taken, [firewall.Mapping] in the order of
-        ``bindings``; None if this driver publishes no ports. Replaces
-        what an earlier call published for the endpoint.
+        Returns the host ports taken, [model.PortBinding] (each on one
+        host port, see ``PortBinding.at``) in the order of ``bindings``;
+        None if this driver publishes no ports. Replaces what an earlier
+        call published for the endpoint.
         """
         return None
 
@@ -48,7 +49,7 @@ class PortDriver(plugin.PluginBase):
         """Withdraw what publish made; nothing there is not an error."""
 
     def published(self):
-        """{endpoint ID: [firewall.Mapping]} published on this host."""
+        """{endpoint ID: [model.PortBinding]} published on this host."""
         return {}
 
     def subnet_holders(self, network):

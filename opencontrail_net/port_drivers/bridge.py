@@ -8,6 +8,7 @@ driver's own nftables table (see :mod:`opencontrail_net.firewall`).
 """
 
 import collections
+import dataclasses
 import ipaddress
 import threading
 
@@ -191,23 +192,22 @@ class BridgeDriver(veth.VethDriver):
 
     @staticmethod
     def _choose(binding, taken):
+        """``binding`` on the first port of its host port range (or of
+        EPHEMERAL) that clashes with none of ``taken``."""
         if binding.host_port:
             low, high = binding.host_port, binding.host_port_end
         else:
             low, high = firewall.EPHEMERAL
         for port in range(low, high + 1):
-            mapping = firewall.Mapping(binding.proto, port, binding.port,
-                                       binding.host_ip)
+            mapping = binding.at(port)
             if not any(mapping.clashes(t) for t in taken):
                 return mapping
         if low == high:
-            raise exception.HostPortInUse(port=firewall.Mapping(
-                binding.proto, low, binding.port, binding.host_ip))
+            raise exception.HostPortInUse(port=binding.at(low))
         raise exception.Conflict(
-            reason='no free host port in %s%d-%d/%s: all are already '
-            'published on this host' % (
-                binding.host_ip + ':' if binding.host_ip else '', low,
-                high, binding.proto))
+            reason='no free host port in %s: all are already published on '
+            'this host' % dataclasses.replace(binding, host_port=low,
+                                              host_port_end=high))
 
     @staticmethod
     def _check_family(mapping, addresses):

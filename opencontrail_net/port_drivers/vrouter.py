@@ -13,6 +13,7 @@ from oslo_log import log as logging
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import linux_net
+from opencontrail_net import optnames
 from opencontrail_net.port_drivers import veth
 from opencontrail_net import vrouter_agent
 
@@ -34,8 +35,9 @@ vrouter_opts = [
                       'in time is logged as a warning. 0 skips the wait.'),
     cfg.IntOpt('mtu', min=68, max=65535,
                help='MTU of container interfaces, overriding the network\'s '
-                    '"mtu" option and [DEFAULT] default_mtu; set it to '
-                    'what the vrouter\'s fabric encapsulation leaves.'),
+                    '"%s" option and [DEFAULT] default_mtu; set it to '
+                    'what the vrouter\'s fabric encapsulation leaves.'
+                    % optnames.by_field('mtu').name),
 ]
 
 

@@ -64,7 +64,9 @@ def test_masquerade_option(value, expected):
     assert net.masquerade is expected
 
 
-M = firewall.Mapping
+def M(proto, host_port, port, host_ip=''):
+    """A published port, host side first (as a firewall rule reads)."""
+    return model.PortBinding(proto, port, host_ip).at(host_port)
 
 
 @pytest.mark.parametrize('a, b, clash', [

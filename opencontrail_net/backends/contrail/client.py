@@ -17,6 +17,7 @@ from vnc_api import vnc_api
 
 from opencontrail_net.backends.contrail import keystone
 from opencontrail_net import exception
+from opencontrail_net import optnames
 
 LOG = logging.getLogger(__name__)
 
@@ -71,11 +72,13 @@ CONFIG_OPTS = [
                help='Contrail domain of projects given without one.'),
     cfg.StrOpt('project', default='admin',
                help='Project of new networks, PROJECT or DOMAIN:PROJECT; '
-                    '"-o tenant=" overrides it per network.'),
+                    '"%s" overrides it per network.'
+                    % optnames.spelling('project')),
     cfg.StrOpt('network_ipam',
                default=':'.join(DEFAULT_IPAM),
                help='network-ipam of new networks (DOMAIN:PROJECT:NAME); '
-                    '"-o opencontrail.ipam=" overrides it per network.'),
+                    '"%s" overrides it per network.'
+                    % optnames.spelling('ipam')),
     cfg.FloatOpt('timeout', default=10.0, min=1.0,
                  help='Longest time one Docker call may wait for the API '
                       '(and Keystone) before it fails with a clear '
@@ -92,9 +95,9 @@ CONFIG_OPTS = [
                     'usually a router_external one. Each container with '
                     '-p gets its own floating IP with one port mapping '
                     'per -p (HOSTPORT on the floating IP to the '
-                    'container\'s PORT). "-o opencontrail.floating_ip_pool='
-                    '" overrides it per network. Unset: -p is refused on '
-                    'networks without that option.'),
+                    'container\'s PORT). "%s" overrides it per network. '
+                    'Unset: -p is refused on networks without that '
+                    'option.' % optnames.spelling('floating_ip_pool')),
     cfg.IntOpt('retry_interval', default=30, min=0,
                help='Seconds between attempts to delete a network that '
                     'Docker removed while objects of others still held '
