@@ -287,14 +287,16 @@ def repair(report, backend, ports, view, claims=None, confirmed=None):
 
     Only findings in ``confirmed`` (keys seen out of step before) when it
     is given, and only while no call in flight holds their IDs. Raises
-    AuditUnsure, having repaired nothing, when the view is doubtful.
+    AuditUnsure, having repaired nothing, when the view is doubtful; when
+    the calls in flight cannot be read after some repairs, AuditStopped,
+    whose ``done`` lists them and leaves the rest.
     """
     reason = report.unsure()
     if reason:
         raise AuditUnsure(reason=reason)
     claims = claims or NoClaims()
     done = []
-    for finding in report.findings:
+    for index, finding in enumerate(report.findings):
         if not finding.repairable:
             done.append((finding, 'left: not repairable by the audit'))
             continue
@@ -302,7 +304,16 @@ def repair(report, backend, ports, view, claims=None, confirmed=None):
             done.append((finding, 'left: seen once, checked again on the '
                          'next audit'))
             continue
-        with claims.repair(finding.network, finding.endpoint) as claimed:
+        try:
+            claim = claims.repair(finding.network, finding.endpoint)
+        except AuditUnsure as exc:
+            if all(action.startswith('left:') for _f, action in done):
+                raise
+            left = 'left: %s' % exc.kwargs['reason']
+            raise exception.AuditStopped(
+                reason=exc.kwargs['reason'],
+                done=done + [(f, left) for f in report.findings[index:]])
+        with claim as claimed:
             if not claimed:
                 done.append((finding, 'left: a Docker call for it is in '
                              'flight'))
@@ -467,7 +478,7 @@ class PeriodicAudit:
         except AuditUnsure as exc:
             LOG.warning('Audit: %s', exc)
             self._previous = None
-            return report
+            done = getattr(exc, 'done', [])
         for finding, action in done:
             if action.startswith('left: seen once'):
                 LOG.info('Audit: %s; repaired if still so on the next '

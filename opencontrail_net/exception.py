@@ -106,3 +106,12 @@ class DockerUnavailable(OpenContrailNetError):
 class AuditUnsure(OpenContrailNetError):
     msg_fmt = 'the audit repairs nothing: %(reason)s'
     code = 503
+
+
+class AuditStopped(AuditUnsure):
+    """Unsure after some repairs: ``done`` lists them, and what was left."""
+    msg_fmt = 'the audit stopped, repairing nothing more: %(reason)s'
+
+    def __init__(self, done=(), **kwargs):
+        super().__init__(**kwargs)
+        self.done = list(done)

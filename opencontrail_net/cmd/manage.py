@@ -215,6 +215,8 @@ def audit_command(tool, args):
                                    DriverClaims(tool.conf.socket_path),
                                    confirmed)
         except exception.AuditUnsure as exc:
+            # Stopped part-way: what was repaired is said all the same.
+            _print_actions(getattr(exc, 'done', []))
             print('opencontrail-net-manage: %s' % exc, file=sys.stderr)
             return UNAVAILABLE
         report = tool.collect()
