@@ -110,7 +110,9 @@ class NetworkDriver:
             if published.get(ep.id):
                 self._oper_info[ep.id][netopts.PORTMAP] = portmap(
                     ep, published[ep.id])
-            self._oper_info[ep.id].update(in_backend.get(ep.id, {}))
+            if ep.id in in_backend:
+                self._oper_info[ep.id].update(
+                    backend_port_info(in_backend[ep.id]))
 
     def _oper_value(self, ep, host_if=None):
         return {'host_if': host_if or self.ports.host_interface(ep.id),
@@ -391,7 +393,9 @@ class NetworkDriver:
         net = self._network(network_id)
         info = self.backend.publish_ports(net, endpoint_id, exposed,
                                           bindings)
-        if info is None:
+        if info is not None:
+            info = backend_port_info(info)
+        else:
             ep = self.backend.get_endpoint(net, endpoint_id)
             mappings = self.ports.publish(net, ep, bindings)
             if mappings is None and bindings:
@@ -432,3 +436,18 @@ def portmap(ep, mappings):
     address = ep.ipv4 or ep.ipv6
     return netopts.portmap(address.split('/')[0] if address else '',
                            mappings)
+
+
+def backend_port_info(record):
+    """What EndpointOperInfo shows of ports a backend published.
+
+    ``record``: the backend's plain record (see Backend.publish_ports):
+    its ``ports`` (model.PortBinding, host side on the published address)
+    and ``container_ip`` become Docker's portmap; the rest shows as is.
+    """
+    info = {k: v for k, v in record.items()
+            if k not in ('ports', 'container_ip')}
+    if 'ports' in record:
+        info[netopts.PORTMAP] = netopts.portmap(
+            record.get('container_ip', ''), record['ports'])
+    return info

@@ -89,8 +89,12 @@ class Backend(plugin.PluginBase):
         """Open ``exposed`` ports and publish ``bindings`` in the backend.
 
         ``exposed``: [model.ExposedPort]; ``bindings``: [model.PortBinding].
-        Returns what EndpointOperInfo adds (a dict), or None when this
-        backend leaves ports to the port driver. Idempotent.
+        Returns a plain record of what was published, or None when this
+        backend leaves ports to the port driver; ``{}`` when nothing was.
+        The record's ``ports`` ([model.PortBinding], host side on the
+        published address) and ``container_ip`` make Docker's portmap in
+        EndpointOperInfo; its other keys (``floating_ip``, ...) show there
+        as they are. Idempotent.
         """
         return None
 

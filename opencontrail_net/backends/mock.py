@@ -19,8 +19,8 @@ from oslo_log import log as logging
 from opencontrail_net.backends import base
 from opencontrail_net import exception
 from opencontrail_net import ids
-from opencontrail_net import ipam
 from opencontrail_net import model
+from opencontrail_net import subnets
 
 LOG = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class MockBackend(base.Backend):
         with self._txn() as db:
             held = self._held_pools(db, pool.project)
             if pool.cidr is None:
-                pool.cidr = ipam.free_subnet(defaults, held)
+                pool.cidr = subnets.free_subnet(defaults, held)
             else:
                 self._check_free(db, pool)
             db.execute('INSERT OR REPLACE INTO pools (key, data) '
@@ -399,9 +399,3 @@ class MockBackend(base.Backend):
         with self._txn() as db:
             db.execute('DELETE FROM pool_addresses WHERE pool = ? AND '
                        'address = ?', (pool.key, address))
-
-    def counts(self):
-        """Number of networks, endpoints and VMs held (for operators)."""
-        with self._lock:
-            return {t: self._db.execute('SELECT COUNT(*) FROM %s' % t)
-                    .fetchone()[0] for t in ('networks', 'endpoints', 'vms')}

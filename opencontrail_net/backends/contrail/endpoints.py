@@ -1,0 +1,270 @@
+"""Endpoints as virtual-machine-interfaces, containers as virtual-machines.
+
+An endpoint is a virtual-machine-interface with one instance-ip per
+address; Join binds it to the virtual-machine of the container's sandbox
+and, with the vrouter port driver, links that VM to this host's
+virtual-router (what the vrouter agent subscribes to).
+"""
+
+import threading
+
+from oslo_log import log as logging
+from vnc_api import exceptions as vnc_exc
+
+from opencontrail_net.backends.contrail import cleanup
+from opencontrail_net.backends.contrail import context
+from opencontrail_net.backends.contrail import objects
+from opencontrail_net import exception
+from opencontrail_net import ids
+
+LOG = logging.getLogger(__name__)
+
+
+class VRouter:
+    """This host's virtual-router, when the port driver needs the link.
+
+    Its uuid is owned here: looked up until found (one request), then kept
+    for the process (a virtual-router is not re-provisioned under a
+    running agent).
+    """
+
+    def __init__(self, ctx, enabled):
+        self.ctx = ctx
+        self.enabled = enabled
+        self._uuid = None
+        self._said = False
+
+    def uuid(self, api):
+        """The virtual-router's uuid; None when not needed or missing."""
+        if not self.enabled:
+            return None
+        if self._uuid is None:
+            fq_name = cleanup.vrouter_fq_name(self.ctx.host)
+            try:
+                self._uuid = api.fq_name_to_id('virtual-router', fq_name)
+            except vnc_exc.NoIdError:
+                # Said once; looked for again at each Join until found.
+                log = LOG.debug if self._said else LOG.error
+                self._said = True
+                log('No virtual-router %s in Contrail: the vrouter agent of '
+                    'this host gets no container port until [DEFAULT] host '
+                    '(%s) is exactly the name this host\'s virtual-router '
+                    'was provisioned with. Contrail names a virtual-router '
+                    'after its host as the agent registers it, usually the '
+                    'short name (hostname -s), not the FQDN.',
+                    ':'.join(fq_name), self.ctx.host)
+                return None
+            LOG.info('This host\'s virtual-router is %s (%s)', self._uuid,
+                     ':'.join(fq_name))
+        return self._uuid
+
+
+class Endpoints:
+    """Create, bind, unbind and delete endpoints.
+
+    ``endpoints`` (endpoint ID → record) is owned here: set when this
+    process makes, reads or binds an endpoint, dropped once it is deleted;
+    a record is replaced, never changed in place by others.
+    """
+
+    def __init__(self, ctx, pools, records, vrouter):
+        self.ctx = ctx
+        self.pools = pools
+        self.records = records
+        self.vrouter = vrouter
+        self._endpoints = {}
+        self._lock = threading.Lock()
+
+    def cached(self, endpoint_id):
+        """The record of an endpoint this process holds, or None."""
+        return self._endpoints.get(endpoint_id)
+
+    def create(self, network, endpoint):
+        endpoint.uuid = ids.endpoint_uuid(endpoint.id)
+        endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)
+        endpoint.host = endpoint.host or self.ctx.host
+        made = []
+        try:
+            with self.ctx.api(budget=2 / 3) as api:
+                if network.own_ipam:
+                    endpoint.instance_ips = [
+                        self.pools.find_iip(api, network.uuid, a.split('/')[0])
+                        for a in (endpoint.ipv4, endpoint.ipv6) if a]
+                vmi = objects.vmi_obj(network, endpoint)
+                try:
+                    api.virtual_machine_interface_create(vmi)
+                    made.append(('virtual_machine_interface', vmi.uuid))
+                    self.records.note(endpoint.id, False, False)
+                except vnc_exc.RefsExistError:
+                    endpoint = self._same_endpoint(api, network, endpoint)
+                if network.own_ipam:
+                    self._adopt(api, endpoint, made)
+                for iip in objects.iip_objs(network, endpoint, vmi):
+                    if not self._create_iip(api, iip, made):
+                        cleanup.reclaim(api, network, endpoint,
+                                        iip.get_instance_ip_address())
+                        self._create_iip(api, iip, made, last_try=True)
+        except Exception:
+            cleanup.undo(self.ctx.client, made)
+            raise
+        with self._lock:
+            self._endpoints[endpoint.id] = endpoint
+        LOG.info('Created virtual-machine-interface %s (mac %s) for endpoint '
+                 '%s', endpoint.uuid, endpoint.mac, endpoint.id)
+        return endpoint, bool(made)
+
+    def _adopt(self, api, endpoint, made):
+        """The instance-ips RequestAddress made go to the interface."""
+        for iip in endpoint.instance_ips:
+            api.ref_update('instance-ip', iip, 'virtual-machine-interface',
+                           endpoint.uuid, None, 'ADD')
+            made.append(('adopted', (iip, endpoint.uuid)))
+            LOG.info('Instance-ip %s now belongs to endpoint %s', iip,
+                     endpoint.id)
+
+    def _same_endpoint(self, api, network, endpoint):
+        try:
+            old = self.read(api, network, endpoint.id)
+        except exception.EndpointNotFound:
+            old = None
+        if old is None or (old.ipv4, old.ipv6, old.mac) != (
+                endpoint.ipv4, endpoint.ipv6, endpoint.mac):
+            raise exception.Conflict(
+                reason='endpoint %s exists with other settings' % endpoint.id)
+        return old
+
+    @staticmethod
+    def _create_iip(api, iip, made, last_try=False):
+        """Create ``iip``; False if another object holds its address."""
+        try:
+            api.instance_ip_create(iip)
+        except vnc_exc.RefsExistError as exc:
+            if iip.uuid in str(exc):
+                return True  # Ours, from an earlier attempt of this call.
+            if not last_try:
+                return False
+            raise exception.AddressInUse(
+                address=iip.get_instance_ip_address(),
+                pool='Contrail network %s' % iip.get_virtual_network_refs()[
+                    0]['uuid'])
+        made.append(('instance_ip', iip.uuid))
+        LOG.info('Created instance-ip %s (%s)', iip.uuid,
+                 iip.get_instance_ip_address())
+        return True
+
+    def read(self, api, network, endpoint_id):
+        try:
+            vmi = api.virtual_machine_interface_read(
+                id=ids.endpoint_uuid(endpoint_id))
+        except vnc_exc.NoIdError:
+            raise exception.EndpointNotFound(id=endpoint_id)
+        ep = objects.endpoint_from_vmi(vmi, network.id)
+        if ep is None or not objects.is_ours(vmi):
+            raise exception.EndpointNotFound(id=endpoint_id)
+        self.records.of_vmi(vmi)
+        return ep
+
+    def get(self, network, endpoint_id):
+        ep = self._endpoints.get(endpoint_id)
+        if ep is not None and ep.network_id == network.id:
+            return ep
+        with self.ctx.api() as api:
+            ep = self.read(api, network, endpoint_id)
+        with self._lock:
+            self._endpoints[endpoint_id] = ep
+        return ep
+
+    def attach(self, network, endpoint, sandbox):
+        vm = objects.vm_obj(self.ctx.host, sandbox)
+        if endpoint.vm_uuid == vm.uuid:
+            return endpoint, False
+        made = []
+        try:
+            with self.ctx.api(budget=2 / 3) as api:
+                # Made already: the container's other endpoint made it.
+                new_vm = context.create_ours(api.virtual_machine_create,
+                                             vm, 'virtual-machine', made)
+                api.ref_update('virtual-machine-interface', endpoint.uuid,
+                               'virtual-machine', vm.uuid, None, 'ADD')
+                vrouter = self.vrouter.uuid(api)
+                if vrouter:
+                    made.append(('ref', ('virtual-machine-interface',
+                                         endpoint.uuid, 'virtual-machine',
+                                         vm.uuid)))
+                    # What the agent subscribes to: the server links a VM
+                    # to a virtual-router by itself only for SR-IOV ports.
+                    api.ref_update('virtual-router', vrouter,
+                                   'virtual-machine', vm.uuid, None, 'ADD')
+                    if new_vm:
+                        made.append(('ref', ('virtual-router', vrouter,
+                                             'virtual-machine', vm.uuid)))
+        except Exception:
+            cleanup.undo(self.ctx.client, made)
+            raise
+        endpoint.vm_uuid, endpoint.vm_name = vm.uuid, vm.uuid
+        endpoint.sandbox = sandbox
+        with self._lock:
+            self._endpoints[endpoint.id] = endpoint
+        return endpoint, True
+
+    def detach(self, network, endpoint):
+        vm_uuid = endpoint.vm_uuid
+        if not vm_uuid:
+            return
+        with self.ctx.api(budget=1 / 3) as api:
+            try:
+                api.ref_update('virtual-machine-interface', endpoint.uuid,
+                               'virtual-machine', vm_uuid, None, 'DELETE')
+            except vnc_exc.NoIdError:
+                pass
+            cleanup.delete_vm(api, vm_uuid)
+        endpoint.vm_uuid = endpoint.vm_name = endpoint.sandbox = None
+
+    def delete(self, network, endpoint_id):
+        # The cached record names the VM; it is dropped only once all is
+        # gone, so a retry after a failure part-way still finds the VM.
+        ep = self._endpoints.get(endpoint_id)
+        with self.ctx.api() as api:
+            if ep is not None:
+                vm_uuid = ep.vm_uuid
+                families = () if ep.instance_ips else (
+                    {'v%d' % s.version for s in network.subnets} or
+                    ('v4', 'v6'))
+                iips = cleanup.endpoint_iips(endpoint_id, families,
+                                             ep.instance_ips)
+            else:
+                vm_uuid, iips = self._endpoint_parts(api, endpoint_id)
+            # Unknown (never seen here): its derived uuids are tried.
+            ports = self.records.get(endpoint_id) or {
+                'group': True, 'floating_ip': True}
+            cleanup.delete_endpoint_objects(
+                api, endpoint_id, vm_uuid, iips,
+                floating_ip=ports['floating_ip'],
+                ports_group=ports['group'])
+        with self._lock:
+            self._endpoints.pop(endpoint_id, None)
+        self.records.drop(endpoint_id)
+        LOG.info('Deleted virtual-machine-interface %s of endpoint %s',
+                 ids.endpoint_uuid(endpoint_id), endpoint_id)
+
+    def _endpoint_parts(self, api, endpoint_id):
+        """(VM uuid, instance-ip uuids) of an endpoint, from its interface.
+
+        For an endpoint this process did not make or join; what of its
+        ports stands is noted from it too. Gone already: its derived
+        instance-ips may still stand, of either family.
+        """
+        try:
+            vmi = api.virtual_machine_interface_read(
+                id=ids.endpoint_uuid(endpoint_id),
+                fields=['virtual_machine_refs', 'instance_ip_back_refs',
+                        'annotations', 'security_group_refs',
+                        'floating_ip_back_refs'])
+        except vnc_exc.NoIdError:
+            return None, cleanup.endpoint_iips(endpoint_id)
+        self.records.of_vmi(vmi, exact=True)
+        held = {r['uuid'] for r in vmi.get_instance_ip_back_refs() or []}
+        mine = cleanup.endpoint_iips(
+            endpoint_id, adopted=objects.annotation(vmi).get('iips', ()))
+        vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
+        return vm, [u for u in mine if u in held]

@@ -1,0 +1,108 @@
+"""What start-up, ``status`` and the audit read of Contrail.
+
+Each read is scoped to this host or to one network (parent- or
+back-ref-scoped lists), never a scan of the cluster.
+"""
+
+from oslo_log import log as logging
+from vnc_api import exceptions as vnc_exc
+
+from opencontrail_net.backends.contrail import cleanup
+from opencontrail_net.backends.contrail import objects
+from opencontrail_net import exception
+from opencontrail_net import ids
+
+LOG = logging.getLogger(__name__)
+
+
+class Inventory:
+    """This host's endpoints and networks, as Contrail holds them."""
+
+    def __init__(self, ctx, networks, records, vrouter):
+        self.ctx = ctx
+        self.networks = networks
+        self.records = records
+        self.vrouter = vrouter
+
+    def find_endpoints(self, host, endpoint_ids):
+        if not endpoint_ids:
+            return []
+        with self.ctx.api() as api:
+            found = api.virtual_machine_interfaces_list(
+                obj_uuids=[ids.endpoint_uuid(e) for e in endpoint_ids],
+                detail=True)
+        result, networks = [], {}
+        for vmi in found:
+            bound = objects.kv(vmi.get_virtual_machine_interface_bindings())
+            view = objects.annotation(vmi)
+            if (not objects.is_ours(vmi) or bound.get('host_id') != host or
+                    not vmi.get_virtual_machine_refs()):
+                continue
+            nid = view.get('network_id')
+            if nid not in networks:
+                try:
+                    networks[nid] = self.networks.get(nid)
+                except exception.NetworkNotFound:
+                    continue
+            result.append((networks[nid],
+                           objects.endpoint_from_vmi(vmi, nid)))
+            self.records.of_vmi(vmi)
+        return result
+
+    def owned_networks(self):
+        """Our virtual-networks made by this host, in the audited projects.
+
+        One parent-scoped list per project, never a cluster-wide scan.
+        Networks made before the host was recorded are not listed.
+        """
+        found = []
+        opts = self.ctx.opts
+        with self.ctx.api() as api:
+            for name in opts.audit_projects or [opts.project]:
+                fq_name = objects.fq(name, self.ctx.opts.domain, 2)
+                try:
+                    parent = api.fq_name_to_id('project', fq_name)
+                except vnc_exc.NoIdError:
+                    LOG.warning('Audit: no project %s in Contrail',
+                                ':'.join(fq_name))
+                    continue
+                for vn in api.virtual_networks_list(parent_id=parent,
+                                                    detail=True):
+                    view = objects.annotation(vn)
+                    if (objects.is_ours(vn) and view.get('id') and
+                            view.get('host') == self.ctx.host):
+                        found.append(objects.network_from_vn(vn,
+                                                             view['id']))
+        return found
+
+    def network_endpoints(self, network, host):
+        with self.ctx.api() as api:
+            vmis = api.virtual_machine_interfaces_list(
+                back_ref_id=[network.uuid], detail=True)
+        found = []
+        for vmi in vmis:
+            bound = objects.kv(vmi.get_virtual_machine_interface_bindings())
+            if not objects.is_ours(vmi) or bound.get('host_id') != host:
+                continue
+            ep = objects.endpoint_from_vmi(vmi, network.id)
+            if ep is not None:
+                found.append(ep)
+        return found
+
+    def vrouter_links(self):
+        if not self.vrouter.enabled:
+            return None
+        with self.ctx.api() as api:
+            vrouter = self.vrouter.uuid(api)
+            if vrouter is None:
+                return set()
+            vr = api.virtual_router_read(id=vrouter,
+                                         fields=['virtual_machine_refs'])
+        return {r['uuid'] for r in vr.get_virtual_machine_refs() or []}
+
+    def foreign_objects(self, network):
+        with self.ctx.api() as api:
+            try:
+                return cleanup.survey(api, network.id, network.uuid)[1]
+            except vnc_exc.NoIdError:
+                return []
