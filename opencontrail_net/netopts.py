@@ -167,7 +167,7 @@ def _name(key, value):
     return value
 
 
-def _text(value):
+def text(value):
     # ipaddress takes a number for an address: Docker sends only text.
     if not isinstance(value, str):
         raise TypeError('%r is not a string' % (value,))
@@ -176,7 +176,7 @@ def _text(value):
 
 def _optional(value):
     """A string field that Docker leaves empty (or out) when unset."""
-    return None if value is None or value == '' else _text(value)
+    return None if value is None or value == '' else text(value)
 
 
 def _ipam_data(entries, version, key):
@@ -190,7 +190,7 @@ def _ipam_data(entries, version, key):
             raise exception.InvalidRequest(reason='%s entry is not an object'
                                            % key)
         try:
-            pool = ipaddress.ip_network(_text(entry.get('Pool')),
+            pool = ipaddress.ip_network(text(entry.get('Pool')),
                                         strict=False)
             gateway = _optional(entry.get('Gateway'))
             if gateway is not None:
@@ -198,7 +198,7 @@ def _ipam_data(entries, version, key):
             aux = entry.get('AuxAddresses')
             if aux is not None and not isinstance(aux, dict):
                 raise TypeError('AuxAddresses is not an object')
-            aux = {str(k): str(ipaddress.ip_interface(_text(v)).ip)
+            aux = {str(k): str(ipaddress.ip_interface(text(v)).ip)
                    for k, v in (aux or {}).items()}
         except (TypeError, ValueError, AttributeError) as exc:
             raise exception.InvalidRequest(reason='bad %s: %s' % (key, exc))
@@ -330,101 +330,6 @@ PARSERS = {
 }
 
 
-def _port(value, what, low=1):
-    if (not isinstance(value, int) or isinstance(value, bool) or
-            not low <= value <= 65535):
-        raise exception.InvalidRequest(
-            reason='%s must be a port number, not %r' % (what, value))
-    return value
-
-
-def _proto(entry, what):
-    proto = model.PROTOCOLS.get(entry.get('Proto'))
-    if proto is None:
-        raise exception.InvalidRequest(
-            reason='%s.Proto %r is none of %s' % (
-                what, entry.get('Proto'), sorted(model.PROTOCOLS)))
-    return proto
-
-
-def _entries(options, key):
-    entries = options.get(key)
-    if entries is None:
-        return []
-    if not isinstance(entries, list) or not all(
-            isinstance(e, dict) for e in entries):
-        raise exception.InvalidRequest(
-            reason='%s must be a list of objects' % key)
-    return entries
-
-
-EXPOSED = 'com.docker.network.endpoint.exposedports'
-PORTMAP = 'com.docker.network.portmap'
-
-
-def portmap(container_ip, mappings, host_ip=None):
-    """Published ports as Docker's bridge reports them (PortBinding).
-
-    ``mappings``: [model.PortBinding]; ``host_ip`` replaces their own
-    (a floating IP is where a Contrail container's ports are published).
-    """
-    protocols = {v: k for k, v in model.PROTOCOLS.items()}
-    return [{'Proto': protocols[m.proto], 'IP': container_ip or '',
-             'Port': m.port, 'HostIP': host_ip or m.host_ip or '0.0.0.0',
-             'HostPort': m.host_port, 'HostPortEnd': m.host_port}
-            for m in mappings]
-
-
-def has_ports(body):
-    """Whether a CreateEndpoint names exposed or published ports (the
-    same Options as ProgramExternalConnectivity's; checked there)."""
-    options = body.get('Options')
-    return isinstance(options, dict) and bool(
-        options.get(EXPOSED) or options.get(PORTMAP))
-
-
-def parse_ports(body):
-    """The exposed and published ports of a ProgramExternalConnectivity.
-
-    Returns ([ExposedPort], [PortBinding]).
-    """
-    options = body.get('Options')
-    options = {} if options is None else options
-    if not isinstance(options, dict):
-        raise exception.InvalidRequest(reason='Options must be an object')
-    exposed = []
-    for entry in _entries(options, EXPOSED):
-        port = model.ExposedPort(_proto(entry, EXPOSED),
-                                 _port(entry.get('Port'), EXPOSED + '.Port'))
-        if port not in exposed:
-            exposed.append(port)
-    bindings = []
-    for entry in _entries(options, PORTMAP):
-        proto = _proto(entry, PORTMAP)
-        port = _port(entry.get('Port'), PORTMAP + '.Port')
-        host_port = _port(entry.get('HostPort', 0), PORTMAP + '.HostPort',
-                          low=0)
-        end = _port(entry.get('HostPortEnd', 0) or host_port,
-                    PORTMAP + '.HostPortEnd', low=0)
-        if end < host_port:
-            raise exception.InvalidRequest(
-                reason='host port range %d-%d is empty' % (host_port, end))
-        host_ip = entry.get('HostIP') or ''
-        if host_ip:
-            try:
-                host_ip = str(ipaddress.ip_address(_text(host_ip)))
-            except (TypeError, ValueError):
-                raise exception.InvalidRequest(
-                    reason='%s.HostIP %r is not an address' % (PORTMAP,
-                                                               host_ip))
-            if ipaddress.ip_address(host_ip).is_unspecified:
-                host_ip = ''
-        binding = model.PortBinding(proto, port, host_ip, host_port, end)
-        if binding not in bindings:
-            bindings.append(binding)
-    return exposed, bindings
-
-
 def allocated_options(body):
     """The options an AllocateNetwork hands to every worker's CreateNetwork.
 
@@ -450,7 +355,7 @@ def parse_interface(body):
         value = iface.get(key)
         if value is not None and value != '':
             try:
-                addr = ipaddress.ip_interface(_text(value))
+                addr = ipaddress.ip_interface(text(value))
             except (TypeError, ValueError):
                 raise exception.InvalidRequest(
                     reason='Interface.%s %r is not an address/prefix'

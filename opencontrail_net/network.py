@@ -19,6 +19,7 @@ from opencontrail_net import labels
 from opencontrail_net import model
 from opencontrail_net import netopts
 from opencontrail_net import pacing
+from opencontrail_net import portopts
 
 LOG = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class NetworkDriver:
         for _net, ep in plugged:
             self._oper_info[ep.id] = self._oper_value(ep)
             if published.get(ep.id):
-                self._oper_info[ep.id][netopts.PORTMAP] = portmap(
+                self._oper_info[ep.id][portopts.PORTMAP] = portmap(
                     ep, published[ep.id])
             if ep.id in in_backend:
                 self._oper_info[ep.id].update(
@@ -275,7 +276,7 @@ class NetworkDriver:
         net = self._network(network_id)
         ep = model.Endpoint(id=endpoint_id, network_id=network_id, mac=mac,
                             ipv4=ipv4, ipv6=ipv6, host=self.conf.host,
-                            ports=netopts.has_ports(body))
+                            ports=portopts.has_ports(body))
         ep, _created = self.backend.create_endpoint(net, ep)
         return {'Interface': {} if mac else {'MacAddress': ep.mac}}
 
@@ -387,7 +388,7 @@ class NetworkDriver:
         """
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        exposed, bindings = netopts.parse_ports(body)
+        exposed, bindings = portopts.parse_ports(body)
         if not exposed and not bindings:
             return {}
         net = self._network(network_id)
@@ -402,7 +403,7 @@ class NetworkDriver:
                 raise exception.CannotPublish(
                     reason='neither backend %s nor port driver %s publishes '
                     'ports' % (self.conf.backend, self.conf.port_driver))
-            info = {netopts.PORTMAP: portmap(ep, mappings or [])}
+            info = {portopts.PORTMAP: portmap(ep, mappings or [])}
         with self._lock:
             value = self._oper_info.setdefault(endpoint_id, {})
             value.update(info)
@@ -428,14 +429,14 @@ class NetworkDriver:
 
 
 # What EndpointOperInfo shows of published ports; Contrail adds its own.
-PORT_INFO = (netopts.PORTMAP, 'floating_ip', 'floating_ip_pool')
+PORT_INFO = (portopts.PORTMAP, 'floating_ip', 'floating_ip_pool')
 
 
 def portmap(ep, mappings):
     """Published ports as Docker's bridge reports them (PortBinding)."""
     address = ep.ipv4 or ep.ipv6
-    return netopts.portmap(address.split('/')[0] if address else '',
-                           mappings)
+    return portopts.portmap(address.split('/')[0] if address else '',
+                            mappings)
 
 
 def backend_port_info(record):
@@ -448,6 +449,6 @@ def backend_port_info(record):
     info = {k: v for k, v in record.items()
             if k not in ('ports', 'container_ip')}
     if 'ports' in record:
-        info[netopts.PORTMAP] = netopts.portmap(
+        info[portopts.PORTMAP] = portopts.portmap(
             record.get('container_ip', ''), record['ports'])
     return info

@@ -11,6 +11,7 @@ from opencontrail_net import firewall
 from opencontrail_net import model
 from opencontrail_net import netopts
 from opencontrail_net import network
+from opencontrail_net import portopts
 from opencontrail_net.port_drivers import bridge
 from opencontrail_net import server
 from tests.unit import test_api
@@ -29,14 +30,14 @@ OPTIONS = {
 
 
 def test_parse_ports():
-    exposed, bindings = netopts.parse_ports({'Options': OPTIONS})
+    exposed, bindings = portopts.parse_ports({'Options': OPTIONS})
     assert exposed == [model.ExposedPort('tcp', 9000),
                        model.ExposedPort('udp', 8081),
                        model.ExposedPort('tcp', 8080)]
     assert bindings == [
         model.PortBinding('udp', 8081, '127.0.0.1', 18081, 18081),
         model.PortBinding('tcp', 8080, '', 18080, 18080)]
-    assert netopts.parse_ports({'Options': {
+    assert portopts.parse_ports({'Options': {
         'com.docker.network.endpoint.exposedports': [],
         'com.docker.network.portmap': []}}) == ([], [])
 
@@ -51,7 +52,7 @@ def test_parse_ports():
 ])
 def test_parse_bad_portmap(entry, message):
     with pytest.raises(exception.InvalidRequest) as err:
-        netopts.parse_ports({'Options': {
+        portopts.parse_ports({'Options': {
             'com.docker.network.portmap': [entry]}})
     assert message in str(err.value)
 
