@@ -53,6 +53,14 @@ def instance_ip_uuid(endpoint_id, family):
     return _derive('instance-ip-%s' % family, endpoint_id)
 
 
+def router_interface_uuid(network_id):
+    return _derive('router-interface', network_id)
+
+
+def router_ip_uuid(network_id, family):
+    return _derive('router-ip-%s' % family, network_id)
+
+
 def vm_uuid(host, sandbox_id):
     return _derive('vm', '%s:%s' % (host, sandbox_id))
 

@@ -60,6 +60,10 @@ class Network:
     internal: bool = False
     # Existing groups asked for; None: the network's own group.
     security_groups: typing.Optional[typing.List[str]] = None
+    # opencontrail.policies: existing network-policies, in order.
+    policies: typing.Optional[typing.List[str]] = None
+    # opencontrail.router: an existing logical-router the network joins.
+    router: typing.Optional[str] = None
     # Filled by the backend.
     uuid: typing.Optional[str] = None
     project_uuid: typing.Optional[str] = None
@@ -68,6 +72,10 @@ class Network:
     # [{'to': fq_name, 'uuid': ...}] every interface of the network gets.
     security_group_refs: typing.List[dict] = dataclasses.field(
         default_factory=list)
+    # [{'to': fq_name, 'uuid': ...}] of the policies, in order.
+    policy_refs: typing.List[dict] = dataclasses.field(default_factory=list)
+    # {'to': fq_name, 'uuid': ...} of the logical-router, or None.
+    router_ref: typing.Optional[dict] = None
     # com.docker.network.bridge.enable_ip_masquerade (bridge ports).
     masquerade: bool = True
     # opencontrail.floating_ip_pool: where -p takes its floating IPs

@@ -129,6 +129,27 @@ def _security_groups(key, value):
     return groups
 
 
+def _policies(key, value):
+    policies = [v.strip() for v in value.split(',') if v.strip()]
+    if not policies:
+        raise exception.InvalidOption(
+            key=key, value=value, reason='expected a comma list of '
+            'network-policies (NAME, PROJECT:NAME or DOMAIN:PROJECT:NAME)')
+    for policy in policies:
+        _fq_name(key, policy, (1, 2, 3), 'NAME, PROJECT:NAME or '
+                 'DOMAIN:PROJECT:NAME of a network-policy')
+    if len(set(policies)) != len(policies):
+        raise exception.InvalidOption(
+            key=key, value=value, reason='a network-policy is named twice')
+    return policies
+
+
+def _router(key, value):
+    _fq_name(key, value, (1, 2, 3), 'NAME, PROJECT:NAME or '
+             'DOMAIN:PROJECT:NAME of a logical-router')
+    return value
+
+
 def _floating_ip_pool(key, value):
     _fq_name(key, value, (3, 4), 'DOMAIN:PROJECT:NETWORK:POOL (or '
              'PROJECT:NETWORK:POOL) of a floating-ip-pool')
@@ -325,6 +346,7 @@ def _bool(key, value):
 PARSERS = {
     'name': _name, 'project': _project, 'existing': _existing,
     'ipam': _ipam, 'security_groups': _security_groups,
+    'policies': _policies, 'router': _router,
     'floating_ip_pool': _floating_ip_pool, 'mtu': _mtu,
     'masquerade': _bool,
 }

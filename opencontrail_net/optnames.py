@@ -78,6 +78,13 @@ OPTIONS = (
     Option('opencontrail.security_groups', (), 'security_groups', (OPT,),
            'comma list of existing security groups for the network\'s '
            'interfaces, instead of its own group'),
+    Option('opencontrail.policies', (), 'policies', (OPT,),
+           'comma list of existing network-policies the network gets, in '
+           'order: NAME in the project, PROJECT:NAME or DOMAIN:PROJECT:NAME'),
+    Option('opencontrail.router', (), 'router', (OPT,),
+           'an existing logical-router the network joins (Contrail\'s SNAT '
+           'to the outside): NAME in the project, PROJECT:NAME or '
+           'DOMAIN:PROJECT:NAME'),
     Option('com.docker.network.bridge.enable_ip_masquerade', (),
            'masquerade', (OPT,), 'false: the bridge port driver does not '
            'masquerade the network\'s subnets'),

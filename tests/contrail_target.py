@@ -103,7 +103,7 @@ class RealAPI:
 
     def _kv_all(self):
         return {p['key']: p['value'] for p in self.vnc.kv_retrieve()
-                if p['key'].startswith('opencontrail-net:')}
+                if (p['key'] or '').startswith('opencontrail-net:')}
 
     def kv(self):
         return {k: v for k, v in self._kv_all().items()

@@ -121,6 +121,14 @@ class MockBackend(base.Backend):
                 key='opencontrail.security_groups',
                 value=','.join(network.security_groups),
                 reason='the mock backend holds no security groups')
+        if network.policies is not None:
+            raise exception.InvalidOption(
+                key='opencontrail.policies', value=','.join(network.policies),
+                reason='the mock backend holds no network-policies')
+        if network.router is not None:
+            raise exception.InvalidOption(
+                key='opencontrail.router', value=network.router,
+                reason='the mock backend holds no logical-routers')
         if network.floating_ip_pool is not None:
             raise exception.InvalidOption(
                 key='opencontrail.floating_ip_pool',

@@ -79,7 +79,7 @@ def contrail_state(vnc):
     state = {t: {o['uuid'] for o in vnc.resource_list(t)[t + 's']}
              for t in TYPES}
     state['kv'] = {p['key'] for p in vnc.kv_retrieve()
-                   if p['key'].startswith(KV_PREFIX)}
+                   if (p['key'] or '').startswith(KV_PREFIX)}
     return state
 
 
@@ -516,6 +516,89 @@ def test_bad_network_options(dockerd, drv, vnc, cleanup, unique_name,
     assert name not in dockerd.cli('network', 'ls', '--format',
                                    '{{.Name}}').stdout.split()
     assert contrail_state(vnc) == before
+
+
+@pytest.mark.noauth_only
+def test_network_policies(dockerd, drv, vnc, cleanup, unique_name):
+    """-o opencontrail.policies: the virtual-network refers to existing
+    policies in the order given, containers run on it, and docker network
+    rm leaves the policies; a missing one: refused naming it, nothing
+    made."""
+    parent = vnc_api.Project(contrail_target.PROJECT[1],
+                             vnc_api.Domain(contrail_target.PROJECT[0]))
+    policies = []
+    try:
+        for tag in ('a', 'b'):
+            policy = vnc_api.NetworkPolicy(unique_name('pol' + tag), parent)
+            vnc.network_policy_create(policy)
+            policies.append(policy)
+        first, second = policies[1], policies[0]
+        name = unique_name('npol')
+        net = network(dockerd, drv, cleanup, name, '--subnet',
+                      '192.168.48.0/24', '-o', 'opencontrail.policies=%s,%s'
+                      % (first.name, second.name))
+        vn = vnc.virtual_network_read(id=ids.network_uuid(net['Id']))
+        assert sorted((r['attr'].sequence.major, r['uuid'])
+                      for r in vn.get_network_policy_refs()) == [
+            (0, first.uuid), (1, second.uuid)]
+        run(dockerd, cleanup, unique_name('cpol'), '--net', name)
+        dockerd.cli('rm', '-f', *cleanup['containers'])
+        dockerd.cli('network', 'rm', name)
+        with pytest.raises(vnc_exc.NoIdError):
+            vnc.virtual_network_read(id=vn.uuid)
+        for policy in policies:
+            assert vnc.network_policy_read(id=policy.uuid).get_fq_name() == \
+                policy.get_fq_name()
+
+        before = contrail_state(vnc)
+        bad = unique_name('npolbad')
+        cleanup['networks'].append(bad)
+        res = dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
+                          '192.168.49.0/24', '-o',
+                          'opencontrail.policies=%s,nosuch' % first.name,
+                          bad, check=False)
+        assert res.returncode != 0
+        assert 'opencontrail.policies' in res.stderr
+        assert 'no network-policy %s:nosuch in Contrail' % ':'.join(
+            contrail_target.PROJECT) in res.stderr
+        assert bad not in dockerd.cli('network', 'ls', '--format',
+                                      '{{.Name}}').stdout.split()
+        assert contrail_state(vnc) == before
+    finally:
+        for policy in policies:
+            vnc.network_policy_delete(id=policy.uuid)
+
+
+@pytest.mark.noauth_only
+def test_logical_router(dockerd, drv, vnc, cleanup, unique_name):
+    """-o opencontrail.router: the network joins an existing router
+    through an interface of its own holding the gateway, containers run
+    on it, and docker network rm leaves the router as it was."""
+    parent = vnc_api.Project(contrail_target.PROJECT[1],
+                             vnc_api.Domain(contrail_target.PROJECT[0]))
+    router = vnc_api.LogicalRouter(unique_name('lr'), parent)
+    vnc.logical_router_create(router)
+    try:
+        name = unique_name('nlr')
+        net = network(dockerd, drv, cleanup, name, '--subnet',
+                      '192.168.50.0/24', '--gateway', '192.168.50.254',
+                      '-o', 'opencontrail.router=' + router.name)
+        [ref] = vnc.logical_router_read(
+            id=router.uuid).get_virtual_machine_interface_refs()
+        assert ref['uuid'] == ids.router_interface_uuid(net['Id'])
+        iip = vnc.instance_ip_read(id=ids.router_ip_uuid(net['Id'], 'v4'))
+        assert iip.get_instance_ip_address() == '192.168.50.254'
+        run(dockerd, cleanup, unique_name('clr'), '--net', name)
+        dockerd.cli('rm', '-f', *cleanup['containers'])
+        dockerd.cli('network', 'rm', name)
+        left = vnc.logical_router_read(id=router.uuid)
+        assert not left.get_virtual_machine_interface_refs()
+        with pytest.raises(vnc_exc.NoIdError):
+            vnc.virtual_machine_interface_read(id=ref['uuid'])
+        with pytest.raises(vnc_exc.NoIdError):
+            vnc.virtual_network_read(id=ids.network_uuid(net['Id']))
+    finally:
+        vnc.logical_router_delete(id=router.uuid)
 
 
 def test_driver_restart_keeps_containers(dockerd, drv, vnc, cleanup,

@@ -237,6 +237,120 @@ def test_existing_security_groups(fake, drv, vnc):
     assert len(fake.objects('security-group')) == 1
 
 
+def policy_view(fake, uuid):
+    """A network-policy as its owner sees it: its refs to others and
+    rules, not the refs others hold to it."""
+    return {k: v for k, v in fake.get('network-policy', uuid).items()
+            if not k.endswith('back_refs') and k != 'id_perms'}
+
+
+def test_existing_network_policies(fake, drv, vnc):
+    """-o opencontrail.policies: existing network-policies, by name in the
+    project or by fq_name, in the order given; never changed or deleted;
+    a missing one is refused naming it, with nothing made."""
+    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
+    policies = []
+    for name in ('web-' + contrail_target.RUN, 'db-' + contrail_target.RUN):
+        policy = vnc_api.NetworkPolicy(name, parent)
+        vnc.network_policy_create(policy)
+        policies.append(policy)
+    web, db = policies
+    before = {p.uuid: policy_view(fake, p.uuid) for p in policies}
+    net = net_body(28, v6=False, generic={
+        'opencontrail.policies': '%s,%s' % (db.name, ':'.join(
+            PROJECT + [web.name]))})
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    vn = fake.get('virtual-network', ids.network_uuid(net['NetworkID']))
+    assert sorted((r['attr']['sequence']['major'], r['uuid'], r['to'])
+                  for r in vn['network_policy_refs']) == [
+        (0, db.uuid, PROJECT + [db.name]),
+        (1, web.uuid, PROJECT + [web.name])]
+    # Re-sent as Docker does: the same network; in another order: refused.
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    other = dict(net, Options={'com.docker.network.generic': {
+        'opencontrail.policies': '%s,%s' % (web.name, db.name)}})
+    status, reply = drv.call('NetworkDriver.CreateNetwork', other)
+    assert status == 409 and 'opencontrail.policies' in reply['Err']
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert fake.get('virtual-network',
+                    ids.network_uuid(net['NetworkID'])) is None
+    assert {p.uuid: policy_view(fake, p.uuid) for p in policies} == before
+
+    vns = {o['uuid'] for o in fake.objects('virtual-network')}
+    groups = {o['uuid'] for o in fake.objects('security-group')}
+    status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(
+        29, generic={'opencontrail.policies': web.name + ',nosuch'}))
+    assert status == 400
+    assert 'opencontrail.policies' in reply['Err'] and (
+        'no network-policy %s in Contrail' % ':'.join(
+            PROJECT + ['nosuch'])) in reply['Err']
+    assert {o['uuid'] for o in fake.objects('virtual-network')} == vns
+    assert {o['uuid'] for o in fake.objects('security-group')} == groups
+    for policy in policies:
+        vnc.network_policy_delete(id=policy.uuid)
+
+
+def router_view(router):
+    """A logical-router as its owner sees it: what it holds, whether or
+    not the server lists an empty ref list."""
+    return {k: v for k, v in router.items()
+            if k != 'id_perms' and not k.endswith('back_refs') and
+            v not in ([], None)}
+
+
+def test_logical_router(fake, drv, vnc):
+    """-o opencontrail.router: the network joins an existing
+    logical-router through an interface of its own holding the gateway;
+    network rm takes the interface away and leaves the router as it was;
+    a missing router is refused naming it, with nothing made."""
+    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
+    router = vnc_api.LogicalRouter('gw-' + contrail_target.RUN, parent)
+    vnc.logical_router_create(router)
+    before = fake.get('logical-router', router.uuid)
+    net = net_body(30, v6=False, generic={'opencontrail.router':
+                                          router.name})
+    gateway = net['IPv4Data'][0]['Gateway'].split('/')[0]
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    [ref] = fake.get('logical-router', router.uuid)[
+        'virtual_machine_interface_refs']
+    assert ref['uuid'] == ids.router_interface_uuid(net['NetworkID'])
+    vmi = fake.get('virtual-machine-interface', ref['uuid'])
+    assert vmi['virtual_machine_interface_device_owner'] == \
+        'network:router_interface'
+    assert [r['uuid'] for r in vmi['virtual_network_refs']] == [
+        ids.network_uuid(net['NetworkID'])]
+    iip = fake.get('instance-ip', ids.router_ip_uuid(net['NetworkID'],
+                                                     'v4'))
+    assert iip['instance_ip_address'] == gateway
+    assert [r['uuid'] for r in iip['virtual_machine_interface_refs']] == [
+        vmi['uuid']]
+    # Re-sent as Docker does: the same, nothing more.
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    assert len(fake.get('logical-router', router.uuid)[
+        'virtual_machine_interface_refs']) == 1
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert fake.get('virtual-network',
+                    ids.network_uuid(net['NetworkID'])) is None
+    assert fake.get('virtual-machine-interface', ref['uuid']) is None
+    assert fake.get('instance-ip', iip['uuid']) is None
+    after = fake.get('logical-router', router.uuid)
+    assert not after.get('virtual_machine_interface_refs')
+    assert router_view(after) == router_view(before)
+
+    vns = {o['uuid'] for o in fake.objects('virtual-network')}
+    vmis = {o['uuid'] for o in fake.objects('virtual-machine-interface')}
+    status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(
+        31, generic={'opencontrail.router': 'nosuch'}))
+    assert status == 400
+    assert 'opencontrail.router' in reply['Err'] and (
+        'no logical-router %s in Contrail' % ':'.join(
+            PROJECT + ['nosuch'])) in reply['Err']
+    assert {o['uuid'] for o in fake.objects('virtual-network')} == vns
+    assert {o['uuid'] for o in
+            fake.objects('virtual-machine-interface')} == vmis
+    vnc.logical_router_delete(id=router.uuid)
+
+
 # (value, accepted by the API server with its defaults, by the driver),
 # as a real Tungsten Fabric server answered (contrail.md). The driver
 # refuses one value the server takes: after an IPv4 address a route

@@ -100,6 +100,13 @@ def test_parse_network_options():
     net = netopts.parse_network(create(
         {'opencontrail.floating_ip_pool': 'd:p:public:pool'}))
     assert net.floating_ip_pool == 'd:p:public:pool'
+    assert net.policies is None
+    net = netopts.parse_network(create(
+        {'opencontrail.policies': 'web, p:db,d:p:any'}))
+    assert net.policies == ['web', 'p:db', 'd:p:any']
+    assert net.router is None
+    net = netopts.parse_network(create({'opencontrail.router': 'p:gw'}))
+    assert net.router == 'p:gw'
 
 
 @pytest.mark.parametrize('generic,word', [
@@ -114,6 +121,11 @@ def test_parse_network_options():
     ({'opencontrail.security_groups': ','},
      'opencontrail.security_groups'),
     ({'opencontrail.security_groups': 'a/b'}, 'a/b'),
+    ({'opencontrail.policies': ' , '}, 'opencontrail.policies'),
+    ({'opencontrail.policies': 'a:b:c:d'}, 'a:b:c:d'),
+    ({'opencontrail.policies': 'web,web'}, 'named twice'),
+    ({'opencontrail.router': 'a:b:c:d'}, 'a:b:c:d'),
+    ({'opencontrail.router': ''}, 'opencontrail.router'),
     ({'opencontrail.floating_ip_pool': 'public:pool'},
      'DOMAIN:PROJECT:NETWORK:POOL'),
     ({'opencontrail.floating_ip_pool': 'a:b:c:d:e'}, 'a:b:c:d:e'),

@@ -189,8 +189,9 @@ def survey(api, network_id, vn_uuid):
     iips = api.instance_ips_list(back_ref_id=[vn_uuid], detail=True)
     mine = []
     for vmi in vmis:
-        if (objects.is_ours(vmi) and
-                objects.annotation(vmi).get('network_id') == network_id):
+        view = objects.annotation(vmi)
+        if objects.is_ours(vmi) and network_id in (
+                view.get('network_id'), view.get('router_of')):
             mine.append(vmi)
         else:
             foreign.append(objects.describe(
@@ -215,6 +216,12 @@ def clear_network(api, network_id, vn_uuid):
     """
     mine, foreign = survey(api, network_id, vn_uuid)
     for vmi in mine:
+        if objects.annotation(vmi).get('router_of') == network_id:
+            try:
+                leave_router(api, network_id, vmi.uuid)
+            except exception.Conflict as exc:
+                foreign.append(str(exc))
+            continue
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
         try:
             delete_endpoint_objects(api, vmi.name, vm, endpoint_iips(
@@ -225,6 +232,36 @@ def clear_network(api, network_id, vn_uuid):
         LOG.warning('Deleted leftover interface %s of endpoint %s in '
                     'network %s', vmi.uuid, vmi.name, network_id)
     return foreign
+
+
+def leave_router(api, network_id, vmi_uuid):
+    """Delete a network's interface on its logical-router: its addresses,
+    the router's ref to it (the one change the driver makes to a router),
+    then the interface. The server names the router in its refusal."""
+    for family in ('v4', 'v6'):
+        ignore_missing(api.instance_ip_delete,
+                       ids.router_ip_uuid(network_id, family))
+    for last in (False, True):
+        try:
+            ignore_missing(api.virtual_machine_interface_delete, vmi_uuid)
+        except vnc_exc.RefsExistError as exc:
+            held = _BLOCKER.findall(str(exc))
+            routers = [u for kind, u in held if kind == 'logical-router']
+            if last or not routers or len(routers) != len(held):
+                raise exception.Conflict(
+                    reason='router interface %s of network %s is held by '
+                    'objects opencontrail-net did not make: %s' % (
+                        vmi_uuid, network_id, exc))
+            for router in routers:
+                api.ref_update('logical-router', router,
+                               'virtual-machine-interface', vmi_uuid, None,
+                               'DELETE')
+                LOG.info('Network %s left logical-router %s', network_id,
+                         router)
+            continue
+        LOG.info('Deleted router interface %s of network %s', vmi_uuid,
+                 network_id)
+        return
 
 
 def reclaim(api, network, endpoint, address):

@@ -88,10 +88,71 @@ class Networks:
                     'to': sg, 'uuid': self.ctx.uuid(
                         api, 'security-group', sg,
                         'opencontrail.security_groups', name)})
+        network.policy_refs = [
+            self._ref(api, network, 'network-policy', 'opencontrail.policies',
+                      name)
+            for name in network.policies or ()]
+        if network.router:
+            network.router_ref = self._ref(
+                api, network, 'logical-router', 'opencontrail.router',
+                network.router)
         return ipam
+
+    def _ref(self, api, network, kind, option, name):
+        """A ref to the existing ``kind`` ``name`` (NAME in the network's
+        project, PROJECT:NAME or DOMAIN:PROJECT:NAME); missing: ``option``
+        is refused, naming it."""
+        fq_name = name.split(':')
+        if len(fq_name) == 1:
+            fq_name = network.project + fq_name
+        fq_name = objects.fq(fq_name, self.ctx.opts.domain, 3)
+        return {'to': fq_name,
+                'uuid': self.ctx.uuid(api, kind, fq_name, option, name)}
+
+    @staticmethod
+    def _check_existing(network):
+        """An existing virtual-network is not the driver's to change."""
+        for option, value, what in (
+                ('opencontrail.policies', network.policies,
+                 'attach policies to it'),
+                ('opencontrail.router', network.router,
+                 'add it to a logical-router')):
+            if value is not None:
+                raise exception.InvalidOption(
+                    key=option, value=value if isinstance(value, str)
+                    else ','.join(value),
+                    reason='virtual-network %s exists already and is not '
+                    'the driver\'s to change: %s in Contrail' % (
+                        network.existing, what))
+
+    def _join_router(self, api, network, made):
+        """The network's interface on its logical-router: an interface
+        with each subnet's gateway address, referred to by the router.
+        Found as made by an earlier try, it is completed."""
+        router = network.router_ref['uuid']
+        vmi = objects.router_interface_obj(network)
+        context.create_ours(api.virtual_machine_interface_create, vmi,
+                            'virtual-machine-interface', made)
+        for iip in objects.router_iips(network, vmi):
+            try:
+                context.create_ours(api.instance_ip_create, iip,
+                                    'instance-ip', made)
+            except exception.Conflict:
+                raise exception.AddressInUse(
+                    address=iip.get_instance_ip_address(),
+                    pool='Contrail network %s (the gateway the router '
+                    'interface takes)' % network.uuid)
+        api.ref_update('logical-router', router, 'virtual-machine-interface',
+                       vmi.uuid, None, 'ADD')
+        made.append(('ref', ('logical-router', router,
+                             'virtual-machine-interface', vmi.uuid)))
+        LOG.info('Docker network %s joined logical-router %s (%s) through '
+                 'interface %s', network.id, router,
+                 ':'.join(network.router_ref['to']), vmi.uuid)
 
     def create(self, network):
         if network.existing:
+            self._check_existing(network)
             return self._attach_existing(network)
         made = []
         try:
@@ -107,10 +168,19 @@ class Networks:
                 try:
                     api.virtual_network_create(vn)
                 except vnc_exc.RefsExistError as exc:
-                    return self._existing_same(api, network, vn, exc), False
+                    found = self._existing_same(api, network, vn, exc)
+                    if network.router_ref:
+                        # Docker re-sent it: a first try may have stopped
+                        # short of the router.
+                        found.router_ref = network.router_ref
+                        self._join_router(api, found, made)
+                    return found, False
                 made.append(('virtual_network', vn.uuid))
                 if network.own_ipam:
                     self.pools.bind(api, network, vn)
+                if network.router_ref:
+                    network.uuid, network.name = vn.uuid, vn.name
+                    self._join_router(api, network, made)
         except Exception:
             cleanup.undo(self.ctx.client, made)
             raise

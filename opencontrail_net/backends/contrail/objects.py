@@ -80,6 +80,8 @@ def docker_view(network):
             'export_targets': network.export_targets,
             'security_groups': network.security_groups,
             'security_group_refs': network.security_group_refs,
+            'policies': network.policies,
+            'router': network.router,
             'own_ipam': network.own_ipam,
             'floating_ip_pool': network.floating_ip_pool}
 
@@ -147,11 +149,48 @@ def network_obj(network, ipam_fq, host=None):
             (vn.set_export_route_target_list, network.export_targets)):
         if targets:
             setter(vnc_api.RouteTargetList(targets))
+    # The order asked is the policies' sequence.
+    for n, ref in enumerate(network.policy_refs):
+        policy = vnc_api.NetworkPolicy(ref['to'][2], project(ref['to'][:2]))
+        policy.uuid = ref['uuid']
+        vn.add_network_policy(policy, vnc_api.VirtualNetworkPolicyType(
+            sequence=vnc_api.SequenceType(n, 0)))
     view = docker_view(network)
     # The audit of this host finds the networks it made by this.
     view['host'] = host
     _mark(vn, 'Docker network %s' % network.id, view)
     return vn
+
+
+def router_interface_obj(network):
+    """The network's interface on its logical-router (Neutron's
+    router_interface), in the network's project."""
+    vmi = vnc_api.VirtualMachineInterface('router-interface-' + network.id,
+                                          project(network.project))
+    vmi.uuid = ids.router_interface_uuid(network.id)
+    vmi.set_virtual_network(network_ref(network))
+    vmi.set_virtual_machine_interface_device_owner(
+        'network:router_interface')
+    _mark(vmi, 'Docker network %s on logical-router %s' % (
+        network.id, ':'.join(network.router_ref['to'])),
+        {'router_of': network.id})
+    return vmi
+
+
+def router_iips(network, vmi):
+    """The router interface's addresses: each subnet's gateway."""
+    for subnet in network.subnets:
+        if not subnet.gateway:
+            continue
+        family = 'v%d' % subnet.version
+        iip = vnc_api.InstanceIp(ids.router_ip_uuid(network.id, family))
+        iip.uuid = iip.name
+        iip.set_instance_ip_address(subnet.gateway)
+        iip.set_instance_ip_family(family)
+        iip.set_virtual_network(network_ref(network))
+        iip.set_virtual_machine_interface(vmi)
+        _mark(iip, 'Docker network %s router interface' % network.id)
+        yield iip
 
 
 def vn_ref(fq_name, vn_uuid):
@@ -199,7 +238,10 @@ def network_from_vn(vn, network_id, existing=None):
         security_groups=view.get('security_groups'),
         security_group_refs=view.get('security_group_refs') or [],
         own_ipam=view.get('own_ipam', False),
-        floating_ip_pool=view.get('floating_ip_pool'))
+        floating_ip_pool=view.get('floating_ip_pool'),
+        policies=view.get('policies'), router=view.get('router'),
+        policy_refs=[{'to': r['to'], 'uuid': r['uuid']}
+                     for r in vn.get_network_policy_refs() or []])
 
 
 # Security groups --------------------------------------------------------

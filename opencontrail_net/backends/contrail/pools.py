@@ -133,9 +133,10 @@ class Pools:
                         sub.subnet.ip_prefix, sub.subnet.ip_prefix_len)))
         prefix = POOL_KEY % (':'.join(project) + '/')
         for pair in api.kv_retrieve() or []:
-            if isinstance(pair, dict) and pair.get('key', '').startswith(
-                    prefix):
-                taken.append(ipaddress.ip_network(pair['key'][len(prefix):]))
+            # An empty store lists one pair of key None.
+            key = pair.get('key') if isinstance(pair, dict) else None
+            if isinstance(key, str) and key.startswith(prefix):
+                taken.append(ipaddress.ip_network(key[len(prefix):]))
         return taken
 
     def _existing_pool(self, api, pool):
