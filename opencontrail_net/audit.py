@@ -227,6 +227,7 @@ def _endpoint_row(ep, seen, ports, ep_id=None, links=None):
             'ipv4': (ep.ipv4 if ep else None) or seen.get('ipv4'),
             'ipv6': (ep.ipv6 if ep else None) or seen.get('ipv6'),
             'mac': (ep.mac if ep else None) or seen.get('mac'),
+            'security_groups': ep.security_groups if ep else None,
             'host_interface': ports.host_interface(ep_id),
             'agent_port': None, 'vrouter': _vrouter_state(ep, links)}
 

@@ -125,6 +125,9 @@ class Endpoint:
     host: typing.Optional[str] = None
     # Docker's CreateEndpoint named exposed or published ports.
     ports: bool = False
+    # --driver-opt opencontrail.security_groups: existing groups instead
+    # of the network's; None: the network's.
+    security_groups: typing.Optional[typing.List[str]] = None
     # Filled by the backend.
     uuid: typing.Optional[str] = None
     sandbox: typing.Optional[str] = None
@@ -132,6 +135,9 @@ class Endpoint:
     vm_name: typing.Optional[str] = None
     # Addresses of the driver's IPAM the endpoint took over (backend ids).
     instance_ips: typing.List[str] = dataclasses.field(default_factory=list)
+    # [{'to': fq_name, 'uuid': ...}] of security_groups.
+    security_group_refs: typing.List[dict] = dataclasses.field(
+        default_factory=list)
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -129,6 +129,21 @@ def _security_groups(key, value):
     return groups
 
 
+def endpoint_security_groups(body):
+    """The groups a CreateEndpoint's ``--driver-opt`` (``docker network
+    connect``, ``docker run --network name=NET,driver-opt=...``) names
+    instead of the network's, or None."""
+    key = optnames.by_field('security_groups').name
+    options = body.get('Options')
+    if not isinstance(options, dict) or options.get(key) is None:
+        return None
+    value = options[key]
+    if not isinstance(value, str):
+        raise exception.InvalidOption(key=key, value=value,
+                                      reason='expected a string')
+    return _security_groups(key, value)
+
+
 def _policies(key, value):
     policies = [v.strip() for v in value.split(',') if v.strip()]
     if not policies:

@@ -116,9 +116,12 @@ class NetworkDriver:
                     backend_port_info(in_backend[ep.id]))
 
     def _oper_value(self, ep, host_if=None):
-        return {'host_if': host_if or self.ports.host_interface(ep.id),
-                'mac': ep.mac, 'contrail_vmi': ep.uuid,
-                'contrail_vm': ep.vm_uuid}
+        value = {'host_if': host_if or self.ports.host_interface(ep.id),
+                 'mac': ep.mac, 'contrail_vmi': ep.uuid,
+                 'contrail_vm': ep.vm_uuid}
+        if ep.security_groups is not None:
+            value['security_groups'] = ep.security_groups
+        return value
 
     def _network(self, network_id):
         net = self._networks.get(network_id)
@@ -274,9 +277,10 @@ class NetworkDriver:
         endpoint_id = netopts.require_id(body, 'EndpointID')
         ipv4, ipv6, mac = netopts.parse_interface(body)
         net = self._network(network_id)
-        ep = model.Endpoint(id=endpoint_id, network_id=network_id, mac=mac,
-                            ipv4=ipv4, ipv6=ipv6, host=self.conf.host,
-                            ports=portopts.has_ports(body))
+        ep = model.Endpoint(
+            id=endpoint_id, network_id=network_id, mac=mac, ipv4=ipv4,
+            ipv6=ipv6, host=self.conf.host, ports=portopts.has_ports(body),
+            security_groups=netopts.endpoint_security_groups(body))
         ep, _created = self.backend.create_endpoint(net, ep)
         return {'Interface': {} if mac else {'MacAddress': ep.mac}}
 

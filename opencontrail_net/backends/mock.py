@@ -192,6 +192,11 @@ class MockBackend(base.Backend):
                        (json.dumps(net.to_dict()), network_id))
 
     def create_endpoint(self, network, endpoint):
+        if endpoint.security_groups is not None:
+            raise exception.InvalidOption(
+                key='opencontrail.security_groups',
+                value=','.join(endpoint.security_groups),
+                reason='the mock backend holds no security groups')
         endpoint.uuid = ids.endpoint_uuid(endpoint.id)
         endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)
         endpoint.host = endpoint.host or self.host

@@ -601,6 +601,53 @@ def test_logical_router(dockerd, drv, vnc, cleanup, unique_name):
         vnc.logical_router_delete(id=router.uuid)
 
 
+@pytest.mark.noauth_only
+def test_security_groups_of_one_container(dockerd, drv, vnc, cleanup,
+                                          unique_name):
+    """docker run --network name=NET,driver-opt=opencontrail.security_groups
+    =...: that container's interface gets those groups (a list quoted as
+    the CLI's CSV wants it), its neighbour the network's own."""
+    parent = vnc_api.Project(contrail_target.PROJECT[1],
+                             vnc_api.Domain(contrail_target.PROJECT[0]))
+    groups = []
+    try:
+        for tag in ('a', 'b'):
+            group = vnc_api.SecurityGroup(unique_name('sg' + tag), parent)
+            vnc.security_group_create(group)
+            groups.append(group)
+        name = unique_name('nsg')
+        net = network(dockerd, drv, cleanup, name, '--subnet',
+                      '192.168.51.0/24')
+        locked = run(dockerd, cleanup, unique_name('csg'), '--network',
+                     'name=%s,"driver-opt=opencontrail.security_groups=%s,%s"'
+                     % (name, groups[1].name, groups[0].name))
+        plain = run(dockerd, cleanup, unique_name('cpl'), '--net', name)
+
+        def groups_of(container):
+            ep = container['NetworkSettings']['Networks'][name]['EndpointID']
+            vmi = vnc.virtual_machine_interface_read(
+                id=ids.endpoint_uuid(ep))
+            return ep, [r['uuid'] for r in vmi.get_security_group_refs()]
+        ep, refs = groups_of(locked)
+        assert refs == [groups[1].uuid, groups[0].uuid]
+        assert groups_of(plain)[1] == [ids.security_group_uuid(net['Id'])]
+        status, info = drv.call('NetworkDriver.EndpointOperInfo', {
+            'NetworkID': net['Id'], 'EndpointID': ep})
+        assert status == 200 and info['Value']['security_groups'] == [
+            groups[1].name, groups[0].name]
+        ip = plain['NetworkSettings']['Networks'][name]['IPAddress']
+        assert plugin_mod.pings(dockerd, locked['Name'].strip('/'), ip)
+        dockerd.cli('rm', '-f', *cleanup['containers'])
+        dockerd.cli('network', 'rm', name)
+        for group in groups:
+            vnc.security_group_read(id=group.uuid)
+    finally:
+        dockerd.cli('rm', '-f', *cleanup['containers'], check=False)
+        dockerd.cli('network', 'rm', *cleanup['networks'], check=False)
+        for group in groups:
+            vnc.security_group_delete(id=group.uuid)
+
+
 def test_driver_restart_keeps_containers(dockerd, drv, vnc, cleanup,
                                          unique_name):
     before = contrail_state(vnc)

@@ -237,6 +237,59 @@ def test_existing_security_groups(fake, drv, vnc):
     assert len(fake.objects('security-group')) == 1
 
 
+def test_security_groups_of_one_endpoint(fake, drv, vnc):
+    """--driver-opt opencontrail.security_groups: that endpoint's
+    interface gets those existing groups instead of the network's, shown
+    in EndpointOperInfo; a missing one is refused naming it, with nothing
+    made; the others keep the network's group."""
+    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
+    groups = []
+    for name in ('web-' + contrail_target.RUN, 'db-' + contrail_target.RUN):
+        group = vnc_api.SecurityGroup(name, parent)
+        vnc.security_group_create(group)
+        groups.append(group)
+    web, db = groups
+    net = net_body(32, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    own = ids.security_group_uuid(net['NetworkID'])
+    locked = dict(ep_body(net, 0, v6=False), Options={
+        'opencontrail.security_groups': '%s,%s' % (
+            db.name, ':'.join(PROJECT + [web.name]))})
+    plain = ep_body(net, 1, v6=False)
+    for body in (locked, plain):
+        drv.ok('NetworkDriver.CreateEndpoint', body)
+    refs = {body['EndpointID']: [r['uuid'] for r in fake.get(
+        'virtual-machine-interface', ids.endpoint_uuid(body['EndpointID']))[
+        'security_group_refs']] for body in (locked, plain)}
+    assert refs == {locked['EndpointID']: [db.uuid, web.uuid],
+                    plain['EndpointID']: [own]}
+    # Re-sent as Docker does: the same endpoint.
+    drv.ok('NetworkDriver.CreateEndpoint', locked)
+    drv.ok('NetworkDriver.Join', join_body(locked))
+    try:
+        info = drv.ok('NetworkDriver.EndpointOperInfo', ids_of(locked))
+        assert info['Value']['security_groups'] == [
+            db.name, ':'.join(PROJECT + [web.name])]
+    finally:
+        drv.ok('NetworkDriver.Leave', ids_of(locked))
+    vmis = {o['uuid'] for o in fake.objects('virtual-machine-interface')}
+    missing = dict(ep_body(net, 2, v6=False), Options={
+        'opencontrail.security_groups': web.name + ',nosuch'})
+    status, reply = drv.call('NetworkDriver.CreateEndpoint', missing)
+    assert status == 400
+    assert 'opencontrail.security_groups' in reply['Err'] and (
+        'no security-group %s in Contrail' % ':'.join(
+            PROJECT + ['nosuch'])) in reply['Err']
+    assert {o['uuid'] for o in
+            fake.objects('virtual-machine-interface')} == vmis
+    for body in (locked, plain):
+        drv.ok('NetworkDriver.DeleteEndpoint', ids_of(body))
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    for group in groups:
+        assert fake.get('security-group', group.uuid) is not None
+        vnc.security_group_delete(id=group.uuid)
+
+
 def policy_view(fake, uuid):
     """A network-policy as its owner sees it: its refs to others and
     rules, not the refs others hold to it."""

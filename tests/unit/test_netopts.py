@@ -241,3 +241,22 @@ def test_long_bad_id_is_cut_in_the_message():
     with pytest.raises(exception.InvalidRequest) as err:
         netopts.require_id({'NetworkID': 'z' * 5000}, 'NetworkID')
     assert len(str(err.value)) < 300
+
+
+@pytest.mark.parametrize('options,expected', [
+    (None, None),
+    ({}, None),
+    ({'com.docker.network.portmap': []}, None),
+    ({'opencontrail.security_groups': 'web, p:db'}, ['web', 'p:db']),
+])
+def test_endpoint_security_groups(options, expected):
+    body = {'Options': options} if options is not None else {}
+    assert netopts.endpoint_security_groups(body) == expected
+
+
+@pytest.mark.parametrize('value', [',', 'a/b', 3])
+def test_endpoint_security_groups_refused(value):
+    with pytest.raises(exception.InvalidOption) as err:
+        netopts.endpoint_security_groups(
+            {'Options': {'opencontrail.security_groups': value}})
+    assert 'opencontrail.security_groups' in str(err.value)

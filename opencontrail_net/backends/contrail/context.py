@@ -61,6 +61,17 @@ class Context:
                 self._names[key] = found
         return found
 
+    def ref(self, api, project, kind, option, name):
+        """A ref to the existing ``kind`` ``name``: NAME in ``project``,
+        PROJECT:NAME or DOMAIN:PROJECT:NAME. Missing: ``option`` is
+        refused, naming it."""
+        fq_name = name.split(':')
+        if len(fq_name) == 1:
+            fq_name = list(project) + fq_name
+        fq_name = objects.fq(fq_name, self.opts.domain, 3)
+        return {'to': fq_name,
+                'uuid': self.uuid(api, kind, fq_name, option, name)}
+
     def remember_vn(self, vn_uuid, fq_name):
         """Note a virtual-network's fq_name, read or made by a caller."""
         with self._lock:

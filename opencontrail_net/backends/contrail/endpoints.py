@@ -90,6 +90,12 @@ class Endpoints:
                     endpoint.instance_ips = [
                         self.pools.find_iip(api, network.uuid, a.split('/')[0])
                         for a in (endpoint.ipv4, endpoint.ipv6) if a]
+                # Groups of its own (--driver-opt): looked up before
+                # anything is made.
+                endpoint.security_group_refs = [
+                    self.ctx.ref(api, network.project, 'security-group',
+                                 'opencontrail.security_groups', name)
+                    for name in endpoint.security_groups or ()]
                 vmi = objects.vmi_obj(network, endpoint)
                 try:
                     api.virtual_machine_interface_create(vmi)
@@ -127,8 +133,10 @@ class Endpoints:
             old = self.read(api, network, endpoint.id)
         except exception.EndpointNotFound:
             old = None
-        if old is None or (old.ipv4, old.ipv6, old.mac) != (
-                endpoint.ipv4, endpoint.ipv6, endpoint.mac):
+        if old is None or (old.ipv4, old.ipv6, old.mac,
+                           old.security_groups) != (
+                endpoint.ipv4, endpoint.ipv6, endpoint.mac,
+                endpoint.security_groups):
             raise exception.Conflict(
                 reason='endpoint %s exists with other settings' % endpoint.id)
         return old

@@ -99,15 +99,7 @@ class Networks:
         return ipam
 
     def _ref(self, api, network, kind, option, name):
-        """A ref to the existing ``kind`` ``name`` (NAME in the network's
-        project, PROJECT:NAME or DOMAIN:PROJECT:NAME); missing: ``option``
-        is refused, naming it."""
-        fq_name = name.split(':')
-        if len(fq_name) == 1:
-            fq_name = network.project + fq_name
-        fq_name = objects.fq(fq_name, self.ctx.opts.domain, 3)
-        return {'to': fq_name,
-                'uuid': self.ctx.uuid(api, kind, fq_name, option, name)}
+        return self.ctx.ref(api, network.project, kind, option, name)
 
     @staticmethod
     def _check_existing(network):

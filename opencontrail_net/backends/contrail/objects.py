@@ -357,12 +357,16 @@ def vmi_obj(network, endpoint):
         vnc_api.MacAddressesType([endpoint.mac]))
     vmi.set_virtual_machine_interface_bindings(vnc_api.KeyValuePairs(
         [vnc_api.KeyValuePair('host_id', endpoint.host)]))
-    for ref in network.security_group_refs:
+    refs = (network.security_group_refs if endpoint.security_groups is None
+            else endpoint.security_group_refs)
+    for ref in refs:
         sg = vnc_api.SecurityGroup(ref['to'][-1], project(ref['to'][:2]))
         sg.uuid = ref['uuid']
         vmi.add_security_group(sg)
     view = {'network_id': network.id, 'ipv4': endpoint.ipv4,
             'ipv6': endpoint.ipv6}
+    if endpoint.security_groups is not None:
+        view['security_groups'] = endpoint.security_groups
     if endpoint.instance_ips:
         view['iips'] = endpoint.instance_ips
     if endpoint.ports:
@@ -427,6 +431,7 @@ def endpoint_from_vmi(vmi, network_id):
         mac=macs.mac_address[0] if macs and macs.mac_address else None,
         ipv4=view.get('ipv4'), ipv6=view.get('ipv6'),
         instance_ips=view.get('iips', []), ports=bool(view.get('ports')),
+        security_groups=view.get('security_groups'),
         host=kv(vmi.get_virtual_machine_interface_bindings()).get('host_id'),
         uuid=vmi.uuid, vm_uuid=vms[0]['uuid'] if vms else None,
         vm_name=vms[0]['to'][-1] if vms else None)
