@@ -22,6 +22,7 @@ from oslo_log import log as logging
 from opencontrail_net import config
 from opencontrail_net import docker_api
 from opencontrail_net import exception
+from opencontrail_net import metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -465,11 +466,14 @@ class PeriodicAudit:
             # Never guess what Docker has: skip, and start over.
             LOG.info('Audit skipped: %s', exc)
             self._previous = None
+            metrics.AUDIT_RUNS.labels('skipped').inc()
             return None
         except exception.OpenContrailNetError as exc:
             LOG.warning('Audit skipped: %s', exc)
             self._previous = None
+            metrics.AUDIT_RUNS.labels('skipped').inc()
             return None
+        _count_findings(report)
         confirmed = self._previous or set()
         # What was repaired or left is checked afresh by the next audit.
         self._previous = {f.key for f in report.findings}
@@ -479,8 +483,12 @@ class PeriodicAudit:
         except AuditUnsure as exc:
             LOG.warning('Audit: %s', exc)
             self._previous = None
+            metrics.AUDIT_RUNS.labels('unsure').inc()
             done = getattr(exc, 'done', [])
+        else:
+            metrics.AUDIT_RUNS.labels('done').inc()
         for finding, action in done:
+            metrics.AUDIT_REPAIRS.labels(finding.kind, _outcome(action)).inc()
             if action.startswith('left: seen once'):
                 LOG.info('Audit: %s; repaired if still so on the next '
                          'audit', finding)
@@ -491,3 +499,20 @@ class PeriodicAudit:
             else:
                 LOG.warning('Audit repaired %s: %s', finding, action)
         return report
+
+
+def _count_findings(report):
+    """The latest audit's findings by kind, every kind shown (0 too)."""
+    counts = dict.fromkeys(WHY, 0)
+    for finding in report.findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    for kind, count in counts.items():
+        metrics.AUDIT_FINDINGS.labels(kind).set(count)
+
+
+def _outcome(action):
+    if action.startswith('left:'):
+        return 'left'
+    if action.startswith('failed'):
+        return 'failed'
+    return 'repaired'

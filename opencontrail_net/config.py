@@ -55,6 +55,10 @@ default_opts = [
                help='Largest request body accepted, in bytes.'),
     cfg.IntOpt('server_threads', default=16, min=2,
                help='Requests served at once; Docker calls concurrently.'),
+    cfg.StrOpt('metrics_address',
+               help='Where Prometheus metrics are served: a loopback '
+                    'ADDRESS:PORT ([::1]:PORT for IPv6) or unix:/PATH. '
+                    'Unset: nothing listens.'),
     cfg.IntOpt('default_mtu', default=1500, min=68, max=65535,
                help='MTU of container interfaces when a network sets none.'),
     cfg.IntOpt('global_asn', default=64512, min=1, max=4294967295,

@@ -123,6 +123,15 @@ class NetworkDriver:
             value['security_groups'] = ep.security_groups
         return value
 
+    def networks_held(self):
+        """Networks this process knows in use (for the metrics)."""
+        return len(self._networks)
+
+    def endpoints_held(self):
+        """Endpoints joined on this host, as EndpointOperInfo knows them
+        (for the metrics)."""
+        return len(self._oper_info)
+
     def _network(self, network_id):
         net = self._networks.get(network_id)
         if net is None:

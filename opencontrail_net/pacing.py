@@ -14,6 +14,8 @@ import time
 
 from oslo_log import log as logging
 
+from opencontrail_net import metrics
+
 LOG = logging.getLogger(__name__)
 
 
@@ -60,11 +62,17 @@ class Pacer:
         finally:
             delay = self._slot(network_id)
             if delay > 0:
+                metrics.PACED_ANSWERS.inc()
                 if self.threads is None:
                     self.sleep(delay)
                 else:
+                    # The turn is a time: what adding a server thread
+                    # took comes off the wait, or answers would bunch.
+                    due = self.clock() + delay
                     with self.threads.held():
-                        self.sleep(delay)
+                        left = due - self.clock()
+                        if left > 0:
+                            self.sleep(left)
 
     def forget(self, network_id):
         """Drop what is known of a network that is gone."""
@@ -104,6 +112,8 @@ class Pacer:
         """Log the first held call of a burst (lock held)."""
         new = net.burst_seen is None or now - net.burst_seen > BURST_QUIET
         net.burst_seen = now
+        if new:
+            metrics.PACED_BURSTS.inc()
         if not (new and self.log):
             return
         args = {'call': self.call, 'net': network_id,

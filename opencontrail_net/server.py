@@ -8,6 +8,7 @@ import http
 import json
 import os
 import stat
+import time
 
 from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
@@ -16,6 +17,7 @@ from cherrypy import _cpwsgi_server
 from oslo_log import log as logging
 
 from opencontrail_net import exception
+from opencontrail_net import metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -70,11 +72,15 @@ class App:
         call = environ.get('PATH_INFO', '').strip('/')
         headers = [('Content-Type', CONTENT_TYPE)]
         status = 200
+        # Unknown paths count as one: a scan must not grow the metrics.
+        known = call if call in self.calls else 'unknown'
+        start = time.perf_counter()
         try:
             reply = self._handle(environ, call, headers)
         except Exception as exc:
             if not isinstance(exc, exception.OpenContrailNetError):
                 LOG.exception('%s crashed', call)
+            metrics.CALL_ERRORS.labels(known, type(exc).__name__).inc()
             status, reply = error_body(exc)
             if status >= 500:
                 LOG.error('%s failed: %s', call, reply['Err'])
@@ -82,6 +88,8 @@ class App:
                 LOG.warning('%s refused: %s', call, reply['Err'])
         body = json.dumps(reply).encode()
         headers.append(('Content-Length', str(len(body))))
+        metrics.CALL_SECONDS.labels(known).observe(
+            time.perf_counter() - start)
         start_response('%d %s' % (status, _phrase(status)), headers)
         return [body]
 

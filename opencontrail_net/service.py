@@ -9,6 +9,7 @@ from opencontrail_net.backends import base as backend_base
 from opencontrail_net import config
 from opencontrail_net import exception
 from opencontrail_net import ipam
+from opencontrail_net import metrics
 from opencontrail_net import network
 from opencontrail_net import pacing
 from opencontrail_net import plugin
@@ -40,6 +41,10 @@ class Service:
         self.ipam = ipam.IpamDriver(conf, self.backend)
         self.audit = audit.PeriodicAudit(conf, self.backend, self.ports,
                                          self.driver.inflight)
+        self.exporter = (metrics.Exporter(conf.metrics_address)
+                         if conf.metrics_address else None)
+        metrics.NETWORKS.set_function(self.driver.networks_held)
+        metrics.ENDPOINTS.set_function(self.driver.endpoints_held)
 
     def calls(self):
         return dict(self.driver.calls(), **self.ipam.calls())
@@ -49,9 +54,12 @@ class Service:
                           self.conf.socket_path):
             LOG.info('Told systemd the driver is ready')
 
-    @staticmethod
-    def _stopping():
+    def _stopping(self):
         systemd.notify('STOPPING=1')
+        # Before CherryPy waits for the process's threads: the metrics
+        # server's among them.
+        if self.exporter is not None:
+            self.exporter.stop()
 
     def reload(self):
         """SIGHUP: read the config files again and apply what may change
@@ -89,6 +97,8 @@ class Service:
         except Exception:
             LOG.exception('Resync at start failed; continuing')
         self.audit.start()
+        if self.exporter is not None:
+            self.exporter.start()
         try:
             server.serve(self.calls(), self.conf.socket_path,
                          self.conf.socket_mode, self.conf.server_threads,
@@ -97,6 +107,8 @@ class Service:
                          on_reload=self.reload,
                          on_pool=self.held_threads.attach)
         finally:
+            if self.exporter is not None:
+                self.exporter.stop()    # A failed start: never stopped.
             self.audit.stop()
             self.ports.stop()
             self.backend.stop()

@@ -20,6 +20,7 @@ import uuid
 import requests
 
 from opencontrail_net import exception
+from opencontrail_net import metrics
 
 DEFAULT_URL = 'http://127.0.0.1:9091'
 DEFAULT_PORTS_DIR = '/var/lib/contrail/ports'
@@ -273,10 +274,13 @@ class AgentClient(object):
             finally:
                 session.close()
         except (requests.ConnectionError, requests.Timeout) as exc:
+            metrics.AGENT_CALLS.labels(method, 'none').inc()
             raise AgentUnreachable(str(exc), method=method, path=path) \
                 from exc
         except requests.RequestException as exc:
+            metrics.AGENT_CALLS.labels(method, 'none').inc()
             raise AgentError(str(exc), method=method, path=path) from exc
+        metrics.AGENT_CALLS.labels(method, str(resp.status_code)).inc()
         try:
             parsed = resp.json()
         except ValueError:

@@ -8,6 +8,7 @@ import pytest
 from opencontrail_net import ids
 from opencontrail_net.port_drivers import bridge as bridge_mod
 from tests.e2e import plugin as plugin_mod
+from tests import metrics_scrape
 from tests import netns as nsmod
 
 
@@ -272,3 +273,34 @@ def test_subnet_held_by_a_live_network_is_refused(dockerd, drv, cleanup):
     assert drv.mock_rows('networks') == before
     assert bridge_of(held['Id']) is not None
     assert plugin_mod.pings(dockerd, 'ch1', '192.168.14.1')
+
+
+def test_metrics_of_a_container_run(dockerd, cleanup):
+    """[DEFAULT] metrics_address under a real dockerd: docker run --rm
+    shows as the calls Docker made, each timed."""
+    address = '127.0.0.1:%d' % metrics_scrape.free_port()
+    name = 'ocnm' + ids.short_hash(str(time.time()), 6)
+    plugin = plugin_mod.DockerPlugin(name, port_driver='bridge',
+                                     docker_url=dockerd.url,
+                                     metrics_address=address)
+    plugin.start()
+    try:
+        dockerd.cli('network', 'create', '-d', name, '--subnet',
+                    '192.168.15.0/24', 'netm')
+        cleanup['networks'].append('netm')
+        dockerd.cli('run', '--rm', '--net', 'netm', 'bb:latest', 'true')
+        samples = metrics_scrape.scrape(address)
+        for call in ('NetworkDriver.CreateNetwork',
+                     'NetworkDriver.CreateEndpoint', 'NetworkDriver.Join',
+                     'NetworkDriver.Leave', 'NetworkDriver.DeleteEndpoint'):
+            assert metrics_scrape.value(
+                samples, 'opencontrail_net_call_seconds_count',
+                call=call) >= 1, call
+        assert metrics_scrape.value(samples, 'opencontrail_net_networks') == 1
+        assert metrics_scrape.value(samples, 'opencontrail_net_endpoints') == 0
+        assert metrics_scrape.total(
+            samples, 'opencontrail_net_call_errors_total') == 0
+        dockerd.cli('network', 'rm', 'netm')
+    finally:
+        dockerd.cli('network', 'rm', 'netm', check=False)
+        plugin.close()

@@ -300,3 +300,31 @@ def test_waits_beyond_a_few_add_threads_until_over():
     for ctx in waits[2:]:
         ctx.__exit__(None, None, None)
     assert pool.threads == 8 and held.peak == 4
+
+
+class SlowPool(FakePool):
+    """A pool whose growing takes time, on the pacer's clock."""
+
+    def __init__(self, clock, takes):
+        super().__init__()
+        self.clock, self.takes = clock, takes
+
+    def grow(self, amount):
+        super().grow(amount)
+        self.clock.now += self.takes
+
+
+def test_adding_threads_does_not_move_an_answer_turn():
+    """The time a thread takes to add comes off the wait: answers stay
+    spacing apart."""
+    pacer, clock = fake_pacer()
+    pacer.threads = pacing.HeldThreads(few=0)
+    pacer.threads.attach(SlowPool(clock, takes=0.03))
+    contexts = [pacer.pace(NET_A) for _ in range(3)]
+    for ctx in contexts:
+        ctx.__enter__()
+    answers = []
+    for ctx in contexts:
+        ctx.__exit__(None, None, None)
+        answers.append(round(clock.now - 1000.0, 6))
+    assert answers == [0.0, 0.05, 0.1]

@@ -17,6 +17,7 @@ from vnc_api import vnc_api
 
 from opencontrail_net.backends.contrail import keystone
 from opencontrail_net import exception
+from opencontrail_net import metrics
 from opencontrail_net import optnames
 
 LOG = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ CONFIG_OPTS = [
 ]
 
 
+# vnc_api's request operations (vnc_api.utils.OP_*), as HTTP methods.
+_METHODS = {1: 'POST', 2: 'GET', 3: 'PUT', 4: 'DELETE'}
+
+
 def unavailable(why):
     return exception.BackendUnavailable(reason='Contrail API: %s' % why)
 
@@ -138,9 +143,11 @@ class BoundedVncApi(vnc_api.VncApi):
         deadline = self.deadline
         if deadline is None:
             deadline = time.monotonic() + self.request_timeout
+        stale = headers.get('X-AUTH-TOKEN')
+        if stale is not None:
+            metrics.CONTRAIL_RENEWALS.inc()
         headers['X-AUTH-TOKEN'] = self.keystone.token(
-            deadline, self.request_timeout,
-            stale=headers.get('X-AUTH-TOKEN'))
+            deadline, self.request_timeout, stale=stale)
         return headers
 
     def _request(self, op, url, data=None, retry_on_error=True,
@@ -156,16 +163,25 @@ class BoundedVncApi(vnc_api.VncApi):
                 raise unavailable('no answer in time')
             session.timeout = min(self.request_timeout, remaining)
             session.connection_timeout = min(2.0, remaining)
+        method = _METHODS.get(op, str(op))
         try:
-            return super()._request(op, url, data=data,
-                                    retry_on_error=False,
-                                    retry_after_authn=retry_after_authn,
-                                    retry_count=0)
+            result = super()._request(op, url, data=data,
+                                      retry_on_error=False,
+                                      retry_after_authn=retry_after_authn,
+                                      retry_count=0)
         except vnc_exc.ServiceUnavailableError as exc:
+            metrics.CONTRAIL_REQUESTS.labels(method, '503').inc()
             raise unavailable('service unavailable (%s)' % exc)
         except requests.exceptions.RequestException as exc:
+            metrics.CONTRAIL_REQUESTS.labels(method, 'none').inc()
             raise unavailable('%s at %s' % (type(exc).__name__,
                                             self._web_host))
+        except Exception as exc:
+            metrics.CONTRAIL_REQUESTS.labels(
+                method, metrics.contrail_status(exc)).inc()
+            raise
+        metrics.CONTRAIL_REQUESTS.labels(method, '200').inc()
+        return result
 
 
 class ClientPool:
