@@ -117,16 +117,24 @@ def _ipam(key, value):
     return value
 
 
-def _security_groups(key, value):
-    groups = [v.strip() for v in value.split(',') if v.strip()]
-    if not groups:
+def _names(key, value, plural, singular, unique=False):
+    """A comma list of NAME, PROJECT:NAME or DOMAIN:PROJECT:NAME."""
+    names = [v.strip() for v in value.split(',') if v.strip()]
+    if not names:
         raise exception.InvalidOption(
-            key=key, value=value, reason='expected a comma list of '
-            'security groups (NAME, PROJECT:NAME or DOMAIN:PROJECT:NAME)')
-    for group in groups:
-        _fq_name(key, group, (1, 2, 3), 'NAME, PROJECT:NAME or '
-                 'DOMAIN:PROJECT:NAME of a security group')
-    return groups
+            key=key, value=value, reason='expected a comma list of %s '
+            '(NAME, PROJECT:NAME or DOMAIN:PROJECT:NAME)' % plural)
+    for name in names:
+        _fq_name(key, name, (1, 2, 3), 'NAME, PROJECT:NAME or '
+                 'DOMAIN:PROJECT:NAME of a %s' % singular)
+    if unique and len(set(names)) != len(names):
+        raise exception.InvalidOption(
+            key=key, value=value, reason='a %s is named twice' % singular)
+    return names
+
+
+def _security_groups(key, value):
+    return _names(key, value, 'security groups', 'security group')
 
 
 def endpoint_security_groups(body):
@@ -145,18 +153,8 @@ def endpoint_security_groups(body):
 
 
 def _policies(key, value):
-    policies = [v.strip() for v in value.split(',') if v.strip()]
-    if not policies:
-        raise exception.InvalidOption(
-            key=key, value=value, reason='expected a comma list of '
-            'network-policies (NAME, PROJECT:NAME or DOMAIN:PROJECT:NAME)')
-    for policy in policies:
-        _fq_name(key, policy, (1, 2, 3), 'NAME, PROJECT:NAME or '
-                 'DOMAIN:PROJECT:NAME of a network-policy')
-    if len(set(policies)) != len(policies):
-        raise exception.InvalidOption(
-            key=key, value=value, reason='a network-policy is named twice')
-    return policies
+    return _names(key, value, 'network-policies', 'network-policy',
+                  unique=True)
 
 
 def _router(key, value):
