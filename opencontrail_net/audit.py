@@ -355,6 +355,14 @@ def _repair_network(report, finding, backend, ports, view):
 def _repair_endpoint(report, finding, backend, ports, view):
     record = report.records[finding.network]
     ep = report.records[(finding.network, finding.endpoint)]
+    # As for a network: a container still using it says Docker's view is
+    # wrong, not the endpoint.
+    live = sorted(name for name, ep_id, in_container in
+                  ports.host_interfaces()
+                  if in_container and ep_id == finding.endpoint)
+    if live:
+        return 'left: its interface is in a running container (%s)' % (
+            ', '.join(live))
     ports.unplug(finding.network, finding.endpoint)
     backend.delete_endpoint(record, finding.endpoint)
     return 'deleted endpoint %s (interface uuid %s)' % (

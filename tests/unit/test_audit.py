@@ -786,3 +786,23 @@ def test_periodic_audit_repairs_what_two_audits_in_a_row_saw(
         audits.run_once()
         seen.append(list(backend.deleted))
     assert seen == deleted
+
+
+@pytest.mark.parametrize('in_container, calls', [
+    pytest.param(True, [], id='its-interface-in-a-running-container'),
+    pytest.param(False, [('unplug', A, EA), ('delete_endpoint', A, EA)],
+                 id='its-interface-idle-deleted'),
+])
+def test_leaked_endpoint_in_a_running_container_is_kept(in_container,
+                                                        calls):
+    """An endpoint Docker no longer lists while a running container still
+    has its interface: Docker's view is wrong, the endpoint stays."""
+    report, backend, ports, view = audited(**scenario(
+        EL, interfaces=[('vethA', EA, in_container)]))
+    [(finding, action)] = audit.repair(report, backend, ports, view,
+                                       confirmed=set(keys(report)))
+    assert finding.kind == EL
+    assert backend.calls == calls
+    if in_container:
+        assert action == ('left: its interface is in a running container '
+                          '(vethA)')
