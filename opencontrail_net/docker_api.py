@@ -4,6 +4,8 @@ Docker being unreachable is an error here (DockerUnavailable), never an
 empty answer: callers then decide nothing rather than guess.
 """
 
+import contextlib
+
 import docker
 
 from opencontrail_net import exception
@@ -26,14 +28,27 @@ class DockerView:
                                     reason='docker_url is not set')
         return docker.APIClient(base_url=self.url, timeout=self.timeout)
 
-    def networks(self):
-        """{network ID: {'name', 'endpoints': {endpoint ID: {...}}}}."""
+    @contextlib.contextmanager
+    def _session(self):
+        """A client whose failures, but a NotFound, are DockerUnavailable."""
         try:
             client = self._client()
         except docker.errors.DockerException as exc:
             raise DockerUnavailable(url=self.url, reason=exc)
         try:
-            found = {}
+            yield client
+        except (docker.errors.NotFound, DockerUnavailable):
+            raise
+        except Exception as exc:
+            raise DockerUnavailable(url=self.url, reason='%s: %s' % (
+                type(exc).__name__, exc))
+        finally:
+            client.close()
+
+    def networks(self):
+        """{network ID: {'name', 'endpoints': {endpoint ID: {...}}}}."""
+        found = {}
+        with self._session() as client:
             for net in client.networks(filters={'driver': self.driver_name}):
                 if net.get('Driver') != self.driver_name:
                     continue
@@ -43,14 +58,7 @@ class DockerView:
                     continue    # Removed meanwhile.
                 found[net['Id']] = {'name': full.get('Name'),
                                     'endpoints': _endpoints(full)}
-            return found
-        except docker.errors.NotFound:
-            raise
-        except Exception as exc:
-            raise DockerUnavailable(url=self.url, reason='%s: %s' % (
-                type(exc).__name__, exc))
-        finally:
-            client.close()
+        return found
 
     def sandbox_key(self, container_id):
         """The network namespace path of a running container, or None."""
@@ -70,20 +78,12 @@ class DockerView:
 
         Raises DockerUnavailable when Docker cannot say.
         """
-        try:
-            client = self._client()
-        except docker.errors.DockerException as exc:
-            raise DockerUnavailable(url=self.url, reason=exc)
-        try:
-            client.inspect_network(network_id)
-            return True
-        except docker.errors.NotFound:
-            return False
-        except Exception as exc:
-            raise DockerUnavailable(url=self.url, reason='%s: %s' % (
-                type(exc).__name__, exc))
-        finally:
-            client.close()
+        with self._session() as client:
+            try:
+                client.inspect_network(network_id)
+            except docker.errors.NotFound:
+                return False
+        return True
 
 
 def _endpoints(network):

@@ -15,6 +15,7 @@ from oslo_log import log as logging
 import prometheus_client as prom
 
 from opencontrail_net import exception
+from opencontrail_net import unix_socket
 
 LOG = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ class Exporter:
         self._thread = None
 
     def start(self):
-        if isinstance(self.bind, str) and os.path.exists(self.bind):
-            os.unlink(self.bind)
+        if isinstance(self.bind, str):
+            unix_socket.remove_stale(self.bind)
         app = prom.make_wsgi_app(REGISTRY)
         self._server = wsgi.Server(self.bind, app, numthreads=2)
         self._server.prepare()

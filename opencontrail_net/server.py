@@ -7,7 +7,6 @@ turns every exception into Docker's error body, in this one place.
 import http
 import json
 import os
-import stat
 import time
 
 from cheroot import errors as cheroot_errors
@@ -18,6 +17,7 @@ from oslo_log import log as logging
 
 from opencontrail_net import exception
 from opencontrail_net import metrics
+from opencontrail_net import unix_socket
 
 LOG = logging.getLogger(__name__)
 
@@ -230,18 +230,6 @@ def make_app(calls, max_body):
     return App(calls, max_body)
 
 
-def _remove_stale(path):
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise exception.OpenContrailNetError(
-            '%s exists and is not a socket; refusing to replace it' % path)
-    LOG.info('Removing stale socket %s', path)
-    os.unlink(path)
-
-
 def serve(calls, socket_path, socket_mode, threads, max_body,
           on_ready=None, on_stop=None, on_reload=None, on_pool=None):
     """Serve ``calls`` on ``socket_path`` until SIGTERM or SIGINT.
@@ -252,7 +240,7 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
     ThreadPool) once serving.
     """
     os.makedirs(os.path.dirname(socket_path) or '.', exist_ok=True)
-    _remove_stale(socket_path)
+    unix_socket.remove_stale(socket_path)
     cherrypy.tree.graft(make_app(calls, max_body), '')
     cherrypy.config.update({
         'server.socket_file': socket_path,

@@ -59,12 +59,8 @@ class Networks:
             api, 'project', network.project, 'tenant',
             ':'.join(network.project))
         if network.ipam:
-            ipam = network.ipam.split(':')
-            if len(ipam) == 1:
-                ipam = network.project + ipam
-            ipam = objects.fq(ipam, domain, 3)
-            self.ctx.uuid(api, 'network-ipam', ipam, 'opencontrail.ipam',
-                          network.ipam)
+            ipam = self.ctx.ref(api, network.project, 'network-ipam',
+                                'opencontrail.ipam', network.ipam)['to']
         else:
             ipam = objects.fq(self.ctx.opts.network_ipam, domain, 3)
         network.ipam = ':'.join(ipam)
@@ -78,28 +74,19 @@ class Networks:
             network.security_group_refs = [
                 objects.own_security_group_ref(network)]
         else:
-            network.security_group_refs = []
-            for name in network.security_groups:
-                sg = name.split(':')
-                if len(sg) == 1:
-                    sg = network.project + sg
-                sg = objects.fq(sg, domain, 3)
-                network.security_group_refs.append({
-                    'to': sg, 'uuid': self.ctx.uuid(
-                        api, 'security-group', sg,
-                        'opencontrail.security_groups', name)})
+            network.security_group_refs = [
+                self.ctx.ref(api, network.project, 'security-group',
+                             'opencontrail.security_groups', name)
+                for name in network.security_groups]
         network.policy_refs = [
-            self._ref(api, network, 'network-policy', 'opencontrail.policies',
-                      name)
+            self.ctx.ref(api, network.project, 'network-policy',
+                         'opencontrail.policies', name)
             for name in network.policies or ()]
         if network.router:
-            network.router_ref = self._ref(
-                api, network, 'logical-router', 'opencontrail.router',
+            network.router_ref = self.ctx.ref(
+                api, network.project, 'logical-router', 'opencontrail.router',
                 network.router)
         return ipam
-
-    def _ref(self, api, network, kind, option, name):
-        return self.ctx.ref(api, network.project, kind, option, name)
 
     @staticmethod
     def _check_existing(network):
