@@ -85,6 +85,19 @@ class DockerView:
                 return False
         return True
 
+    def network(self, name):
+        """(full ID, driver) of the Docker network ``name`` (a name, an ID
+        or an ID's prefix, as the docker CLI takes them), or None.
+
+        Raises DockerUnavailable when Docker cannot say.
+        """
+        with self._session() as client:
+            try:
+                found = client.inspect_network(name)
+            except docker.errors.NotFound:
+                return None
+        return found.get('Id'), found.get('Driver')
+
 
 def _endpoints(network):
     found = {}

@@ -105,3 +105,9 @@ def link_group(driver_name):
 
 def short_hash(value, length=8):
     return hashlib.sha256(value.encode()).hexdigest()[:length]
+
+
+def allow_policy_uuid(network_id, other_id):
+    """The policy between two networks (``-o opencontrail.allow``): the
+    same whichever of the two asked for it."""
+    return _derive('allow-policy', ':'.join(sorted((network_id, other_id))))

@@ -64,6 +64,8 @@ class Network:
     policies: typing.Optional[typing.List[str]] = None
     # opencontrail.router: an existing logical-router the network joins.
     router: typing.Optional[str] = None
+    # opencontrail.allow: the Docker IDs of the networks it may talk to.
+    allow: typing.Optional[typing.List[str]] = None
     # Filled by the backend.
     uuid: typing.Optional[str] = None
     project_uuid: typing.Optional[str] = None
@@ -76,6 +78,9 @@ class Network:
     policy_refs: typing.List[dict] = dataclasses.field(default_factory=list)
     # {'to': fq_name, 'uuid': ...} of the logical-router, or None.
     router_ref: typing.Optional[dict] = None
+    # {'id', 'to', 'uuid', 'sequence'} of each network in ``allow``: its
+    # virtual-network and the sequence our policy has there.
+    allow_peers: typing.List[dict] = dataclasses.field(default_factory=list)
     # com.docker.network.bridge.enable_ip_masquerade (bridge ports).
     masquerade: bool = True
     # opencontrail.floating_ip_pool: where -p takes its floating IPs

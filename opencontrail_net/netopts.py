@@ -163,6 +163,29 @@ def _router(key, value):
     return value
 
 
+# A Docker network's name (daemon/names.RestrictedNamePattern) or ID.
+_DOCKER_NAME_RE = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$')
+
+
+def _allow(key, value):
+    """A comma list of Docker networks: names, IDs or ID prefixes (the
+    driver turns each into a full ID)."""
+    names = [v.strip() for v in value.split(',') if v.strip()]
+    if not names:
+        raise exception.InvalidOption(
+            key=key, value=value, reason='expected a comma list of Docker '
+            'networks (names or IDs)')
+    for name in names:
+        if not _DOCKER_NAME_RE.match(name):
+            raise exception.InvalidOption(
+                key=key, value=value, reason='%r is not the name or ID of '
+                'a Docker network' % name)
+    if len(set(names)) != len(names):
+        raise exception.InvalidOption(
+            key=key, value=value, reason='a network is named twice')
+    return names
+
+
 def _floating_ip_pool(key, value):
     _fq_name(key, value, (3, 4), 'DOMAIN:PROJECT:NETWORK:POOL (or '
              'PROJECT:NETWORK:POOL) of a floating-ip-pool')
@@ -359,7 +382,7 @@ def _bool(key, value):
 PARSERS = {
     'name': _name, 'project': _project, 'existing': _existing,
     'ipam': _ipam, 'security_groups': _security_groups,
-    'policies': _policies, 'router': _router,
+    'policies': _policies, 'router': _router, 'allow': _allow,
     'floating_ip_pool': _floating_ip_pool, 'mtu': _mtu,
     'masquerade': _bool,
 }

@@ -85,6 +85,10 @@ OPTIONS = (
            'an existing logical-router the network joins (Contrail\'s SNAT '
            'to the outside): NAME in the project, PROJECT:NAME or '
            'DOMAIN:PROJECT:NAME'),
+    Option('opencontrail.allow', (), 'allow', (OPT,),
+           'comma list of other Docker networks of this driver (names or '
+           'IDs) the network exchanges traffic with, both ways, through a '
+           'network-policy of the driver\'s own'),
     Option('com.docker.network.bridge.enable_ip_masquerade', (),
            'masquerade', (OPT,), 'false: the bridge port driver does not '
            'masquerade the network\'s subnets'),

@@ -67,7 +67,8 @@ def _own_client(host, port):
 # What tests make, in the order it can be deleted.
 WIPED = ('floating-ip', 'instance-ip', 'virtual-machine-interface',
          'virtual-machine', 'security-group', 'floating-ip-pool',
-         'virtual-network', 'network-ipam', 'virtual-router')
+         'virtual-network', 'network-policy', 'network-ipam',
+         'virtual-router')
 
 
 class RealAPI:

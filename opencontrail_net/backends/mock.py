@@ -125,6 +125,11 @@ class MockBackend(base.Backend):
             raise exception.InvalidOption(
                 key='opencontrail.policies', value=','.join(network.policies),
                 reason='the mock backend holds no network-policies')
+        if network.allow is not None:
+            raise exception.InvalidOption(
+                key='opencontrail.allow', value=','.join(network.allow),
+                reason='the mock backend holds no network-policies: its '
+                'networks do not talk to each other')
         if network.router is not None:
             raise exception.InvalidOption(
                 key='opencontrail.router', value=network.router,

@@ -24,7 +24,7 @@ from tests import keystone_server
 from tests import netns as nsmod
 
 TYPES = ('virtual-network', 'virtual-machine-interface', 'instance-ip',
-         'virtual-machine', 'security-group', 'floating-ip')
+         'virtual-machine', 'security-group', 'floating-ip', 'network-policy')
 DEFAULT_IPAM = ['default-domain', 'default-project', 'default-network-ipam']
 KV_PREFIX = 'opencontrail-net:'
 
@@ -567,6 +567,56 @@ def test_network_policies(dockerd, drv, vnc, cleanup, unique_name):
     finally:
         for policy in policies:
             vnc.network_policy_delete(id=policy.uuid)
+
+
+@pytest.mark.noauth_only
+def test_allow_between_networks(dockerd, drv, vnc, cleanup, unique_name):
+    """-o opencontrail.allow=NAME: a policy of the driver's own between
+    the two virtual-networks, named as Docker knows the other network;
+    docker network rm of either takes it away. A network Docker does not
+    have, or another driver's: refused naming it, nothing made."""
+    web, db = unique_name('nweb'), unique_name('ndb')
+    web_net = network(dockerd, drv, cleanup, web, '--subnet',
+                      '192.168.52.0/24')
+    db_net = network(dockerd, drv, cleanup, db, '--subnet',
+                     '192.168.53.0/24', '-o', 'opencontrail.allow=' + web)
+    policy = ids.allow_policy_uuid(web_net['Id'], db_net['Id'])
+    rules = vnc.network_policy_read(
+        id=policy).get_network_policy_entries().get_policy_rule()
+    assert {(r.direction, r.action_list.simple_action,
+             r.src_addresses[0].virtual_network.split(':')[-1],
+             r.dst_addresses[0].virtual_network.split(':')[-1])
+            for r in rules} == {('<>', 'pass', db_net['Id'], web_net['Id'])}
+    for net in (web_net, db_net):
+        vn = vnc.virtual_network_read(id=ids.network_uuid(net['Id']))
+        assert [r['uuid'] for r in vn.get_network_policy_refs()] == [policy]
+    run(dockerd, cleanup, unique_name('cweb'), '--net', web)
+    run(dockerd, cleanup, unique_name('cdb'), '--net', db)
+    dockerd.cli('rm', '-f', *cleanup['containers'])
+    dockerd.cli('network', 'rm', web)
+    with pytest.raises(vnc_exc.NoIdError):
+        vnc.network_policy_read(id=policy)
+    vn = vnc.virtual_network_read(id=ids.network_uuid(db_net['Id']))
+    assert not vn.get_network_policy_refs()
+
+    before = contrail_state(vnc)
+    bad = unique_name('nbad')
+    cleanup['networks'].append(bad)
+    for value, why in ((web, 'Docker has no network %r' % web),
+                       ('host', "network 'host' is of driver host")):
+        res = dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
+                          '192.168.54.0/24', '-o',
+                          'opencontrail.allow=%s,%s' % (db, value), bad,
+                          check=False)
+        assert res.returncode != 0
+        assert 'opencontrail.allow' in res.stderr and why in res.stderr, \
+            res.stderr
+        assert bad not in dockerd.cli('network', 'ls', '--format',
+                                      '{{.Name}}').stdout.split()
+        assert contrail_state(vnc) == before
+    dockerd.cli('network', 'rm', db)
+    with pytest.raises(vnc_exc.NoIdError):
+        vnc.virtual_network_read(id=ids.network_uuid(db_net['Id']))
 
 
 @pytest.mark.noauth_only

@@ -4,6 +4,7 @@ Objects "someone else" made are created with the real vnc_api client
 straight at the API, as Nova or Kubernetes would.
 """
 
+import copy
 import socket
 import time
 
@@ -404,6 +405,137 @@ def test_logical_router(fake, drv, vnc):
     assert {o['uuid'] for o in
             fake.objects('virtual-machine-interface')} == vmis
     vnc.logical_router_delete(id=router.uuid)
+
+
+def allow_refs(fake, network_id):
+    """{policy uuid: sequence} of a network's virtual-network."""
+    vn = fake.get('virtual-network', ids.network_uuid(network_id))
+    return {r['uuid']: r['attr']['sequence']['major']
+            for r in vn.get('network_policy_refs') or []}
+
+
+def test_allow_between_two_networks(fake, driver_factory, vnc):
+    """-o opencontrail.allow: a policy of the driver's own lets two of its
+    networks talk both ways; it goes when either network goes, after a
+    restart too; someone else's network referring to it keeps it."""
+    drv = contrail_driver(driver_factory, fake).start()
+    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
+    theirs = vnc_api.NetworkPolicy('web-' + contrail_target.RUN, parent)
+    vnc.network_policy_create(theirs)
+    web, db, cache = (net_body(n, v6=False) for n in (32, 33, 34))
+    drv.ok('NetworkDriver.CreateNetwork', web)
+    drv.ok('NetworkDriver.CreateNetwork', cache)
+    db['Options']['com.docker.network.generic'] = {
+        'opencontrail.policies': theirs.name,
+        'opencontrail.allow': '%s,%s' % (web['NetworkID'],
+                                         cache['NetworkID'])}
+    drv.ok('NetworkDriver.CreateNetwork', db)
+    to_web = ids.allow_policy_uuid(db['NetworkID'], web['NetworkID'])
+    to_cache = ids.allow_policy_uuid(cache['NetworkID'], db['NetworkID'])
+    # After the policy asked by name, in the order given; one on each
+    # peer.
+    assert allow_refs(fake, db['NetworkID']) == {
+        theirs.uuid: 0, to_web: 1, to_cache: 2}
+    assert allow_refs(fake, web['NetworkID']) == {to_web: 0}
+    assert allow_refs(fake, cache['NetworkID']) == {to_cache: 0}
+    policy = vnc.network_policy_read(id=to_web)
+    vn_names = {n['NetworkID']: ':'.join(PROJECT + [n['NetworkID']])
+                for n in (web, db)}
+    assert sorted((r.direction, r.ethertype, r.action_list.simple_action,
+                   r.protocol, r.src_addresses[0].virtual_network,
+                   r.dst_addresses[0].virtual_network)
+                  for r in policy.get_network_policy_entries().policy_rule
+                  ) == [('<>', e, 'pass', 'any', vn_names[db['NetworkID']],
+                         vn_names[web['NetworkID']])
+                        for e in ('IPv4', 'IPv6')]
+    assert policy.get_fq_name()[:2] == PROJECT
+    # Re-sent as Docker does: the same, nothing more; with another list:
+    # refused.
+    drv.ok('NetworkDriver.CreateNetwork', db)
+    assert allow_refs(fake, web['NetworkID']) == {to_web: 0}
+    other = copy.deepcopy(db)
+    other['Options']['com.docker.network.generic'][
+        'opencontrail.allow'] = web['NetworkID']
+    status, reply = drv.call('NetworkDriver.CreateNetwork', other)
+    assert status == 409 and 'opencontrail.allow' in reply['Err']
+
+    # web goes: its policy goes, db keeps the rest.
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web['NetworkID']})
+    assert fake.get('network-policy', to_web) is None
+    assert allow_refs(fake, db['NetworkID']) == {theirs.uuid: 0,
+                                                 to_cache: 2}
+    # After a restart, db goes: its policy with cache goes, cache stays,
+    # and the policy named by the user stays.
+    drv.restart()
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
+    assert fake.get('network-policy', to_cache) is None
+    assert allow_refs(fake, cache['NetworkID']) == {}
+    assert fake.get('network-policy', theirs.uuid) is not None
+
+    # Someone else's network refers to the policy: it stays, named.
+    db['Options']['com.docker.network.generic'] = {
+        'opencontrail.allow': cache['NetworkID']}
+    drv.ok('NetworkDriver.CreateNetwork', db)
+    nova = vnc_api.VirtualNetwork('nova-' + contrail_target.RUN, parent)
+    nova.add_network_policy(
+        vnc.network_policy_read(id=to_cache),
+        vnc_api.VirtualNetworkPolicyType(sequence=vnc_api.SequenceType(0, 0)))
+    vnc.virtual_network_create(nova)
+    status, reply = drv.call('NetworkDriver.DeleteNetwork',
+                             {'NetworkID': cache['NetworkID']})
+    assert status == 409 and nova.uuid in reply['Err'], reply
+    assert fake.get('virtual-network',
+                    ids.network_uuid(cache['NetworkID'])) is None
+    assert fake.get('network-policy', to_cache) is not None
+    assert allow_refs(fake, db['NetworkID']) == {}
+    # Theirs gone, Docker's next DeleteNetwork (or the retry) takes it.
+    vnc.virtual_network_delete(id=nova.uuid)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': cache['NetworkID']})
+    assert fake.get('network-policy', to_cache) is None
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
+    vnc.network_policy_delete(id=theirs.uuid)
+
+
+def test_allow_refused(fake, drv, vnc):
+    """A network to allow that has no virtual-network of the driver's, an
+    attached existing network, or the network itself: refused naming
+    it, with nothing made."""
+    web = net_body(35, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', web)
+    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
+    existing = vnc_api.VirtualNetwork('nova-' + contrail_target.RUN, parent)
+    vnc.virtual_network_create(existing)
+    attached = net_body(36, v6=False, generic={
+        'opencontrail.network': existing.uuid})
+    attached['IPv4Data'] = []
+    drv.ok('NetworkDriver.CreateNetwork', attached)
+    vns = {o['uuid'] for o in fake.objects('virtual-network')}
+    policies = {o['uuid'] for o in fake.objects('network-policy')}
+    gone = contrail_target.docker_id(37)
+    me = net_body(38, v6=False)
+    for value, why in (
+            ('%s,%s' % (web['NetworkID'], gone),
+             'network %s has no virtual-network of this driver' % gone),
+            (attached['NetworkID'], 'network %s has no virtual-network of '
+             'this driver' % attached['NetworkID']),
+            (me['NetworkID'], 'a network talks to itself'),
+            ('web', 'Docker cannot be asked')):
+        me['Options']['com.docker.network.generic'] = {
+            'opencontrail.allow': value}
+        status, reply = drv.call('NetworkDriver.CreateNetwork', me)
+        assert status == 400, reply
+        assert 'opencontrail.allow' in reply['Err'] and why in reply['Err']
+        assert {o['uuid'] for o in fake.objects('virtual-network')} == vns
+        assert {o['uuid'] for o in
+                fake.objects('network-policy')} == policies
+    # An existing network gets no policy of ours either.
+    status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(
+        39, generic={'opencontrail.network': existing.uuid,
+                     'opencontrail.allow': web['NetworkID']}))
+    assert status == 400 and 'not the driver\'s to change' in reply['Err']
+    for net in (attached, web):
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    vnc.virtual_network_delete(id=existing.uuid)
 
 
 # (value, accepted by the API server with its defaults, by the driver),

@@ -63,3 +63,30 @@ def test_other_host_finds_the_network_on_first_use(driver_factory, fake):
                                            'EndpointID': eid})
     h2.ok('NetworkDriver.DeleteNetwork', {'NetworkID': nid})
     assert vns(fake, nid) == []
+
+
+def test_allow_policy_goes_when_the_host_that_made_it_deletes(
+        driver_factory, fake):
+    """The policy of -o opencontrail.allow is recorded by the host that made
+    it: a network removed first on another host (which made no policy) is
+    taken from the policy when Docker's DeleteNetwork reaches the host
+    that did."""
+    h1, h2 = [contrail_driver(driver_factory, fake, name=n).start()
+              for n in ('h1', 'h2')]
+    web, db = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    policy = ids.allow_policy_uuid(web, db)
+    h1.ok('NetworkDriver.CreateNetwork', network_body(web))
+    body = network_body(db)
+    body['Options']['com.docker.network.generic']['opencontrail.allow'] = web
+    h1.ok('NetworkDriver.CreateNetwork', body)
+    h2.ok('NetworkDriver.CreateNetwork', network_body(web))
+    h2.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web})
+    assert vns(fake, web) == []
+    assert fake.get('network-policy', policy) is not None
+    h1.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web})
+    assert fake.get('network-policy', policy) is None
+    [left] = vns(fake, db)
+    assert not left.get('network_policy_refs')
+    for host in (h1, h2):
+        host.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db})
+    assert vns(fake, db) == []

@@ -107,6 +107,9 @@ def test_parse_network_options():
     assert net.router is None
     net = netopts.parse_network(create({'opencontrail.router': 'p:gw'}))
     assert net.router == 'p:gw'
+    assert net.allow is None
+    net = netopts.parse_network(create({'opencontrail.allow': 'web, 3f2a'}))
+    assert net.allow == ['web', '3f2a']
 
 
 @pytest.mark.parametrize('generic,word', [
@@ -126,6 +129,10 @@ def test_parse_network_options():
     ({'opencontrail.policies': 'web,web'}, 'named twice'),
     ({'opencontrail.router': 'a:b:c:d'}, 'a:b:c:d'),
     ({'opencontrail.router': ''}, 'opencontrail.router'),
+    ({'opencontrail.allow': ','}, 'opencontrail.allow'),
+    ({'opencontrail.allow': 'web,web'}, 'named twice'),
+    ({'opencontrail.allow': 'p:web'}, "'p:web' is not the name or ID"),
+    ({'opencontrail.allow': '-web'}, "'-web' is not the name or ID"),
     ({'opencontrail.floating_ip_pool': 'public:pool'},
      'DOMAIN:PROJECT:NETWORK:POOL'),
     ({'opencontrail.floating_ip_pool': 'a:b:c:d:e'}, 'a:b:c:d:e'),

@@ -29,6 +29,11 @@ _BLOCKER = re.compile(r'/([a-z-]+)/([0-9a-f]{8}-[0-9a-f-]{27})')
 VROUTER_PARENT = ['default-global-system-config']
 
 
+def blockers(exc):
+    """What a 409 on delete names, as "type uuid" texts."""
+    return ['%s %s' % held for held in _BLOCKER.findall(str(exc))]
+
+
 def vrouter_fq_name(host):
     """The virtual-router of a host: Contrail names it after the host."""
     return VROUTER_PARENT + [host]

@@ -5,6 +5,10 @@ network names security groups, a security group) whose uuids derive from
 the Docker network's ID. An existing virtual-network is attached instead
 (``-o opencontrail.network``): recorded in the key-value store, never
 changed.
+
+Two networks of the driver's own may talk through a network-policy of
+ours (``-o opencontrail.allow``), referred to by both virtual-networks;
+it goes when either network goes.
 """
 
 import json
@@ -86,7 +90,115 @@ class Networks:
             network.router_ref = self.ctx.ref(
                 api, network.project, 'logical-router', 'opencontrail.router',
                 network.router)
+        peers = [self._peer(api, network, peer)
+                 for peer in network.allow or ()]
+        network.allow_peers = [p for p in peers if p]
+        missing = [p for p, found in zip(network.allow or (), peers)
+                   if not found]
+        if missing and not self._made(api, network):
+            raise exception.InvalidOption(
+                key='opencontrail.allow', value=','.join(network.allow),
+                reason='network %s has no virtual-network of this driver '
+                'in Contrail (a network attached with opencontrail.network '
+                'is not the driver\'s to change)' % ', '.join(missing))
         return ipam
+
+    @staticmethod
+    def _made(api, network):
+        """Whether ``network``'s virtual-network stands (Docker re-sends
+        CreateNetwork, and another host's first container makes it ask)."""
+        try:
+            api.virtual_network_read(id=ids.network_uuid(network.id),
+                                     fields=['display_name'])
+        except vnc_exc.NoIdError:
+            return False
+        return True
+
+    def _peer(self, api, network, peer_id):
+        """A network ``network`` allows: its virtual-network (one of ours)
+        and the sequence our policy takes there (its own if the policy
+        is there already, else after every other); None if it has
+        none."""
+        option = 'opencontrail.allow'
+        if peer_id == network.id:
+            raise exception.InvalidOption(
+                key=option, value=','.join(network.allow),
+                reason='a network talks to itself without a policy')
+        try:
+            vn = api.virtual_network_read(
+                id=ids.network_uuid(peer_id),
+                fields=['network_policy_refs'])
+        except vnc_exc.NoIdError:
+            # Refused, unless the network stands already: a network it
+            # allowed has gone since.
+            return None
+        self.ctx.remember_vn(vn.uuid, vn.get_fq_name())
+        policy = ids.allow_policy_uuid(network.id, peer_id)
+        refs = vn.get_network_policy_refs() or []
+        majors = [r['attr'].sequence.major for r in refs
+                  if r.get('attr') and r['attr'].sequence]
+        sequence = next((r['attr'].sequence.major for r in refs
+                         if r['uuid'] == policy and r.get('attr') and
+                         r['attr'].sequence), max(majors, default=-1) + 1)
+        return {'id': peer_id, 'to': vn.get_fq_name(), 'uuid': vn.uuid,
+                'sequence': sequence,
+                'referred': any(r['uuid'] == policy for r in refs)}
+
+    def _allow(self, api, network, made):
+        """Our policy between ``network`` and each network it allows,
+        referred to by the other network too (``network``'s own refs come
+        with its create), recorded in this host's record. Found as made
+        by an earlier try, it is completed."""
+        for peer in network.allow_peers:
+            context.create_ours(api.network_policy_create,
+                                objects.allow_policy_obj(network, peer),
+                                'network-policy', made)
+
+    def _allow_peers(self, api, network, made):
+        """The other end of each allow policy of ``network``."""
+        for peer in network.allow_peers:
+            policy = ids.allow_policy_uuid(network.id, peer['id'])
+            if peer['referred']:
+                continue
+            api.ref_update('virtual-network', peer['uuid'], 'network-policy',
+                           policy, None, 'ADD',
+                           objects.policy_sequence(peer['sequence']))
+            made.append(('ref', ('virtual-network', peer['uuid'],
+                                 'network-policy', policy)))
+            LOG.info('Docker networks %s and %s may talk: network-policy %s',
+                     network.id, peer['id'], policy)
+        if network.allow_peers:
+            self.pending.pair(api, network.id,
+                              [p['id'] for p in network.allow_peers], True)
+
+    def _drop_allowed(self, api, network_id):
+        """After ``network_id``'s virtual-network went: our policy with
+        each network it allowed, or that allowed it, goes too, once no
+        one else's network refers to it. Returns what is someone else's
+        and keeps a policy."""
+        foreign, done = [], []
+        for peer in sorted(self.pending.allowed.get(network_id, ())):
+            policy = ids.allow_policy_uuid(network_id, peer)
+            try:
+                api.ref_update('virtual-network', ids.network_uuid(peer),
+                               'network-policy', policy, None, 'DELETE')
+            except vnc_exc.NoIdError:
+                pass    # That network went too.
+            try:
+                gone = cleanup.ignore_missing(api.network_policy_delete,
+                                              policy)
+            except vnc_exc.RefsExistError as exc:
+                foreign.append('network-policy %s between networks %s and '
+                               '%s, referred to by %s' % (
+                                   policy, network_id, peer,
+                                   ', '.join(cleanup.blockers(exc))))
+                continue
+            if gone:
+                LOG.info('Deleted network-policy %s between Docker networks '
+                         '%s and %s', policy, network_id, peer)
+            done.append(peer)
+        self.pending.pair(api, network_id, done, False)
+        return foreign
 
     @staticmethod
     def _check_existing(network):
@@ -94,6 +206,8 @@ class Networks:
         for option, value, what in (
                 ('opencontrail.policies', network.policies,
                  'attach policies to it'),
+                ('opencontrail.allow', network.allow,
+                 'attach a policy to it'),
                 ('opencontrail.router', network.router,
                  'add it to a logical-router')):
             if value is not None:
@@ -144,22 +258,26 @@ class Networks:
                     context.create_ours(api.security_group_create,
                                         objects.security_group_obj(network),
                                         'security-group', made)
+                self._allow(api, network, made)
                 try:
                     api.virtual_network_create(vn)
                 except vnc_exc.RefsExistError as exc:
                     found = self._existing_same(api, network, vn, exc)
+                    # Docker re-sent it: a first try may have stopped
+                    # short of the router or the allowed networks.
                     if network.router_ref:
-                        # Docker re-sent it: a first try may have stopped
-                        # short of the router.
                         found.router_ref = network.router_ref
                         self._join_router(api, found, made)
+                    found.allow_peers = network.allow_peers
+                    self._allow_peers(api, found, made)
                     return found, False
                 made.append(('virtual_network', vn.uuid))
                 if network.own_ipam:
                     self.pools.bind(api, network, vn)
+                network.uuid, network.name = vn.uuid, vn.name
                 if network.router_ref:
-                    network.uuid, network.name = vn.uuid, vn.name
                     self._join_router(api, network, made)
+                self._allow_peers(api, network, made)
         except Exception:
             cleanup.undo(self.ctx.client, made)
             raise
@@ -302,7 +420,8 @@ class Networks:
             try:
                 api.virtual_network_delete(id=vn_uuid)
             except vnc_exc.NoIdError:
-                # Never made by us: an attached network is only forgotten.
+                # Never made by us (an attached network is only
+                # forgotten), or deleted by another host.
                 api.kv_delete(objects.KV_PREFIX + network_id)
             except vnc_exc.RefsExistError:
                 foreign = cleanup.clear_network(api, network_id, vn_uuid)
@@ -317,6 +436,14 @@ class Networks:
             else:
                 LOG.info('Deleted virtual-network %s of Docker network %s',
                          vn_uuid, network_id)
+            if network_id in self.pending.allowed:
+                foreign = self._drop_allowed(api, network_id)
+                if foreign:
+                    self.pending.hold(api, network_id, True)
+                    raise exception.Conflict(
+                        reason='network %s is deleted, but not its '
+                        'network-policy: %s; it is deleted once they are '
+                        'gone' % (network_id, '; '.join(foreign)))
             sg_uuid = ids.security_group_uuid(network_id)
             try:
                 if cleanup.ignore_missing(api.security_group_delete,

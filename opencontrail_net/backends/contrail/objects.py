@@ -82,6 +82,7 @@ def docker_view(network):
             'security_group_refs': network.security_group_refs,
             'policies': network.policies,
             'router': network.router,
+            'allow': network.allow,
             'own_ipam': network.own_ipam,
             'floating_ip_pool': network.floating_ip_pool}
 
@@ -155,11 +156,52 @@ def network_obj(network, ipam_fq, host=None):
         policy.uuid = ref['uuid']
         vn.add_network_policy(policy, vnc_api.VirtualNetworkPolicyType(
             sequence=vnc_api.SequenceType(n, 0)))
+    # Then the driver's own, between this network and each it allows.
+    for n, peer in enumerate(network.allow_peers, len(network.policy_refs)):
+        vn.add_network_policy(allow_policy_ref(network, peer),
+                              policy_sequence(n))
     view = docker_view(network)
     # The audit of this host finds the networks it made by this.
     view['host'] = host
     _mark(vn, 'Docker network %s' % network.id, view)
     return vn
+
+
+def policy_sequence(major):
+    return vnc_api.VirtualNetworkPolicyType(
+        sequence=vnc_api.SequenceType(major, 0))
+
+
+def allow_policy_ref(network, peer):
+    """A network-policy that only names the policy between ``network`` and
+    ``peer`` (one of ``network.allow_peers``)."""
+    a, b = sorted((network.id, peer['id']))
+    policy = vnc_api.NetworkPolicy('docker-allow-%s-%s' % (a, b),
+                                   project(network.project))
+    policy.uuid = ids.allow_policy_uuid(a, b)
+    return policy
+
+
+def allow_policy_obj(network, peer):
+    """The driver's own policy between two of its networks: any traffic
+    passes both ways between their virtual-networks, IPv4 and IPv6. In
+    the project of the network that asked for it."""
+    policy = allow_policy_ref(network, peer)
+    mine = ':'.join(list(network.project) + [network.name or network.id])
+    theirs = ':'.join(peer['to'])
+    rules = [vnc_api.PolicyRuleType(
+        direction='<>', protocol='any', ethertype=ethertype,
+        action_list=vnc_api.ActionListType(simple_action='pass'),
+        src_addresses=[vnc_api.AddressType(virtual_network=mine)],
+        src_ports=[vnc_api.PortType(-1, -1)],
+        dst_addresses=[vnc_api.AddressType(virtual_network=theirs)],
+        dst_ports=[vnc_api.PortType(-1, -1)])
+        for ethertype in ('IPv4', 'IPv6')]
+    policy.set_network_policy_entries(vnc_api.PolicyEntriesType(rules))
+    _mark(policy, 'Docker networks %s and %s may talk' % (
+        network.id, peer['id']),
+        {'allow': sorted((network.id, peer['id']))})
+    return policy
 
 
 def router_interface_obj(network):
@@ -240,6 +282,7 @@ def network_from_vn(vn, network_id, existing=None):
         own_ipam=view.get('own_ipam', False),
         floating_ip_pool=view.get('floating_ip_pool'),
         policies=view.get('policies'), router=view.get('router'),
+        allow=view.get('allow'),
         policy_refs=[{'to': r['to'], 'uuid': r['uuid']}
                      for r in vn.get_network_policy_refs() or []])
 

@@ -1,9 +1,14 @@
-"""Networks whose delete waits for objects of others to go.
+"""This host's record: networks whose delete waits, and allowed pairs.
 
 A virtual-network that still holds an object the driver did not create
 is kept (Docker forgets it all the same). Each host records its kept
 networks in the API server's key-value store, so that it, or its next
 process, deletes them once what held them has gone.
+
+The same record holds the pairs of networks this host made a policy
+between (``-o opencontrail.allow``): a plain delete reads nothing of the
+network it deletes, so this is how it knows, at no cost to a network
+without one, that a policy of ours goes with it.
 """
 
 import json
@@ -20,16 +25,21 @@ PENDING_KEY = 'opencontrail-net:pending-delete:%s'
 
 
 class PendingDeletes:
-    """This host's kept networks, and the thread that retries them.
+    """This host's kept networks, the thread that retries them, and the
+    networks it made allow policies between.
 
-    ``ids`` is owned here: read from the store at start, replaced by
-    ``hold`` once the store has the new set, never otherwise invalidated.
-    Readers take the frozenset as it stands; no lock guards it.
+    ``ids`` and ``allowed`` are owned here: read from the store at start,
+    replaced by ``hold`` and ``pair`` once the store has the new record,
+    never otherwise invalidated. Readers take them as they stand; no
+    lock guards them.
     """
 
     def __init__(self, ctx):
         self.ctx = ctx
         self.ids = frozenset()
+        # Docker network ID → frozenset of the network IDs it has an
+        # allow policy with.
+        self.allowed = {}
         # Orders the changes of the record, and so its writes: the store
         # always ends with the latest set. Held by this record's writers
         # alone.
@@ -39,22 +49,54 @@ class PendingDeletes:
 
     def load(self, api):
         """Read this host's record (at start)."""
-        kept = context.kv_get(api, PENDING_KEY % self.ctx.host)
-        self.ids = frozenset(json.loads(kept or '[]'))
+        kept = json.loads(context.kv_get(api, PENDING_KEY % self.ctx.host)
+                          or '[]')
+        if isinstance(kept, list):
+            # Written before allow pairs: held deletes alone.
+            kept = {'pending': kept}
+        self.ids = frozenset(kept.get('pending') or ())
+        self.allowed = {k: frozenset(v)
+                        for k, v in (kept.get('allow') or {}).items()}
 
     def hold(self, api, network_id, held):
         """Remember (``held``) or forget a network whose delete waits."""
         with self._writing:
             pending = set(self.ids)
             (pending.add if held else pending.discard)(network_id)
-            if pending == self.ids:
-                return
-            if pending:
-                api.kv_store(PENDING_KEY % self.ctx.host,
-                             json.dumps(sorted(pending)))
-            else:
-                api.kv_delete(PENDING_KEY % self.ctx.host)
-            self.ids = frozenset(pending)
+            self._write(api, pending, self.allowed)
+
+    def pair(self, api, network_id, peers, paired):
+        """Record (``paired``) or forget that ``network_id`` has an allow
+        policy with each of ``peers``; both ends are recorded."""
+        with self._writing:
+            allowed = dict(self.allowed)
+            for peer in peers:
+                for one, other in ((network_id, peer), (peer, network_id)):
+                    now = set(allowed.get(one, ()))
+                    (now.add if paired else now.discard)(other)
+                    if now:
+                        allowed[one] = frozenset(now)
+                    else:
+                        allowed.pop(one, None)
+            self._write(api, set(self.ids), allowed)
+
+    def _write(self, api, pending, allowed):
+        """Store the record if it changed (under ``_writing``)."""
+        if pending == self.ids and allowed == self.allowed:
+            return
+        key = PENDING_KEY % self.ctx.host
+        if allowed:
+            api.kv_store(key, json.dumps({
+                'pending': sorted(pending),
+                'allow': {k: sorted(v) for k, v in sorted(allowed.items())}
+            }, sort_keys=True))
+        elif pending:
+            # As written before allow pairs, for a downgraded driver.
+            api.kv_store(key, json.dumps(sorted(pending)))
+        else:
+            api.kv_delete(key)
+        self.ids = frozenset(pending)
+        self.allowed = allowed
 
     def start(self, delete):
         """Every ``[contrail] retry_interval`` seconds, ``delete`` each
