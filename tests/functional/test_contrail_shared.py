@@ -18,7 +18,7 @@ from tests.functional import conftest
 from tests.netns import sh as conftest_sh
 from tests.functional.conftest import contrail_driver
 from tests.functional.test_contrail_backend import (
-    ep_body, ids_of, join_body, net_body)
+    counted, ep_body, ids_of, join_body, net_body)
 
 PROJECT = contrail_target.PROJECT
 
@@ -494,6 +494,78 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     assert fake.get('network-policy', to_cache) is None
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
     vnc.network_policy_delete(id=theirs.uuid)
+
+
+@pytest.mark.noauth_only
+def test_allow_request_budget(fake, drv):
+    """What -o opencontrail.allow costs beyond a plain network: one read
+    of the network allowed, the policy, the other end's ref and this
+    host's record at create; the other end's ref, the policy and the
+    record at delete."""
+    web, db, cache = (net_body(n, v6=False) for n in (40, 41, 42))
+    # The first network also looks up the project and the cluster's ASN.
+    drv.ok('NetworkDriver.CreateNetwork', cache)
+    plain = counted(fake, drv, 'CreateNetwork', web)
+    db['Options']['com.docker.network.generic'] = {
+        'opencontrail.allow': web['NetworkID']}
+    allowed = counted(fake, drv, 'CreateNetwork', db)
+    assert (plain, allowed) == (2, 6)
+    assert counted(fake, drv, 'DeleteNetwork',
+                   {'NetworkID': db['NetworkID']}) == 2 + 3
+    assert counted(fake, drv, 'DeleteNetwork',
+                   {'NetworkID': web['NetworkID']}) == 2
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': cache['NetworkID']})
+
+
+def allow_state(fake, *nets):
+    """What -o opencontrail.allow touches: the networks, their policy
+    refs, the policies, this run's records in the key-value store."""
+    return ({o['uuid'] for o in fake.objects('virtual-network')},
+            {n['NetworkID']: allow_refs(fake, n['NetworkID'])
+             for n in nets if fake.get('virtual-network', ids.network_uuid(
+                 n['NetworkID']))},
+            {o['uuid'] for o in fake.objects('network-policy')},
+            fake.kv())
+
+
+@pytest.mark.noauth_only
+def test_allow_fault_at_every_request(fake, drv):
+    """A create or delete with -o opencontrail.allow failing at any request
+    leaves what stood before (create) or part of what it removes
+    (delete); Docker's re-send completes it."""
+    web, db = net_body(43, v6=False), net_body(44, v6=False)
+    db['Options']['com.docker.network.generic'] = {
+        'opencontrail.allow': web['NetworkID']}
+    drv.ok('NetworkDriver.CreateNetwork', web)
+    before = allow_state(fake, web, db)
+    create = counted(fake, drv, 'CreateNetwork', db)
+    made = allow_state(fake, web, db)
+    delete = counted(fake, drv, 'DeleteNetwork',
+                     {'NetworkID': db['NetworkID']})
+    assert allow_state(fake, web, db) == before
+    for k in range(1, create + 1):
+        fake.reset_requests()
+        fake.fail_request(k, '500')
+        status, reply = drv.call('NetworkDriver.CreateNetwork', db)
+        fake.clear_faults()
+        assert status >= 500 and reply['Err'], k
+        assert allow_state(fake, web, db) == before, k
+        drv.ok('NetworkDriver.CreateNetwork', db)
+        assert allow_state(fake, web, db) == made, k
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
+    drv.ok('NetworkDriver.CreateNetwork', db)
+    for k in range(1, delete + 1):
+        fake.reset_requests()
+        fake.fail_request(k, '500')
+        status, reply = drv.call('NetworkDriver.DeleteNetwork',
+                                 {'NetworkID': db['NetworkID']})
+        fake.clear_faults()
+        assert status >= 500 and reply['Err'], k
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
+        assert allow_state(fake, web, db) == before, k
+        drv.ok('NetworkDriver.CreateNetwork', db)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web['NetworkID']})
 
 
 def test_allow_refused(fake, drv, vnc):
