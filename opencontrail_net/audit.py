@@ -35,6 +35,7 @@ INTERFACE_STRAY = 'interface-stray'
 PORT_MISSING = 'port-missing'
 AGENT_UNREACHABLE = 'agent-unreachable'
 VROUTER_UNLINKED = 'vrouter-unlinked'
+POLICY_STALE = 'policy-stale'
 
 WHY = {
     NETWORK_MISSING: 'Docker has the network, the backend does not',
@@ -52,11 +53,14 @@ WHY = {
                       'container\'s VM: the vrouter agent never gets the '
                       'port ([DEFAULT] host must be the virtual-router\'s '
                       'name)',
+    POLICY_STALE: 'a network-policy the driver made between two networks '
+                  '(opencontrail.allow) outlives one of them: its rule would '
+                  'let through a network made later under the same name',
 }
 DockerUnavailable = exception.DockerUnavailable
 AuditUnsure = exception.AuditUnsure
 REPAIRABLE = {NETWORK_LEAKED, ENDPOINT_LEAKED, INTERFACE_MISSING,
-              INTERFACE_STRAY, PORT_MISSING}
+              INTERFACE_STRAY, PORT_MISSING, POLICY_STALE}
 
 
 @dataclasses.dataclass
@@ -66,10 +70,13 @@ class Finding:
     endpoint: typing.Optional[str] = None
     interface: typing.Optional[str] = None
     detail: str = ''
+    policy: typing.Optional[str] = None
 
     @property
     def key(self):
-        return (self.kind, self.network, self.endpoint, self.interface)
+        # A finding is about an interface or a policy, never both.
+        return (self.kind, self.network, self.endpoint,
+                self.interface or self.policy)
 
     @property
     def repairable(self):
@@ -82,7 +89,7 @@ class Finding:
     def __str__(self):
         what = ' '.join('%s %s' % (k, v) for k, v in (
             ('network', self.network), ('endpoint', self.endpoint),
-            ('interface', self.interface)) if v)
+            ('interface', self.interface), ('policy', self.policy)) if v)
         return '%s: %s (%s)%s' % (self.kind, what, WHY[self.kind],
                                   ': ' + self.detail if self.detail else '')
 
@@ -96,6 +103,8 @@ class Report:
     networks: typing.List[dict] = dataclasses.field(default_factory=list)
     findings: typing.List[Finding] = dataclasses.field(default_factory=list)
     interfaces: typing.List[dict] = dataclasses.field(default_factory=list)
+    # The driver's own allow policies (Backend.allow_policies).
+    policies: typing.List[dict] = dataclasses.field(default_factory=list)
     # For repairs: the records behind the rows.
     records: dict = dataclasses.field(default_factory=dict, repr=False)
     # How many of the driver's networks Docker listed, and how many of
@@ -121,6 +130,10 @@ class Report:
         return {'host': self.host, 'driver': self.driver,
                 'networks': self.networks,
                 'stray_interfaces': self.interfaces,
+                'allow_policies': [
+                    {'uuid': p['uuid'], 'fq_name': ':'.join(p['fq_name']),
+                     'networks': p['networks'], 'gone': p['gone'],
+                     'others': p['others']} for p in self.policies],
                 'findings': [f.to_dict() for f in self.findings],
                 'clean': self.clean}
 
@@ -206,7 +219,30 @@ def collect(conf, backend, ports, view):
             report.interfaces.append({'name': name, 'endpoint': ep_id})
             report.findings.append(Finding(INTERFACE_STRAY,
                                            endpoint=ep_id, interface=name))
+    _check_policies(report, backend)
     return report
+
+
+def _check_policies(report, backend):
+    """Our allow policies whose network is gone (removed on a host that
+    did not make the policy, or while the driver that did was down)."""
+    report.policies = backend.allow_policies()
+    for policy in report.policies:
+        if not policy['gone']:
+            continue
+        report.records[('policy', policy['uuid'])] = policy
+        left = [n for n, _uuid in policy['ours']]
+        detail = 'network-policy %s (%s) between networks %s' % (
+            policy['uuid'], ':'.join(policy['fq_name']),
+            ' and '.join(policy['networks']))
+        if left:
+            detail += '; still referred to by network %s' % ', '.join(left)
+        if policy['others']:
+            detail += '; held by objects of others: ' + '; '.join(
+                policy['others'])
+        report.findings.append(Finding(
+            POLICY_STALE, policy['gone'][0], policy=policy['uuid'],
+            detail=detail))
 
 
 def _vrouter_state(ep, links):
@@ -307,7 +343,8 @@ def repair(report, backend, ports, view, claims=None, confirmed=None):
                          'next audit'))
             continue
         try:
-            claim = claims.repair(finding.network, finding.endpoint)
+            claim = claims.repair(finding.network, finding.endpoint,
+                                  *_others(report, finding))
         except AuditUnsure as exc:
             if all(action.startswith('left:') for _f, action in done):
                 raise
@@ -330,6 +367,25 @@ def repair(report, backend, ports, view, claims=None, confirmed=None):
                 action = 'failed: %s: %s' % (type(exc).__name__, exc)
         done.append((finding, action))
     return done
+
+
+def _others(report, finding):
+    """The other IDs a repair touches: a policy's other network."""
+    if finding.policy is None:
+        return ()
+    return [n for n in report.records[('policy', finding.policy)][
+        'networks'] if n != finding.network]
+
+
+def _repair_policy(report, finding, backend, ports, view):
+    policy = report.records[('policy', finding.policy)]
+    if policy['others']:
+        return 'left: objects of others refer to it (%s)' % '; '.join(
+            policy['others'])
+    backend.remove_allow_policy(policy)
+    return 'deleted network-policy %s%s' % (
+        policy['uuid'], ' and the ref of network %s to it' % ', '.join(
+            n for n, _uuid in policy['ours']) if policy['ours'] else '')
 
 
 def _repair_network(report, finding, backend, ports, view):
@@ -409,7 +465,8 @@ _REPAIRS = {NETWORK_LEAKED: _repair_network,
             ENDPOINT_LEAKED: _repair_endpoint,
             INTERFACE_MISSING: _repair_interface,
             PORT_MISSING: _repair_port,
-            INTERFACE_STRAY: _repair_stray}
+            INTERFACE_STRAY: _repair_stray,
+            POLICY_STALE: _repair_policy}
 
 
 def docker_view(conf):

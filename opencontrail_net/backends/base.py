@@ -141,6 +141,24 @@ class Backend(plugin.PluginBase):
         """
         return []
 
+    def allow_policies(self):
+        """The driver's own policies between two networks (``-o
+        opencontrail.allow``) in the audited projects, for the audit.
+
+        Each a dict: ``uuid``, ``fq_name``, ``networks`` (the two Docker
+        network IDs), ``gone`` (those of the two whose network is gone),
+        ``ours`` (``[(network ID, backend uuid)]`` of the two that still
+        refer to it) and ``others`` (descriptions of anything else that
+        refers to it).
+        """
+        return []
+
+    def remove_allow_policy(self, policy):
+        """Remove ``policy`` (one of :meth:`allow_policies`): the refs of
+        its networks that still refer to it, then the policy. Refers to
+        by others: Conflict, naming them."""
+        raise NotImplementedError
+
     def route_target_rules(self):
         """Return ``(global ASN, 4-byte ASNs allowed)`` for route targets."""
         return self.conf.global_asn, False

@@ -179,6 +179,13 @@ def print_table(report, out=sys.stdout):
     for iface in report.interfaces:
         w('\nSTRAY INTERFACE %s of endpoint %s\n' % (
             iface['name'], iface['endpoint']))
+    for policy in report.policies:
+        w('\nALLOW POLICY %s %s [%s]\n  networks  %s\n' % (
+            ':'.join(policy['fq_name']), policy['uuid'],
+            'policy-stale: gone ' + ', '.join(policy['gone'])
+            if policy['gone'] else 'ok', ', '.join(policy['networks'])))
+        for obj in policy['others']:
+            w('  foreign   %s (not ours: never touched)\n' % obj)
     w('\n%s\n' % ('In step.' if report.clean else
                   '%d out of step:' % len(report.findings)))
     for f in report.findings:

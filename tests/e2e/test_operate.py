@@ -242,6 +242,50 @@ def test_foreign_object_shown_never_touched(dockerd, drv, fakes, made,
     assert api.get('virtual-network', ids.network_uuid(net_id)) is None
 
 
+def test_allow_policy_outliving_a_network_is_repaired(
+        dockerd, drv, fakes, made, unique_name):
+    """A network removed on a host that did not make its allow policy (the
+    host that did records the pair): status shows the policy stale,
+    audit --fix deletes it and the other network's ref to it."""
+    if drv.backend != 'contrail':
+        pytest.skip('the mock backend holds no policies')
+    api, _agent = fakes
+    vnc = contrail_target.vnc_client(api)
+    web, web_id, _ = setup_network(dockerd, drv, made, unique_name,
+                                   '192.168.66.0/24', 0)
+    db = unique_name('nop')
+    dockerd.cli('network', 'create', '-d', drv.name, '--subnet',
+                '192.168.67.0/24', '-o', 'opencontrail.allow=' + web, db)
+    made['networks'].append(db)
+    db_id = dockerd.cli('network', 'inspect', '-f', '{{.Id}}',
+                        db).stdout.strip()
+    policy = ids.allow_policy_uuid(web_id, db_id)
+    assert status(drv)['findings'] == []
+    # This host forgets the pair, as a host that did not make it knows
+    # nothing of it.
+    key = 'opencontrail-net:pending-delete:' + contrail_target.HOST
+    record = json.loads(vnc.kv_retrieve(key))
+    for network_id in (web_id, db_id):
+        record['allow'].pop(network_id)
+    vnc.kv_store(key, json.dumps(record))
+    drv.restart()
+    dockerd.cli('network', 'rm', web)
+    made['networks'].remove(web)
+    assert api.get('virtual-network', ids.network_uuid(web_id)) is None
+    report = status(drv)
+    assert kinds(report) == [('policy-stale', web_id, None)]
+    [row] = [p for p in report['allow_policies'] if p['uuid'] == policy]
+    assert row['gone'] == [web_id]
+    assert 'ALLOW POLICY' in manage(drv, 'status').stdout
+    res = manage(drv, 'audit', '--fix', '--settle', '0')
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert 'deleted network-policy %s' % policy in res.stdout
+    assert api.get('network-policy', policy) is None
+    vn = api.get('virtual-network', ids.network_uuid(db_id))
+    assert not vn.get('network_policy_refs')
+    assert status(drv)['findings'] == []
+
+
 @pytest.mark.parametrize('backend', ['mock', 'contrail'])
 def test_periodic_audit_repairs(dockerd, fakes, made, unique_name, backend):
     api, agent = fakes

@@ -26,6 +26,7 @@ EM, EL = audit.ENDPOINT_MISSING, audit.ENDPOINT_LEAKED
 IM, IS = audit.INTERFACE_MISSING, audit.INTERFACE_STRAY
 PM, AU = audit.PORT_MISSING, audit.AGENT_UNREACHABLE
 VU = audit.VROUTER_UNLINKED
+PS = audit.POLICY_STALE
 
 
 class Conf:
@@ -66,7 +67,7 @@ class Recorder:
 
 class Backend(Recorder):
     def __init__(self, networks, endpoints, others=(), foreign=None,
-                 links=None, held=(), calls=None):
+                 links=None, held=(), calls=None, policies=()):
         self.networks = {n.id: n for n in networks}
         self.endpoints = endpoints     # network ID -> [Endpoint]
         # Networks this driver did not make, found by ID.
@@ -78,6 +79,14 @@ class Backend(Recorder):
         self.calls = [] if calls is None else calls
         self.fail = {}
         self.deleted = []
+        self.policies = list(policies)
+
+    def allow_policies(self):
+        return self.policies
+
+    def remove_allow_policy(self, policy):
+        self._call('remove_allow_policy', policy['uuid'])
+        self.deleted.append(policy['uuid'])
 
     def owned_networks(self):
         return list(self.networks.values())
@@ -179,6 +188,13 @@ def net(net_id, **kwargs):
     return model.Network(id=net_id, uuid='u-' + net_id[0], **kwargs)
 
 
+def policy(gone=(B,), ours=((A, 'u-a'),), others=()):
+    """An allow policy of ours between networks A and B."""
+    return {'uuid': 'p-ab', 'fq_name': ['d', 'p', 'docker-allow-a-b'],
+            'networks': [A, B], 'gone': list(gone), 'ours': list(ours),
+            'others': list(others)}
+
+
 def ep(ep_id, net_id, **kwargs):
     return model.Endpoint(id=ep_id, network_id=net_id, uuid='u-' + ep_id[-1],
                           **kwargs)
@@ -219,6 +235,8 @@ def scenario(kind, **changes):
         AU: dict(joined, states={EA: 'unreachable'}),
         VU: dict(joined, endpoints={A: [ep(EA, A, vm_uuid='vm-a')]},
                  links=set()),
+        PS: dict(docker={A: docker_net('a')}, networks=[net(A)],
+                 policies=[policy()]),
         'clean': joined,
     }[kind]
     return dict(case, **changes)
@@ -380,6 +398,11 @@ def test_in_flight_calls_unreadable_means_unsure(tmp_path):
                  id='endpoint-without-vm-not-judged-unlinked'),
     pytest.param(scenario(IS), [(IS, None, ED, 'vethD')],
                  id='interface-stray'),
+    pytest.param(scenario(PS), [(PS, B, None, 'p-ab')], id='policy-stale'),
+    pytest.param(scenario(PS, policies=[policy(gone=[A, B], ours=[])]),
+                 [(PS, A, None, 'p-ab')], id='policy-stale-both-gone'),
+    pytest.param(scenario(PS, policies=[policy(gone=[], ours=[
+        (A, 'u-a'), (B, 'u-b')])]), [], id='policy-in-use-is-clean'),
     pytest.param(scenario(IS, held=[]), [],
                  id='idle-interface-of-endpoint-backend-lacks-not-stray'),
     pytest.param(scenario(IS, interfaces=[('vethD', ED, True)]), [],
@@ -513,6 +536,14 @@ def repaired(kind, claims=None, confirmed='all', **changes):
     pytest.param(IS, {}, 'removed host interface vethD; the endpoint itself '
                  'is left to its network\'s audit', [('unplug', None, ED)],
                  (None, ED), id='interface-stray-removed'),
+    pytest.param(PS, {}, 'deleted network-policy p-ab and the ref of '
+                 'network %s to it' % A, [('remove_allow_policy', 'p-ab')],
+                 (B, None, A), id='policy-stale-deleted'),
+    pytest.param(PS, {'policies': [policy(others=[
+        'virtual-network u-n (d:p:nova)'])]},
+                 'left: objects of others refer to it (virtual-network u-n '
+                 '(d:p:nova))', [], (B, None, A),
+                 id='policy-stale-held-by-others-left'),
 ])
 def test_repair_of_confirmed_finding(kind, changes, action, calls, claimed):
     claims = Claims()
@@ -548,6 +579,9 @@ def test_repair_leaves_finding_seen_once(kind, confirmed):
     pytest.param(IS, ED, True, id='interface-stray-endpoint-busy'),
     pytest.param(NL, A, False, id='network-leaked-other-network-busy'),
     pytest.param(IS, EA, False, id='interface-stray-other-endpoint-busy'),
+    pytest.param(PS, B, True, id='policy-stale-gone-network-busy'),
+    pytest.param(PS, A, True, id='policy-stale-other-network-busy'),
+    pytest.param(PS, C, False, id='policy-stale-third-network-busy'),
 ])
 def test_repair_leaves_what_a_call_in_flight_holds(kind, busy, left):
     flight = inflight.InFlight()
@@ -604,6 +638,14 @@ def test_repair_refuses_what_it_cannot_repair(kind, confirmed):
                  exception.PortError(reason='cannot delete vethD'),
                  'failed: host interface error: cannot delete vethD',
                  [('unplug', None, ED)], id='interface-stray-unplug'),
+    pytest.param(PS, 'backend', 'remove_allow_policy',
+                 exception.Conflict(reason='network-policy p-ab is referred '
+                                    'to by objects opencontrail-net did not '
+                                    'make: virtual-network u-n'),
+                 'failed: network-policy p-ab is referred to by '
+                 'objects opencontrail-net did not make: virtual-network u-n',
+                 [('remove_allow_policy', 'p-ab')],
+                 id='policy-stale-referred-meanwhile'),
 ])
 def test_repair_that_fails_says_so(kind, where, name, error, action, calls):
     report, backend, ports, view = audited(**scenario(kind))

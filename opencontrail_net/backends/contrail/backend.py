@@ -146,6 +146,12 @@ class ContrailBackend(base.Backend):
     def foreign_objects(self, network):
         return self.inventory.foreign_objects(network)
 
+    def allow_policies(self):
+        return self.inventory.allow_policies()
+
+    def remove_allow_policy(self, policy):
+        return self.networks.remove_allow_policy(policy)
+
     # IPAM -------------------------------------------------------------
 
     def request_pool(self, pool, defaults):

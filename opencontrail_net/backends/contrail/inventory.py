@@ -56,16 +56,8 @@ class Inventory:
         Networks made before the host was recorded are not listed.
         """
         found = []
-        opts = self.ctx.opts
         with self.ctx.api() as api:
-            for name in opts.audit_projects or [opts.project]:
-                fq_name = objects.fq(name, self.ctx.opts.domain, 2)
-                try:
-                    parent = api.fq_name_to_id('project', fq_name)
-                except vnc_exc.NoIdError:
-                    LOG.warning('Audit: no project %s in Contrail',
-                                ':'.join(fq_name))
-                    continue
+            for parent in self._audited_projects(api):
                 for vn in api.virtual_networks_list(parent_id=parent,
                                                     detail=True):
                     view = objects.annotation(vn)
@@ -74,6 +66,56 @@ class Inventory:
                         found.append(objects.network_from_vn(vn,
                                                              view['id']))
         return found
+
+    def _audited_projects(self, api):
+        """uuids of the audited projects (a missing one is logged)."""
+        opts = self.ctx.opts
+        for name in opts.audit_projects or [opts.project]:
+            fq_name = objects.fq(name, self.ctx.opts.domain, 2)
+            try:
+                yield api.fq_name_to_id('project', fq_name)
+            except vnc_exc.NoIdError:
+                LOG.warning('Audit: no project %s in Contrail',
+                            ':'.join(fq_name))
+
+    def allow_policies(self):
+        """Our allow policies in the audited projects, each with the
+        state of its two networks (see Backend.allow_policies).
+
+        One list per project; a network of the pair that no longer
+        refers to its policy costs one read, to tell whether it is gone.
+        """
+        found = []
+        with self.ctx.api() as api:
+            for parent in self._audited_projects(api):
+                for policy in api.network_policys_list(
+                        parent_id=parent, detail=True,
+                        fields=['virtual_network_back_refs',
+                                'annotations']):
+                    pair = objects.annotation(policy).get('allow')
+                    if not objects.is_ours(policy) or not pair:
+                        continue
+                    found.append(self._allow_state(api, policy, pair))
+        return found
+
+    @staticmethod
+    def _allow_state(api, policy, pair):
+        vns = {ids.network_uuid(n): n for n in pair}
+        ours, others, gone = [], [], []
+        for ref in policy.get_virtual_network_back_refs() or []:
+            if ref['uuid'] in vns:
+                ours.append((vns.pop(ref['uuid']), ref['uuid']))
+            else:
+                others.append(objects.describe('virtual-network',
+                                               ref['uuid'], ref['to']))
+        for vn_uuid, network_id in sorted(vns.items()):
+            try:
+                api.virtual_network_read(id=vn_uuid, fields=['display_name'])
+            except vnc_exc.NoIdError:
+                gone.append(network_id)
+        return {'uuid': policy.uuid, 'fq_name': policy.get_fq_name(),
+                'networks': list(pair), 'gone': sorted(gone),
+                'ours': sorted(ours), 'others': others}
 
     def network_endpoints(self, network, host):
         with self.ctx.api() as api:

@@ -200,6 +200,31 @@ class Networks:
         self.pending.pair(api, network_id, done, False)
         return foreign
 
+    def remove_allow_policy(self, policy):
+        """The audit's repair of an allow policy whose network is gone:
+        the refs of our networks of the pair, then the policy."""
+        with self.ctx.api() as api:
+            for network_id, vn_uuid in policy['ours']:
+                try:
+                    api.ref_update('virtual-network', vn_uuid,
+                                   'network-policy', policy['uuid'], None,
+                                   'DELETE')
+                except vnc_exc.NoIdError:
+                    pass
+            try:
+                cleanup.ignore_missing(api.network_policy_delete,
+                                       policy['uuid'])
+            except vnc_exc.RefsExistError as exc:
+                raise exception.Conflict(
+                    reason='network-policy %s is referred to by objects '
+                    'opencontrail-net did not make: %s' % (
+                        policy['uuid'], ', '.join(cleanup.blockers(exc))))
+            a, b = policy['networks']
+            if b in self.pending.allowed.get(a, ()):
+                self.pending.pair(api, a, [b], False)
+        LOG.info('Deleted network-policy %s between Docker networks %s and '
+                 '%s', policy['uuid'], a, b)
+
     @staticmethod
     def _check_existing(network):
         """An existing virtual-network is not the driver's to change."""
