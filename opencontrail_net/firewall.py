@@ -5,7 +5,9 @@ touches no other. Its rules carry comments that say whose they are:
 
 - ``net <network ID>`` in ``postrouting``: the network's masquerade;
 - ``ep <endpoint ID> <network ID[:12]> <t|u|s><host port>><port>`` in
-  ``publish``: one published port of one endpoint, one rule per family.
+  ``publish``: one published port of one endpoint, one rule per family;
+- ``allow <network ID[:32]> <network ID[:32]>`` in ``forward``: two
+  networks that may talk (``-o opencontrail.allow``), the IDs in order.
 
 So rules are removed exactly, and found again after a restart. The
 ``nftables`` module is Debian's ``python3-nftables`` (libnftables' own
@@ -39,6 +41,9 @@ OUR_BRIDGES = 'ocbr*'
 DOCKER_BRIDGES = ('docker0', 'br-*')
 _LETTERS = {'tcp': 't', 'udp': 'u', 'sctp': 's'}
 _BY_LETTER = {v: k for k, v in _LETTERS.items()}
+# How much of a network ID an allow rule's comment keeps (nftables keeps
+# 128 bytes of a comment).
+ALLOW_TAG = 32
 # Where a -p without a host port takes one, as Docker's bridge does.
 EPHEMERAL = (49153, 60999)
 
@@ -275,6 +280,35 @@ class Firewall:
                 _match(iif, theirs), _match(oif, bridge), {'drop': None}]))
         return rules
 
+    @staticmethod
+    def allow_comment(network_id, other_id):
+        a, b = sorted((network_id, other_id))
+        return 'allow %s %s' % (a[:ALLOW_TAG], b[:ALLOW_TAG])
+
+    def set_allow(self, network_id, bridge, other_id, other_bridge):
+        """Let two networks' bridges forward to each other, past their
+        isolation (first in forward), in one batch."""
+        comment = self.allow_comment(network_id, other_id)
+        iif, oif = _meta('iifname'), _meta('oifname')
+        rules = [_rule(FORWARD, comment, [_match(iif, src), _match(oif, dst),
+                                          {'accept': None}])
+                 for src, dst in ((bridge, other_bridge),
+                                  (other_bridge, bridge))]
+        with self.lock:
+            old = [r for r in self.rules(FORWARD)
+                   if r.get('comment') == comment]
+            self._run(self._deletes(old) +
+                      [{'insert': rule['add']} for rule in rules])
+
+    def allowed_pairs(self):
+        """{(ID prefix, ID prefix): [rules]} of the pairs that may talk."""
+        found = {}
+        for rule in self.rules(FORWARD):
+            words = rule.get('comment', '').split()
+            if len(words) == 3 and words[0] == 'allow':
+                found.setdefault(tuple(words[1:]), []).append(rule)
+        return found
+
     def set_network(self, network_id, bridge, subnets, masquerade,
                     internal=False):
         """Replace the network's rules, in one batch; where dockerd
@@ -297,7 +331,8 @@ class Firewall:
         with self.lock:
             gone = [r for r in self.rules()
                     if r.get('comment') == comment or
-                    _endpoint_of(r, network_id[:12]) is not None]
+                    _endpoint_of(r, network_id[:12]) is not None or
+                    _allows(r, network_id)]
             count = self.delete(gone)
             if self.docker_user is not None:
                 count += self.docker_user.remove_network(network_id)
@@ -460,6 +495,13 @@ class DockerUser:
 
     def networks(self):
         return {network_id for network_id, _args in self._ours()}
+
+
+def _allows(rule, network_id):
+    """Whether ``rule`` lets ``network_id`` talk to another network."""
+    words = rule.get('comment', '').split()
+    return len(words) == 3 and words[0] == 'allow' and \
+        network_id[:ALLOW_TAG] in words[1:]
 
 
 def _endpoint_of(rule, network_tag=None):

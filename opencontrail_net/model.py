@@ -78,6 +78,9 @@ class Network:
     policy_refs: typing.List[dict] = dataclasses.field(default_factory=list)
     # {'to': fq_name, 'uuid': ...} of the logical-router, or None.
     router_ref: typing.Optional[dict] = None
+    # Every network this one may talk to, as the backend knows: those of
+    # its ``allow`` and those whose ``allow`` names it.
+    allowed: typing.List[str] = dataclasses.field(default_factory=list)
     # {'id', 'to', 'uuid', 'sequence'} of each network in ``allow``: its
     # virtual-network and the sequence our policy has there.
     allow_peers: typing.List[dict] = dataclasses.field(default_factory=list)

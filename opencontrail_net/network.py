@@ -263,6 +263,12 @@ class NetworkDriver:
     def _remember(self, net, created):
         with self._lock:
             self._networks[net.id] = net
+            # A network it may talk to learns of it here (a network read
+            # from the backend later knows it by itself).
+            for peer in net.allowed:
+                known = self._networks.get(peer)
+                if known is not None and net.id not in known.allowed:
+                    known.allowed = known.allowed + [net.id]
         LOG.info('%s network %s: subnets %s, route targets %s',
                  'Created' if created else 'Found', net.id,
                  [s.cidr for s in net.subnets], net.route_targets)

@@ -125,11 +125,6 @@ class MockBackend(base.Backend):
             raise exception.InvalidOption(
                 key='opencontrail.policies', value=','.join(network.policies),
                 reason='the mock backend holds no network-policies')
-        if network.allow is not None:
-            raise exception.InvalidOption(
-                key='opencontrail.allow', value=','.join(network.allow),
-                reason='the mock backend holds no network-policies: its '
-                'networks do not talk to each other')
         if network.router is not None:
             raise exception.InvalidOption(
                 key='opencontrail.router', value=network.router,
@@ -150,10 +145,13 @@ class MockBackend(base.Backend):
             try:
                 old = self._network(db, network.id)
             except exception.NetworkNotFound:
+                self._check_allow(db, network)
+                network.allowed = list(network.allow or ())
                 db.execute('INSERT INTO networks VALUES (?, ?)',
                            (network.id, json.dumps(network.to_dict())))
                 LOG.info('Created network %s (%s)', network.id, network.name)
                 return network, True
+            old.allowed = self._allowed(db, old)
         changed = model.option_differences(old.to_dict(), network.to_dict())
         if changed:
             raise exception.Conflict(
@@ -161,9 +159,41 @@ class MockBackend(base.Backend):
                 % (network.id, '; '.join(changed)))
         return old, False
 
+    @classmethod
+    def _check_allow(cls, db, network):
+        """The networks of ``-o opencontrail.allow`` are of this backend."""
+        for peer in network.allow or ():
+            reason = None
+            if peer == network.id:
+                reason = 'a network talks to itself without being allowed'
+            else:
+                try:
+                    cls._network(db, peer)
+                except exception.NetworkNotFound:
+                    reason = 'network %s is not a network of this driver' \
+                        % peer
+            if reason:
+                raise exception.InvalidOption(
+                    key='opencontrail.allow', value=','.join(network.allow),
+                    reason=reason)
+
+    @staticmethod
+    def _allowed(db, network):
+        """Those ``network`` allows, and those that allow it."""
+        found = list(network.allow or ())
+        for other_id, data in db.execute(
+                'SELECT id, data FROM networks WHERE data LIKE ?',
+                ('%%"%s"%%' % network.id,)):
+            if network.id in (json.loads(data).get('allow') or ()) and (
+                    other_id not in found):
+                found.append(other_id)
+        return found
+
     def get_network(self, network_id):
         with self._lock:
-            return self._network(self._db, network_id)
+            net = self._network(self._db, network_id)
+            net.allowed = self._allowed(self._db, net)
+            return net
 
     def delete_network(self, network_id):
         with self._txn() as db:

@@ -94,6 +94,15 @@ class BridgeDriver(veth.VethDriver):
                 self.firewall.remove_network(network_id)
                 LOG.info('Removed the rules of network %s, gone while the '
                          'driver was down', network_id)
+        # Two networks talk while both have a bridge here; the second
+        # bridge made writes the rules again.
+        tags = {alias[:firewall.ALLOW_TAG]
+                for _name, alias, _addrs in linux_net.bridges('ocbr')}
+        for pair, rules in sorted(self.firewall.allowed_pairs().items()):
+            if not set(pair) <= tags:
+                self.firewall.delete(rules)
+                LOG.info('Removed the rules letting networks %s and %s '
+                         'talk: a bridge is gone', *pair)
 
     def _program_network(self, network, bridge):
         if self.firewall is None:
@@ -101,6 +110,13 @@ class BridgeDriver(veth.VethDriver):
         subnets = [s.cidr for s in network.subnets]
         self.firewall.set_network(network.id, bridge, subnets,
                                   network.masquerade, network.internal)
+        for peer in network.allowed:
+            peer_bridge = self.find_bridge(peer)
+            if peer_bridge is not None:
+                self.firewall.set_allow(network.id, bridge, peer,
+                                        peer_bridge)
+                LOG.info('Networks %s and %s may talk (bridges %s and %s)',
+                         network.id, peer, bridge, peer_bridge)
         if network.internal:
             return
         versions = {ipaddress.ip_network(c).version for c in subnets}

@@ -134,6 +134,40 @@ def test_networks_are_isolated(stock):
             d.cli('network', 'rm', net)
 
 
+def test_allowed_networks_talk(stock):
+    """-o opencontrail.allow=NET: two networks of the driver talk both
+    ways, whichever bridge came first and across a restart of the
+    driver; a third stays isolated from both; the rules go with either
+    network."""
+    d = stock.daemon
+    stock.network('wa', '10.86.0.0/24')
+    stock.network('wb', '10.87.0.0/24', '-o', 'opencontrail.allow=wa')
+    stock.network('wc', '10.88.0.0/24')
+    ids = {n: d.cli('network', 'inspect', '-f', '{{.Id}}', n).stdout.strip()
+           for n in ('wa', 'wb', 'wc')}
+    try:
+        # wb's bridge first; then the driver restarts and forgets what
+        # it was told; then wa's bridge, which must find wb by itself.
+        b = stock.container('wb1', '--net', 'wb')
+        stock.drv.restart()
+        a = stock.container('wa1', '--net', 'wa')
+        c = stock.container('wc1', '--net', 'wc')
+        assert stock.pings('wa1', address(b, 'wb'))
+        assert stock.pings('wb1', address(a, 'wa'))
+        assert not stock.pings('wc1', address(a, 'wa'))
+        assert not stock.pings('wc1', address(b, 'wb'))
+        assert not stock.pings('wa1', address(c, 'wc'))
+        assert 'allow %s' % min(ids['wa'], ids['wb'])[:32] in stock.rules()
+        d.cli('rm', '-f', 'wa1')
+        d.cli('network', 'rm', 'wa')
+        assert 'allow ' not in stock.rules()
+        assert stock.pings('wb1', '10.87.0.1')
+    finally:
+        d.cli('rm', '-f', 'wa1', 'wb1', 'wc1', check=False)
+        for net in ('wa', 'wb', 'wc'):
+            d.cli('network', 'rm', net, check=False)
+
+
 def test_no_localhost_exposure(stock):
     """A container that routes 127.0.0.1 through its gateway reaches no
     service the host binds to 127.0.0.1 (the CVE-2020-8558 pattern)."""

@@ -16,6 +16,7 @@ from tests import contrail_target
 from tests.contrail_target import needs_fake
 from tests.functional import conftest
 from tests.netns import sh as conftest_sh
+from tests.relay import Relay
 from tests.functional.conftest import contrail_driver
 from tests.functional.test_contrail_backend import (
     counted, ep_body, ids_of, join_body, net_body)
@@ -566,6 +567,76 @@ def test_allow_fault_at_every_request(fake, drv):
         drv.ok('NetworkDriver.CreateNetwork', db)
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web['NetworkID']})
+
+
+def plug(drv, namespaces, host, net, m):
+    """CreateEndpoint, Join, then what Docker does: the container end into
+    a sandbox of its own, with its address and the gateway's route."""
+    ep = ep_body(net, m, v6=False)
+    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    sandbox = namespaces.add()
+    join = drv.ok('NetworkDriver.Join', dict(
+        ids_of(ep), SandboxKey='/run/netns/' + sandbox))
+    src = join['InterfaceName']['SrcName']
+    conftest_sh('ip', '-n', host, 'link', 'set', src, 'netns', sandbox)
+    for cmd in (('ip', 'link', 'set', src, 'name', 'eth0'),
+                ('ip', 'addr', 'add', ep['Interface']['Address'], 'dev',
+                 'eth0'),
+                ('ip', 'link', 'set', 'eth0', 'up'),
+                ('ip', 'route', 'add', 'default', 'via', join['Gateway'])):
+        namespaces.run(sandbox, *cmd)
+    return sandbox, ep['Interface']['Address'].split('/')[0]
+
+
+def pings(namespaces, sandbox, address, tries=10):
+    for _ in range(tries):
+        if namespaces.run(sandbox, 'busybox', 'ping', '-c', '1', '-W', '1',
+                          address, check=False).returncode == 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.noauth_only
+def test_allow_with_bridge_ports(fake, namespaces, driver_factory):
+    """With the bridge port driver, two networks with an allow policy talk
+    on this host, also when the first bridge was made before a restart;
+    a third network stays apart from both."""
+    host = namespaces.add()
+    relay = Relay(host, fake.host, fake.port)
+    try:
+        _allow_with_bridge_ports(fake, namespaces, driver_factory, host,
+                                 dict(contrail_target.driver_options(fake),
+                                      **{'contrail.api_server': '127.0.0.1',
+                                         'contrail.api_port': relay.port}))
+    finally:
+        relay.close()
+
+
+def _allow_with_bridge_ports(fake, namespaces, driver_factory, host,
+                             options):
+    drv = driver_factory(netns=host, name='br', backend='contrail',
+                         port_driver='bridge', **options).start()
+    web, db, other = (net_body(n, v6=False) for n in (45, 46, 47))
+    db['Options']['com.docker.network.generic'] = {
+        'opencontrail.allow': web['NetworkID']}
+    for net in (web, db, other):
+        drv.ok('NetworkDriver.CreateNetwork', net)
+    in_db, db_ip = plug(drv, namespaces, host, db, 0)
+    # The driver forgets all: web's bridge must learn of db from Contrail.
+    drv.restart()
+    in_web, web_ip = plug(drv, namespaces, host, web, 0)
+    in_other, _other_ip = plug(drv, namespaces, host, other, 0)
+    assert pings(namespaces, in_db, web_ip)
+    assert pings(namespaces, in_web, db_ip)
+    assert pings(namespaces, in_other, '10.0.47.1')
+    assert not pings(namespaces, in_other, web_ip, tries=2)
+    assert not pings(namespaces, in_other, db_ip, tries=2)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web['NetworkID']})
+    assert 'allow ' not in namespaces.run(
+        host, 'nft', 'list', 'table', 'inet', 'opencontrail_net').stdout
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': other['NetworkID']})
 
 
 def test_allow_refused(fake, drv, vnc):

@@ -353,3 +353,44 @@ def test_subnet_held_by_another_network(conf, in_docker, in_backend,
             backend.get_network(OLD)
     finally:
         backend.stop()
+
+
+def test_allow_on_the_mock_backend(env):
+    """-o opencontrail.allow: full IDs need no Docker; each network learns
+    of the other, in memory and from the backend; a network the backend
+    does not have, the network itself or a name without Docker: 400,
+    nothing made."""
+    app, backend, _ports = env
+    web, db, cache = '2' * 64, '3' * 64, '4' * 64
+    call(app, 'NetworkDriver.CreateNetwork', net_body(web))
+    call(app, 'NetworkDriver.CreateNetwork', net_body(
+        db, {'opencontrail.allow': web}))
+    assert backend.get_network(web).allowed == [db]
+    assert backend.get_network(db).allowed == [web]
+    before = counts(backend)
+    gone = '6' * 64
+    for value, word in (('%s,%s' % (web, gone), 'network %s is not a '
+                         'network of this driver' % gone),
+                        ('web', 'Docker cannot be asked')):
+        reply = call(app, 'NetworkDriver.CreateNetwork', net_body(
+            cache, {'opencontrail.allow': value}), status=400)
+        assert 'opencontrail.allow' in reply['Err'] and word in reply['Err']
+    reply = call(app, 'NetworkDriver.CreateNetwork', net_body(
+        cache, {'opencontrail.allow': cache}), status=400)
+    assert 'talks to itself' in reply['Err']
+    assert counts(backend) == before
+
+
+def test_a_network_learns_of_one_that_allows_it(conf):
+    """The driver's copy of a network (what its bridge is made from) learns
+    of a network made later that allows it, with no backend read."""
+    backend = mock.MockBackend(conf)
+    driver = network.NetworkDriver(conf, backend, RecordingPorts(conf))
+    web, db = '2' * 64, '3' * 64
+    try:
+        driver.create_network(net_body(web))
+        known = driver._network(web)
+        driver.create_network(net_body(db, {'opencontrail.allow': web}))
+        assert driver._network(web) is known and known.allowed == [db]
+    finally:
+        backend.stop()

@@ -307,6 +307,7 @@ class Networks:
             cleanup.undo(self.ctx.client, made)
             raise
         network.uuid, network.name = vn.uuid, vn.name
+        network.allowed = [p['id'] for p in network.allow_peers]
         LOG.info('Created virtual-network %s (%s) for Docker network %s',
                  vn.uuid, ':'.join(vn.get_fq_name()), network.id)
         return network, True

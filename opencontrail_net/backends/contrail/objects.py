@@ -172,11 +172,28 @@ def policy_sequence(major):
         sequence=vnc_api.SequenceType(major, 0))
 
 
+ALLOW_PREFIX = 'docker-allow-'
+
+
+def allowed_networks(network_id, policy_refs):
+    """The networks the allow policies among ``policy_refs`` pair
+    ``network_id`` with (read from their names)."""
+    found = []
+    for ref in policy_refs:
+        name = ref['to'][-1]
+        if not name.startswith(ALLOW_PREFIX):
+            continue
+        pair = name[len(ALLOW_PREFIX):].split('-')
+        if len(pair) == 2 and network_id in pair:
+            found.append(pair[1] if pair[0] == network_id else pair[0])
+    return found
+
+
 def allow_policy_ref(network, peer):
     """A network-policy that only names the policy between ``network`` and
     ``peer`` (one of ``network.allow_peers``)."""
     a, b = sorted((network.id, peer['id']))
-    policy = vnc_api.NetworkPolicy('docker-allow-%s-%s' % (a, b),
+    policy = vnc_api.NetworkPolicy('%s%s-%s' % (ALLOW_PREFIX, a, b),
                                    project(network.project))
     policy.uuid = ids.allow_policy_uuid(a, b)
     return policy
@@ -283,6 +300,8 @@ def network_from_vn(vn, network_id, existing=None):
         floating_ip_pool=view.get('floating_ip_pool'),
         policies=view.get('policies'), router=view.get('router'),
         allow=view.get('allow'),
+        allowed=allowed_networks(network_id,
+                                 vn.get_network_policy_refs() or []),
         policy_refs=[{'to': r['to'], 'uuid': r['uuid']}
                      for r in vn.get_network_policy_refs() or []])
 

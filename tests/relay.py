@@ -1,0 +1,68 @@
+"""A TCP relay from 127.0.0.1 of a network namespace to a server outside.
+
+A driver the test runs in a namespace reaches the Contrail API (the fake
+in this process, or a real server) on the machine's loopback through it.
+"""
+
+import socket
+import threading
+
+from tests.multihost.testbed import in_netns
+
+
+class Relay:
+    """Listens on 127.0.0.1:``port`` of ``netns``; each connection is
+    passed on to ``host``:``port_to`` of this process's namespace."""
+
+    def __init__(self, netns, host, port_to):
+        self.target = (host, port_to)
+        self._sock = in_netns('/run/netns/' + netns, self._listen)
+        self.port = self._sock.getsockname()[1]
+        self._conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @staticmethod
+    def _listen():
+        sock = socket.socket()
+        sock.bind(('127.0.0.1', 0))
+        sock.listen(64)
+        return sock
+
+    def _accept(self):
+        while True:
+            try:
+                inner, _addr = self._sock.accept()
+            except OSError:
+                return
+            try:
+                outer = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                inner.close()
+                continue
+            outer.settimeout(None)
+            self._conns += [inner, outer]
+            for a, b in ((inner, outer), (outer, inner)):
+                threading.Thread(target=self._pipe, args=(a, b),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self._sock.close()
+        for sock in self._conns:
+            sock.close()
