@@ -145,17 +145,17 @@ class Networks:
                 'referred': any(r['uuid'] == policy for r in refs)}
 
     def _allow(self, api, network, made):
-        """Our policy between ``network`` and each network it allows,
-        referred to by the other network too (``network``'s own refs come
-        with its create), recorded in this host's record. Found as made
-        by an earlier try, it is completed."""
+        """Our policy between ``network`` and each network it allows, made
+        before ``network``'s virtual-network, whose create refers to it.
+        Found as made by an earlier try, it stands."""
         for peer in network.allow_peers:
             context.create_ours(api.network_policy_create,
                                 objects.allow_policy_obj(network, peer),
                                 'network-policy', made)
 
     def _allow_peers(self, api, network, made):
-        """The other end of each allow policy of ``network``."""
+        """The other end of each allow policy of ``network`` (a ref from
+        the other network), then the pairs in this host's record."""
         for peer in network.allow_peers:
             policy = ids.allow_policy_uuid(network.id, peer['id'])
             if peer['referred']:
@@ -462,14 +462,6 @@ class Networks:
             else:
                 LOG.info('Deleted virtual-network %s of Docker network %s',
                          vn_uuid, network_id)
-            if network_id in self.pending.allowed:
-                foreign = self._drop_allowed(api, network_id)
-                if foreign:
-                    self.pending.hold(api, network_id, True)
-                    raise exception.Conflict(
-                        reason='network %s is deleted, but not its '
-                        'network-policy: %s; it is deleted once they are '
-                        'gone' % (network_id, '; '.join(foreign)))
             sg_uuid = ids.security_group_uuid(network_id)
             try:
                 if cleanup.ignore_missing(api.security_group_delete,
@@ -482,9 +474,17 @@ class Networks:
                     reason='security group %s of network %s is used by '
                     'objects opencontrail-net did not create: %s' % (
                         sg_uuid, network_id, exc))
+            self.pools.unbind(api, network_id)
+            if network_id in self.pending.allowed:
+                foreign = self._drop_allowed(api, network_id)
+                if foreign:
+                    self.pending.hold(api, network_id, True)
+                    raise exception.Conflict(
+                        reason='network %s is deleted, but not its '
+                        'network-policy: %s; it is deleted once they are '
+                        'gone' % (network_id, '; '.join(foreign)))
             if network_id in self.pending.ids:
                 self.pending.hold(api, network_id, False)
-            self.pools.unbind(api, network_id)
 
     def set_route_targets(self, network_id, route_targets=None,
                           import_targets=None, export_targets=None):
