@@ -423,7 +423,7 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
     theirs = vnc_api.NetworkPolicy('web-' + contrail_target.RUN, parent)
     vnc.network_policy_create(theirs)
-    web, db, cache = (net_body(n, v6=False) for n in (32, 33, 34))
+    web, db, cache = (net_body(n, v6=False) for n in (60, 61, 62))
     drv.ok('NetworkDriver.CreateNetwork', web)
     drv.ok('NetworkDriver.CreateNetwork', cache)
     db['Options']['com.docker.network.generic'] = {
@@ -497,13 +497,43 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     vnc.network_policy_delete(id=theirs.uuid)
 
 
+def test_allow_across_projects(fake, drv, vnc):
+    """The other network in another project: the policy is in the asking
+    network's project, and the other network refers to it all the same."""
+    other = vnc_api.Project(contrail_target.PROJECT_NAME + '-b',
+                            vnc_api.Domain(PROJECT[0]))
+    vnc.project_create(other)
+    try:
+        web, db = (net_body(n, v6=False) for n in (76, 77))
+        web['Options']['com.docker.network.generic'] = {
+            'tenant': other.name}
+        db['Options']['com.docker.network.generic'] = {
+            'opencontrail.allow': web['NetworkID']}
+        drv.ok('NetworkDriver.CreateNetwork', web)
+        drv.ok('NetworkDriver.CreateNetwork', db)
+        policy = ids.allow_policy_uuid(web['NetworkID'], db['NetworkID'])
+        assert allow_refs(fake, web['NetworkID']) == {policy: 0}
+        assert allow_refs(fake, db['NetworkID']) == {policy: 0}
+        read = vnc.network_policy_read(id=policy)
+        assert read.get_fq_name()[:2] == PROJECT
+        assert {r.dst_addresses[0].virtual_network for r in
+                read.get_network_policy_entries().get_policy_rule()} == {
+            ':'.join(other.get_fq_name() + [web['NetworkID']])}
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web['NetworkID']})
+        assert fake.get('network-policy', policy) is None
+        assert allow_refs(fake, db['NetworkID']) == {}
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
+    finally:
+        vnc.project_delete(id=other.uuid)
+
+
 @pytest.mark.noauth_only
 def test_allow_request_budget(fake, drv):
     """What -o opencontrail.allow costs beyond a plain network: one read
     of the network allowed, the policy, the other end's ref and this
     host's record at create; the other end's ref, the policy and the
     record at delete."""
-    web, db, cache = (net_body(n, v6=False) for n in (40, 41, 42))
+    web, db, cache = (net_body(n, v6=False) for n in (68, 69, 70))
     # The first network also looks up the project and the cluster's ASN.
     drv.ok('NetworkDriver.CreateNetwork', cache)
     plain = counted(fake, drv, 'CreateNetwork', web)
@@ -534,7 +564,7 @@ def test_allow_fault_at_every_request(fake, drv):
     """A create or delete with -o opencontrail.allow failing at any request
     leaves what stood before (create) or part of what it removes
     (delete); Docker's re-send completes it."""
-    web, db = net_body(43, v6=False), net_body(44, v6=False)
+    web, db = net_body(71, v6=False), net_body(72, v6=False)
     db['Options']['com.docker.network.generic'] = {
         'opencontrail.allow': web['NetworkID']}
     drv.ok('NetworkDriver.CreateNetwork', web)
@@ -617,7 +647,7 @@ def _allow_with_bridge_ports(fake, namespaces, driver_factory, host,
                              options):
     drv = driver_factory(netns=host, name='br', backend='contrail',
                          port_driver='bridge', **options).start()
-    web, db, other = (net_body(n, v6=False) for n in (45, 46, 47))
+    web, db, other = (net_body(n, v6=False) for n in (73, 74, 75))
     db['Options']['com.docker.network.generic'] = {
         'opencontrail.allow': web['NetworkID']}
     for net in (web, db, other):
@@ -629,7 +659,7 @@ def _allow_with_bridge_ports(fake, namespaces, driver_factory, host,
     in_other, _other_ip = plug(drv, namespaces, host, other, 0)
     assert pings(namespaces, in_db, web_ip)
     assert pings(namespaces, in_web, db_ip)
-    assert pings(namespaces, in_other, '10.0.47.1')
+    assert pings(namespaces, in_other, '10.0.75.1')
     assert not pings(namespaces, in_other, web_ip, tries=2)
     assert not pings(namespaces, in_other, db_ip, tries=2)
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web['NetworkID']})
@@ -643,19 +673,19 @@ def test_allow_refused(fake, drv, vnc):
     """A network to allow that has no virtual-network of the driver's, an
     attached existing network, or the network itself: refused naming
     it, with nothing made."""
-    web = net_body(35, v6=False)
+    web = net_body(63, v6=False)
     drv.ok('NetworkDriver.CreateNetwork', web)
     parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
     existing = vnc_api.VirtualNetwork('nova-' + contrail_target.RUN, parent)
     vnc.virtual_network_create(existing)
-    attached = net_body(36, v6=False, generic={
+    attached = net_body(64, v6=False, generic={
         'opencontrail.network': existing.uuid})
     attached['IPv4Data'] = []
     drv.ok('NetworkDriver.CreateNetwork', attached)
     vns = {o['uuid'] for o in fake.objects('virtual-network')}
     policies = {o['uuid'] for o in fake.objects('network-policy')}
-    gone = contrail_target.docker_id(37)
-    me = net_body(38, v6=False)
+    gone = contrail_target.docker_id(65)
+    me = net_body(66, v6=False)
     for value, why in (
             ('%s,%s' % (web['NetworkID'], gone),
              'network %s has no virtual-network of this driver' % gone),
@@ -673,7 +703,7 @@ def test_allow_refused(fake, drv, vnc):
                 fake.objects('network-policy')} == policies
     # An existing network gets no policy of ours either.
     status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(
-        39, generic={'opencontrail.network': existing.uuid,
+        67, generic={'opencontrail.network': existing.uuid,
                      'opencontrail.allow': web['NetworkID']}))
     assert status == 400 and 'not the driver\'s to change' in reply['Err']
     for net in (attached, web):
