@@ -29,6 +29,21 @@ def vnc(fake):
     return contrail_target.vnc_client(fake)
 
 
+def run_project():
+    """The run's project, as the parent of an object to make."""
+    return vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
+
+
+def theirs(vnc, cls, *tags):
+    """Objects someone else made in the run's project, named TAG-<run>."""
+    made = []
+    for tag in tags:
+        obj = cls('%s-%s' % (tag, contrail_target.RUN), run_project())
+        getattr(vnc, obj.object_type + '_create')(obj)
+        made.append(obj)
+    return made
+
+
 def foreign_port(vnc, vn_uuid, address, name='nova-port'):
     name += '-' + contrail_target.RUN
     """A VM, interface and instance-ip another team made in a network."""
@@ -244,13 +259,7 @@ def test_security_groups_of_one_endpoint(fake, drv, vnc):
     interface gets those existing groups instead of the network's, shown
     in EndpointOperInfo; a missing one is refused naming it, with nothing
     made; the others keep the network's group."""
-    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
-    groups = []
-    for name in ('web-' + contrail_target.RUN, 'db-' + contrail_target.RUN):
-        group = vnc_api.SecurityGroup(name, parent)
-        vnc.security_group_create(group)
-        groups.append(group)
-    web, db = groups
+    groups = web, db = theirs(vnc, vnc_api.SecurityGroup, 'web', 'db')
     net = net_body(32, v6=False)
     drv.ok('NetworkDriver.CreateNetwork', net)
     own = ids.security_group_uuid(net['NetworkID'])
@@ -305,13 +314,7 @@ def test_existing_network_policies(fake, drv, vnc):
     """-o opencontrail.policies: existing network-policies, by name in the
     project or by fq_name, in the order given; never changed or deleted;
     a missing one is refused naming it, with nothing made."""
-    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
-    policies = []
-    for name in ('web-' + contrail_target.RUN, 'db-' + contrail_target.RUN):
-        policy = vnc_api.NetworkPolicy(name, parent)
-        vnc.network_policy_create(policy)
-        policies.append(policy)
-    web, db = policies
+    policies = web, db = theirs(vnc, vnc_api.NetworkPolicy, 'web', 'db')
     before = {p.uuid: policy_view(fake, p.uuid) for p in policies}
     net = net_body(28, v6=False, generic={
         'opencontrail.policies': '%s,%s' % (db.name, ':'.join(
@@ -360,9 +363,7 @@ def test_logical_router(fake, drv, vnc):
     logical-router through an interface of its own holding the gateway;
     network rm takes the interface away and leaves the router as it was;
     a missing router is refused naming it, with nothing made."""
-    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
-    router = vnc_api.LogicalRouter('gw-' + contrail_target.RUN, parent)
-    vnc.logical_router_create(router)
+    [router] = theirs(vnc, vnc_api.LogicalRouter, 'gw')
     before = fake.get('logical-router', router.uuid)
     net = net_body(30, v6=False, generic={'opencontrail.router':
                                           router.name})
@@ -420,14 +421,12 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     networks talk both ways; it goes when either network goes, after a
     restart too; someone else's network referring to it keeps it."""
     drv = contrail_driver(driver_factory, fake).start()
-    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
-    theirs = vnc_api.NetworkPolicy('web-' + contrail_target.RUN, parent)
-    vnc.network_policy_create(theirs)
+    [users] = theirs(vnc, vnc_api.NetworkPolicy, 'web')
     web, db, cache = (net_body(n, v6=False) for n in (60, 61, 62))
     drv.ok('NetworkDriver.CreateNetwork', web)
     drv.ok('NetworkDriver.CreateNetwork', cache)
     db['Options']['com.docker.network.generic'] = {
-        'opencontrail.policies': theirs.name,
+        'opencontrail.policies': users.name,
         'opencontrail.allow': '%s,%s' % (web['NetworkID'],
                                          cache['NetworkID'])}
     drv.ok('NetworkDriver.CreateNetwork', db)
@@ -436,7 +435,7 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     # After the policy asked by name, in the order given; one on each
     # peer.
     assert allow_refs(fake, db['NetworkID']) == {
-        theirs.uuid: 0, to_web: 1, to_cache: 2}
+        users.uuid: 0, to_web: 1, to_cache: 2}
     assert allow_refs(fake, web['NetworkID']) == {to_web: 0}
     assert allow_refs(fake, cache['NetworkID']) == {to_cache: 0}
     policy = vnc.network_policy_read(id=to_web)
@@ -463,7 +462,7 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     # web goes: its policy goes, db keeps the rest.
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': web['NetworkID']})
     assert fake.get('network-policy', to_web) is None
-    assert allow_refs(fake, db['NetworkID']) == {theirs.uuid: 0,
+    assert allow_refs(fake, db['NetworkID']) == {users.uuid: 0,
                                                  to_cache: 2}
     # After a restart, db goes: its policy with cache goes, cache stays,
     # and the policy named by the user stays.
@@ -471,13 +470,14 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
     assert fake.get('network-policy', to_cache) is None
     assert allow_refs(fake, cache['NetworkID']) == {}
-    assert fake.get('network-policy', theirs.uuid) is not None
+    assert fake.get('network-policy', users.uuid) is not None
 
     # Someone else's network refers to the policy: it stays, named.
     db['Options']['com.docker.network.generic'] = {
         'opencontrail.allow': cache['NetworkID']}
     drv.ok('NetworkDriver.CreateNetwork', db)
-    nova = vnc_api.VirtualNetwork('nova-' + contrail_target.RUN, parent)
+    nova = vnc_api.VirtualNetwork('nova-' + contrail_target.RUN,
+                                  run_project())
     nova.add_network_policy(
         vnc.network_policy_read(id=to_cache),
         vnc_api.VirtualNetworkPolicyType(sequence=vnc_api.SequenceType(0, 0)))
@@ -494,7 +494,7 @@ def test_allow_between_two_networks(fake, driver_factory, vnc):
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': cache['NetworkID']})
     assert fake.get('network-policy', to_cache) is None
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db['NetworkID']})
-    vnc.network_policy_delete(id=theirs.uuid)
+    vnc.network_policy_delete(id=users.uuid)
 
 
 def test_allow_across_projects(fake, drv, vnc):
@@ -675,9 +675,7 @@ def test_allow_refused(fake, drv, vnc):
     it, with nothing made."""
     web = net_body(63, v6=False)
     drv.ok('NetworkDriver.CreateNetwork', web)
-    parent = vnc_api.Project(PROJECT[1], vnc_api.Domain(PROJECT[0]))
-    existing = vnc_api.VirtualNetwork('nova-' + contrail_target.RUN, parent)
-    vnc.virtual_network_create(existing)
+    [existing] = theirs(vnc, vnc_api.VirtualNetwork, 'nova')
     attached = net_body(64, v6=False, generic={
         'opencontrail.network': existing.uuid})
     attached['IPv4Data'] = []

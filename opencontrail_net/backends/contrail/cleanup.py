@@ -269,6 +269,27 @@ def leave_router(api, network_id, vmi_uuid):
         return
 
 
+def delete_allow_policy(api, policy, pair, vn_uuids):
+    """The allow policy ``policy`` between the Docker networks ``pair``:
+    the refs to it of our virtual-networks ``vn_uuids`` (one gone is
+    skipped), then the policy. Returns what else refers to it ("type
+    uuid" texts), which keeps it; [] once it is gone."""
+    for vn_uuid in vn_uuids:
+        try:
+            api.ref_update('virtual-network', vn_uuid, 'network-policy',
+                           policy, None, 'DELETE')
+        except vnc_exc.NoIdError:
+            pass
+    try:
+        gone = ignore_missing(api.network_policy_delete, policy)
+    except vnc_exc.RefsExistError as exc:
+        return blockers(exc)
+    if gone:
+        LOG.info('Deleted network-policy %s between Docker networks %s and '
+                 '%s', policy, *pair)
+    return []
+
+
 def reclaim(api, network, endpoint, address):
     """Free ``address`` if a stale endpoint of this network holds it.
 

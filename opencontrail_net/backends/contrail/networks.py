@@ -179,51 +179,33 @@ class Networks:
         foreign, done = [], []
         for peer in sorted(self.pending.allowed.get(network_id, ())):
             policy = ids.allow_policy_uuid(network_id, peer)
-            try:
-                api.ref_update('virtual-network', ids.network_uuid(peer),
-                               'network-policy', policy, None, 'DELETE')
-            except vnc_exc.NoIdError:
-                pass    # That network went too.
-            try:
-                gone = cleanup.ignore_missing(api.network_policy_delete,
-                                              policy)
-            except vnc_exc.RefsExistError as exc:
+            held = cleanup.delete_allow_policy(
+                api, policy, (network_id, peer), [ids.network_uuid(peer)])
+            if held:
                 foreign.append('network-policy %s between networks %s and '
                                '%s, referred to by %s' % (
                                    policy, network_id, peer,
-                                   ', '.join(cleanup.blockers(exc))))
-                continue
-            if gone:
-                LOG.info('Deleted network-policy %s between Docker networks '
-                         '%s and %s', policy, network_id, peer)
-            done.append(peer)
+                                   ', '.join(held)))
+            else:
+                done.append(peer)
         self.pending.pair(api, network_id, done, False)
         return foreign
 
     def remove_allow_policy(self, policy):
         """The audit's repair of an allow policy whose network is gone:
         the refs of our networks of the pair, then the policy."""
+        a, b = policy['networks']
         with self.ctx.api() as api:
-            for network_id, vn_uuid in policy['ours']:
-                try:
-                    api.ref_update('virtual-network', vn_uuid,
-                                   'network-policy', policy['uuid'], None,
-                                   'DELETE')
-                except vnc_exc.NoIdError:
-                    pass
-            try:
-                cleanup.ignore_missing(api.network_policy_delete,
-                                       policy['uuid'])
-            except vnc_exc.RefsExistError as exc:
+            held = cleanup.delete_allow_policy(
+                api, policy['uuid'], (a, b),
+                [vn_uuid for _network, vn_uuid in policy['ours']])
+            if held:
                 raise exception.Conflict(
                     reason='network-policy %s is referred to by objects '
                     'opencontrail-net did not make: %s' % (
-                        policy['uuid'], ', '.join(cleanup.blockers(exc))))
-            a, b = policy['networks']
+                        policy['uuid'], ', '.join(held)))
             if b in self.pending.allowed.get(a, ()):
                 self.pending.pair(api, a, [b], False)
-        LOG.info('Deleted network-policy %s between Docker networks %s and '
-                 '%s', policy['uuid'], a, b)
 
     @staticmethod
     def _check_existing(network):
