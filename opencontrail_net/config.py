@@ -64,7 +64,7 @@ default_opts = [
     cfg.IntOpt('global_asn', default=64512, min=1, max=4294967295,
                help='The Contrail cluster\'s own ASN: route targets in it '
                     'from 8000000 up are Contrail\'s and refused.'),
-    cfg.IntOpt('delete_spacing_ms', default=50, min=0, max=1000,
+    cfg.IntOpt('delete_spacing_ms', min=0, max=1000,
                mutable=True,
                help='When DeleteEndpoint calls of one network come at once '
                     '(e.g. "docker rm -f" of many containers), answer them '
@@ -72,9 +72,10 @@ default_opts = [
                     'at once. Docker before 28.1 loses endpoint-count '
                     'updates when many endpoints of a network go at once, '
                     'and then refuses to remove the network ("has active '
-                    'endpoints") until dockerd restarts. 0 turns it off '
-                    '(Docker 28.1 and later). SIGHUP applies a new '
-                    'value.'),
+                    'endpoints") until dockerd restarts. Unset: 0 on an '
+                    'engine of 28.1 or later (read once through '
+                    'docker_url), else 50. 0 turns it off. SIGHUP applies '
+                    'a new value.'),
     cfg.StrOpt('docker_url', default='unix:///run/docker.sock',
                help='Docker Engine API, read for network labels (the seed '
                     'README\'s "%s...") and by the audit. Empty '

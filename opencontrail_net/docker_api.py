@@ -73,6 +73,14 @@ class DockerView:
             return None
         return (info.get('NetworkSettings') or {}).get('SandboxKey') or None
 
+    def info(self):
+        """The engine's ``GET /info`` body (``docker info``).
+
+        Raises DockerUnavailable when Docker cannot say.
+        """
+        with self._session() as client:
+            return client.info()
+
     def has_network(self, network_id):
         """Whether Docker has a network of ID ``network_id`` (any driver's).
 

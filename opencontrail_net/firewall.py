@@ -120,14 +120,15 @@ def _ip(version):
 class Firewall:
     """The driver's nftables table: made at start, changed in batches."""
 
-    def __init__(self, docker_user=None):
+    def __init__(self, docker_user=()):
         self._nft = None
         # libnftables keeps state per context: one caller at a time. The
         # lock also makes a check of free host ports and the rules that
         # take them one step.
         self.lock = threading.RLock()
-        # Docker's iptables, where dockerd manages them: our accepts.
-        self.docker_user = docker_user
+        # Docker's iptables and ip6tables, where dockerd manages them: our
+        # accepts (DockerUser, one per family).
+        self.docker_user = list(docker_user)
 
     def _run(self, commands):
         with self.lock:
@@ -187,8 +188,8 @@ class Firewall:
                 _match({'ct': {'key': 'status'}}, 'dnat', 'in'),
                 {'accept': None}])
             self._run([{'insert': rule['add']}])
-        if self.docker_user is not None:
-            self.docker_user.ensure()
+        for chain in self.docker_user:
+            chain.ensure()
 
     def rules(self, chain=None):
         """The rules of our table (of ``chain``), as libnftables lists them.
@@ -322,8 +323,8 @@ class Firewall:
                    r['chain'] in (POSTROUTING, FORWARD)]
             self._run(self._deletes(old) + nat + self.isolation_rules(
                 network_id, bridge, internal))
-            if self.docker_user is not None:
-                self.docker_user.set_network(network_id, bridge)
+            for chain in self.docker_user:
+                chain.set_network(network_id, bridge)
 
     def remove_network(self, network_id):
         """Remove the network's rules and its endpoints' published ports."""
@@ -334,16 +335,16 @@ class Firewall:
                     _endpoint_of(r, network_id[:12]) is not None or
                     _allows(r, network_id)]
             count = self.delete(gone)
-            if self.docker_user is not None:
-                count += self.docker_user.remove_network(network_id)
+            for chain in self.docker_user:
+                count += chain.remove_network(network_id)
             return count
 
     def networks(self):
         """IDs of the networks that have rules."""
         found = {r['comment'].split()[1] for r in self.rules()
                  if r.get('comment', '').startswith('net ')}
-        if self.docker_user is not None:
-            found |= self.docker_user.networks()
+        for chain in self.docker_user:
+            found |= chain.networks()
         return found
 
     # Published ports --------------------------------------------------
@@ -409,22 +410,32 @@ class DockerUser:
     """The driver's accepts in DOCKER-USER, Docker's chain for its users.
 
     Where dockerd manages iptables (every default install) it sets the
-    FORWARD policy to DROP and, with br_netfilter, even traffic bridged
-    between two ports of one bridge goes through FORWARD: Docker accepts
-    its own bridges' traffic there, not a remote driver's. An accept in
-    another table does not undo that drop, so the driver accepts its
-    bridges' traffic in DOCKER-USER, which Docker jumps to first from
-    FORWARD and keeps across its restarts. The ``iptables`` command is
-    the one dockerd uses (legacy or nft, as the host chose); each rule's
-    comment names its network, and no other rule is touched. The chain is
-    made when missing, as Docker makes it, so that a host where the
-    driver starts first (before docker.service) is served too.
+    FORWARD policy to DROP, in ip6tables too once it forwards IPv6
+    (ip6tables is on by default since Docker 27), and, with br_netfilter,
+    even traffic bridged between two ports of one bridge goes through
+    FORWARD: Docker accepts its own bridges' traffic there, not a remote
+    driver's. An accept in another table does not undo that drop, so the
+    driver accepts its bridges' traffic in DOCKER-USER, which Docker jumps
+    to first from FORWARD and keeps across its restarts. One instance per
+    family: ``iptables`` or ``ip6tables``, the command dockerd uses (legacy
+    or nft, as the host chose).
+
+    The operator's own rules come first: ours go at the end of the chain
+    (before its ``-j RETURN``, which Docker before 28.2.2 puts last), and
+    when an operator's rule is found below ours, ours move
+    below it. So a DROP the operator put in DOCKER-USER applies to the
+    driver's containers as to Docker's. Each rule's comment names its
+    network, and no other rule is touched. The chain is made when
+    missing, as Docker makes it, so that a host where the driver starts
+    first (before docker.service) is served too.
     """
 
     CHAIN = 'DOCKER-USER'
     TAG = 'opencontrail-net'
+    RETURN = ['-j', 'RETURN']
 
     def __init__(self, binary='iptables'):
+        self.name = binary
         self.binary = shutil.which(binary)
 
     def _run(self, *args):
@@ -432,21 +443,23 @@ class DockerUser:
                               capture_output=True, text=True, timeout=30)
 
     def ensure(self):
-        """Make the chain if missing; False (logged) without iptables."""
+        """Make the chain if missing, and put ours after the operator's;
+        False (logged) without the command."""
         if self.binary is None:
-            LOG.info('No iptables command: nothing to accept in %s',
+            LOG.info('No %s command: nothing to accept in %s', self.name,
                      self.CHAIN)
             return False
         if self._run('-S', self.CHAIN).returncode != 0:
             res = self._run('-N', self.CHAIN)
             if res.returncode != 0:
-                LOG.warning('Could not make chain %s: %s', self.CHAIN,
-                            res.stderr.strip())
+                LOG.warning('Could not make %s chain %s: %s', self.name,
+                            self.CHAIN, res.stderr.strip())
                 self.binary = None
                 return False
-            LOG.info('Made iptables chain %s (Docker\'s chain for its '
-                     'users) for the accepts of this driver\'s bridges',
+            LOG.info('Made %s chain %s (Docker\'s chain for its users) '
+                     'for the accepts of this driver\'s bridges', self.name,
                      self.CHAIN)
+        self._below_theirs()
         return True
 
     def rules(self, network_id, bridge):
@@ -459,31 +472,85 @@ class DockerUser:
                 ['-o', bridge, '-m', 'conntrack', '--ctstate',
                  'RELATED,ESTABLISHED,DNAT'] + tag + ['-j', 'ACCEPT']]
 
+    def _chain(self):
+        """The chain's rules, each as its arguments after ``-A CHAIN``."""
+        res = self._run('-S', self.CHAIN)
+        found = []
+        for line in res.stdout.splitlines():
+            args = shlex.split(line)
+            if args[:2] == ['-A', self.CHAIN]:
+                found.append(args[2:])
+        return found
+
+    def _tag(self, args):
+        """The network ID of a rule of ours, else None."""
+        if '--comment' not in args:
+            return None
+        words = args[args.index('--comment') + 1].split()
+        if len(words) == 2 and words[0] == self.TAG:
+            return words[1]
+        return None
+
+    def _reached(self, chain):
+        """The rules before the first plain RETURN (none after it is
+        ever reached), and whether there is one."""
+        if self.RETURN in chain:
+            return chain[:chain.index(self.RETURN)], True
+        return chain, False
+
+    def _append(self, rule, chain=None):
+        """Add ``rule`` last, but before a RETURN."""
+        reached, returns = self._reached(
+            self._chain() if chain is None else chain)
+        if returns:
+            args = ['-I', self.CHAIN, str(len(reached) + 1)] + rule
+        else:
+            args = ['-A', self.CHAIN] + rule
+        res = self._run(*args)
+        if res.returncode != 0:
+            raise exception.PortError(reason='%s %s: %s' % (
+                self.name, ' '.join(args), res.stderr.strip()))
+
+    def _below_theirs(self):
+        """Move our rules below any rule of the operator's that follows
+        one of them (appended after ours): a copy goes last, then the
+        first match, the old one, is deleted, so the traffic never
+        meets the policy meanwhile."""
+        chain, _returns = self._reached(self._chain())
+        ours = [i for i, args in enumerate(chain)
+                if self._tag(args) is not None]
+        if not ours:
+            return 0
+        theirs = [args for args in chain[ours[0]:]
+                  if self._tag(args) is None]
+        if not theirs:
+            return 0
+        moved = 0
+        for i in ours:
+            rule = chain[i]
+            self._append(rule)
+            if self._run('-D', self.CHAIN, *rule).returncode == 0:
+                moved += 1
+        LOG.info('Moved the driver\'s %d accepts in %s %s below the '
+                 'operator\'s rules, which come first: %s', moved,
+                 self.name, self.CHAIN,
+                 '; '.join(' '.join(args) for args in theirs))
+        return moved
+
     def set_network(self, network_id, bridge):
         if self.binary is None:
             return
         for rule in self.rules(network_id, bridge):
-            if self._run('-C', self.CHAIN, *rule).returncode == 0:
-                continue
-            res = self._run('-I', self.CHAIN, *rule)
-            if res.returncode != 0:
-                raise exception.PortError(reason='iptables -I %s %s: %s' % (
-                    self.CHAIN, ' '.join(rule), res.stderr.strip()))
+            if self._run('-C', self.CHAIN, *rule).returncode != 0:
+                self._append(rule)
+        self._below_theirs()
 
     def _ours(self):
         """(network ID, rule arguments) of each rule of ours."""
         if self.binary is None:
             return []
-        res = self._run('-S', self.CHAIN)
-        found = []
-        for line in res.stdout.splitlines():
-            args = shlex.split(line)
-            if args[:2] != ['-A', self.CHAIN] or '--comment' not in args:
-                continue
-            words = args[args.index('--comment') + 1].split()
-            if len(words) == 2 and words[0] == self.TAG:
-                found.append((words[1], args[2:]))
-        return found
+        return [(self._tag(args), args) for args in self._chain()
+                if self._tag(args) is not None]
 
     def remove_network(self, network_id):
         count = 0

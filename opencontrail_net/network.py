@@ -12,6 +12,7 @@ from oslo_log import log as logging
 
 from opencontrail_net import config
 from opencontrail_net import docker_api
+from opencontrail_net import engine
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import inflight
@@ -42,8 +43,9 @@ class NetworkDriver:
         self.labels = labels.LabelReader(conf, backend)
         # Docker decrements its endpoint count right after DeleteEndpoint:
         # those answers are the ones spaced (Leave's answers need not be).
-        self.delete_pacer = pacing.Pacer('DeleteEndpoint',
-                                         conf.delete_spacing_ms / 1000.0)
+        self.delete_pacer = pacing.Pacer(
+            'DeleteEndpoint',
+            engine.delete_spacing_ms(conf.delete_spacing_ms, None) / 1000.0)
         # What the audit must leave alone for now.
         self.inflight = inflight.InFlight()
         self.docker = docker_api.DockerView(conf.docker_url,

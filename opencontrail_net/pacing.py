@@ -50,6 +50,9 @@ class Pacer:
         self.sleep = sleep
         # The server's threads, once serving (HeldThreads).
         self.threads = None
+        # The engine has no race to space for (Docker 28.1 and later): an
+        # unspaced burst is not worth a warning.
+        self.race_fixed = False
         self._networks = {}
         self._lock = threading.Lock()
 
@@ -114,7 +117,7 @@ class Pacer:
         net.burst_seen = now
         if new:
             metrics.PACED_BURSTS.inc()
-        if not (new and self.log):
+        if not (new and self.log) or (self.spacing <= 0 and self.race_fixed):
             return
         args = {'call': self.call, 'net': network_id,
                 'n': count, 'ms': self.spacing * 1000}

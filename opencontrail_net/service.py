@@ -7,6 +7,7 @@ from oslo_log import log as logging
 from opencontrail_net import audit
 from opencontrail_net.backends import base as backend_base
 from opencontrail_net import config
+from opencontrail_net import engine
 from opencontrail_net import exception
 from opencontrail_net import ipam
 from opencontrail_net import metrics
@@ -41,10 +42,33 @@ class Service:
         self.ipam = ipam.IpamDriver(conf, self.backend)
         self.audit = audit.PeriodicAudit(conf, self.backend, self.ports,
                                          self.driver.inflight)
+        # The engine's version and firewall backend, read once Docker
+        # answers: the DeleteEndpoint spacing and the port driver's
+        # firewall follow them.
+        self.engine = engine.EngineReader(
+            self.driver.docker, [self._engine_known, self.ports.engine_known])
         self.exporter = (metrics.Exporter(conf.metrics_address)
                          if conf.metrics_address else None)
         metrics.NETWORKS.set_function(self.driver.networks_held)
         metrics.ENDPOINTS.set_function(self.driver.endpoints_held)
+
+    def _spacing(self):
+        ms = engine.delete_spacing_ms(self.conf.delete_spacing_ms,
+                                      self.engine.info)
+        self.driver.delete_pacer.spacing = ms / 1000.0
+        # Where the engine has no race to space for, a burst is no news.
+        self.driver.delete_pacer.race_fixed = (
+            self.engine.info is not None and
+            not self.engine.info.has_delete_race)
+        return ms
+
+    def _engine_known(self, info):
+        ms = self._spacing()
+        if self.conf.delete_spacing_ms is None:
+            LOG.info('DeleteEndpoint answers of one network %s on Docker '
+                     '%s (delete_spacing_ms unset)',
+                     'are spaced %d ms apart' % ms if ms else
+                     'are not spaced', info.version_text)
 
     def calls(self):
         return dict(self.driver.calls(), **self.ipam.calls())
@@ -71,13 +95,13 @@ class Service:
         except Exception as exc:
             LOG.error('Reload (SIGHUP) failed, nothing changed: %s', exc)
         else:
-            self.driver.delete_pacer.spacing = (
-                self.conf.delete_spacing_ms / 1000.0)
+            spacing = self._spacing()
             self.audit.start()
             LOG.info('Reloaded the configuration (SIGHUP): debug %s, '
                      'audit_interval %s, delete_spacing_ms %s',
                      self.conf.debug, self.conf.audit_interval,
-                     self.conf.delete_spacing_ms)
+                     spacing if self.conf.delete_spacing_ms is not None
+                     else '%d (unset)' % spacing)
         systemd.notify('READY=1')
 
     def run(self):
@@ -97,6 +121,7 @@ class Service:
         except Exception:
             LOG.exception('Resync at start failed; continuing')
         self.audit.start()
+        self.engine.start()
         if self.exporter is not None:
             self.exporter.start()
         try:
@@ -110,6 +135,7 @@ class Service:
             if self.exporter is not None:
                 self.exporter.stop()    # A failed start: never stopped.
             self.audit.stop()
+            self.engine.stop()
             self.ports.stop()
             self.backend.stop()
         return 0

@@ -62,6 +62,11 @@ class PortDriver(plugin.PluginBase):
         """
         return {}
 
+    def engine_known(self, engine):
+        """The Docker Engine served (engine.EngineInfo) is known: its
+        version and firewall backend. Called once, from another thread,
+        after ``start``."""
+
     def network_deleted(self, network_id):
         """The network is gone: drop per-network host state."""
 

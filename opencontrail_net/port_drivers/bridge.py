@@ -58,8 +58,9 @@ class BridgeDriver(veth.VethDriver):
         super().__init__(conf)
         self._locks = collections.defaultdict(threading.Lock)
         self._bridges = {}
-        self.firewall = (firewall.Firewall(firewall.DockerUser())
-                         if conf.bridge.firewall else None)
+        self.firewall = (firewall.Firewall(
+            [firewall.DockerUser(cmd) for cmd in ('iptables', 'ip6tables')])
+            if conf.bridge.firewall else None)
         self._no_firewall = '[bridge] firewall = false'
         # Endpoints with published ports: Leave withdraws what a lost
         # Revoke left, and only for these.

@@ -21,8 +21,23 @@ import time
 import docker
 
 BUSYBOX = '/bin/busybox'
-# The CLI shipped with Debian's dockerd: another one may come first in PATH.
-DOCKER_CLI = '/usr/bin/docker'
+# The engine under test: Debian 12's docker.io, installed, unless
+# OCN_DOCKER_ENGINE names a directory where another Debian docker.io and
+# docker-cli are extracted (tests/engines.sh): its usr/sbin/dockerd,
+# usr/bin/docker, and its docker-proxy and CLI plugins (compose).
+ENGINE_ENV = 'OCN_DOCKER_ENGINE'
+ENGINE_ROOT = os.environ.get(ENGINE_ENV) or None
+if ENGINE_ROOT:
+    DOCKERD = os.path.join(ENGINE_ROOT, 'usr', 'sbin', 'dockerd')
+    DOCKER_CLI = os.path.join(ENGINE_ROOT, 'usr', 'bin', 'docker')
+    CLI_PLUGINS = os.path.join(ENGINE_ROOT, 'usr', 'libexec', 'docker',
+                               'cli-plugins')
+else:
+    DOCKERD = 'dockerd'
+    # The CLI shipped with Debian's dockerd: another one may come first in
+    # PATH.
+    DOCKER_CLI = '/usr/bin/docker'
+    CLI_PLUGINS = '/usr/libexec/docker/cli-plugins'
 # Shared by every daemon in this mount namespace: legacy plugins put their
 # sockets here, and dockerd keeps managed plugins' exec dirs here too.
 PLUGIN_DIR = '/run/docker/plugins'
@@ -36,10 +51,29 @@ def unavailable_reason():
     """Say why this host cannot run a private dockerd, or return None."""
     if os.geteuid() != 0:
         return 'end-to-end tests need root'
-    for binary in ('dockerd', 'containerd', 'runc', DOCKER_CLI, BUSYBOX):
+    for binary in (DOCKERD, 'containerd', 'runc', DOCKER_CLI, BUSYBOX):
         if shutil.which(binary) is None:
             return '%s is not installed' % binary
     return None
+
+
+_VERSION = []
+
+
+def engine_version():
+    """The engine's version as a tuple of ints, e.g. (28, 5, 2)."""
+    if not _VERSION:
+        out = subprocess.run([DOCKERD, '--version'], capture_output=True,
+                             text=True, check=True).stdout
+        found = re.search(r'version (\d+)\.(\d+)\.(\d+)', out)
+        _VERSION.append(tuple(int(n) for n in found.groups()))
+    return _VERSION[0]
+
+
+def engine_name():
+    """'Docker 28.5.2 (<where dockerd is>)', for reports."""
+    return 'Docker %s (%s)' % ('.'.join(map(str, engine_version())),
+                               shutil.which(DOCKERD))
 
 
 def container_cgroups(container_id):
@@ -80,7 +114,7 @@ class DockerDaemon:
     STOP_TIMEOUT = 20
     KILL_TIMEOUT = 10
 
-    def __init__(self, base_dir, extra_args=(), dockerd='dockerd',
+    def __init__(self, base_dir, extra_args=(), dockerd=DOCKERD,
                  docker_cli=DOCKER_CLI, netns=None, prefix=(), env=None,
                  defaults=False):
         self.base_dir = os.path.abspath(base_dir)
@@ -98,6 +132,11 @@ class DockerDaemon:
         # Run dockerd through this (e.g. nsenter into a host's namespaces).
         self.prefix = list(prefix)
         self.env = dict(env or {})
+        if ENGINE_ROOT:
+            # Its own docker-proxy (the one dockerd execs).
+            self.env.setdefault('PATH', '%s:%s' % (
+                os.path.join(ENGINE_ROOT, 'usr', 'sbin'),
+                os.environ.get('PATH', '')))
         self.data_root = os.path.join(self.base_dir, 'data')
         self.exec_root = os.path.join(self.base_dir, 'exec')
         # Docker's SandboxKeys (container netns paths) live here.
@@ -144,6 +183,11 @@ class DockerDaemon:
         with open(config_file, 'w') as f:
             json.dump({'deprecated-key-path':
                        os.path.join(self.base_dir, 'key.json')}, f)
+        # The CLI's config: the engine's own CLI plugins (compose).
+        os.makedirs(self._cli_env['DOCKER_CONFIG'], exist_ok=True)
+        with open(os.path.join(self._cli_env['DOCKER_CONFIG'],
+                               'config.json'), 'w') as f:
+            json.dump({'cliPluginsExtraDirs': [CLI_PLUGINS]}, f)
         cmd = [self.dockerd,
                '--data-root', self.data_root,
                '--exec-root', self.exec_root,

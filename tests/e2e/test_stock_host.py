@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from tests.e2e import dockerd as harness
 from tests.e2e import plugin as plugin_mod
 from tests.e2e import test_ports
 
@@ -51,8 +52,9 @@ class StockHost(test_ports.World):
         self.daemon.cli('network', 'create', '-d', self.drv.name,
                         '--subnet', subnet, *args, name)
 
-    def pings(self, container, address):
-        return plugin_mod.pings(self.daemon, container, address, tries=3)
+    def pings(self, container, address, tries=3):
+        return plugin_mod.pings(self.daemon, container, address,
+                                tries=tries)
 
 
 def address(info, network):
@@ -197,3 +199,128 @@ def test_no_localhost_exposure(stock):
     # The datagram went to the host (the test's premise), and no further.
     assert '127.0.0.1 via %s' % gateway in routed.stdout, routed
     assert got == 'nothing'
+
+
+def v6(info, network):
+    return info['NetworkSettings']['Networks'][network]['GlobalIPv6Address']
+
+
+def test_ipv6_as_on_dockers_bridge(stock):
+    """IPv6 through Docker's firewall, as IPv4 goes: within a network, the
+    way out, -p from outside, isolation from our other networks and from
+    Docker's, and again after dockerd restarts. A Docker IPv6 network on
+    the host first: dockerd then forwards IPv6 and, from 27.0 on (ip6tables
+    on by default), sets ip6tables' FORWARD policy to DROP. From 28.0 the
+    network is IPv6-only (--ipv4=false)."""
+    d = stock.daemon
+    d.cli('network', 'create', '--ipv6', '--subnet', 'fd00:d0c::/64', 'dk6')
+    only6 = harness.engine_version() >= (28, 0)
+    if only6:
+        stock.network('s6', 'fd00:61::/64', '--ipv6', '--ipv4=false')
+    else:
+        stock.network('s6', 'fd00:61::/64', '--ipv6', '--subnet',
+                      '10.89.0.0/24')
+    stock.network('o6', 'fd00:62::/64', '--ipv6', '--subnet', '10.91.0.0/24')
+    try:
+        a = stock.container('s6a', '--net', 's6', '--restart', 'always')
+        b = stock.container('s6b', '--net', 's6', '--restart', 'always')
+        other = stock.container('o6a', '--net', 'o6')
+        theirs = stock.container('dk6a', '--net', 'dk6')
+        if only6:
+            assert a['NetworkSettings']['Networks']['s6']['IPAddress'] == ''
+        forward6 = stock.run('ip6tables', '-S', 'FORWARD').stdout
+        if harness.engine_version() >= (27, 0):
+            assert '-P FORWARD DROP' in forward6   # the premise
+        assert stock.pings('s6a', v6(b, 's6'))
+        assert stock.pings('s6b', test_ports.OUTSIDE_ADDR6)
+        stock.httpd('s6web', '--net', 's6', '-p', '18092:8080')
+        assert stock.fetch(stock.outside, test_ports.HOST_ADDR6,
+                           18092) == PAGE + '\n'
+        assert not stock.pings('o6a', v6(a, 's6'))
+        assert not stock.pings('s6a', v6(other, 'o6'))
+        assert not stock.pings('dk6a', v6(a, 's6'))
+        assert not stock.pings('s6a', v6(theirs, 'dk6'))
+        net_id = d.cli('network', 'inspect', '-f', '{{.Id}}',
+                       's6').stdout.strip()
+        assert 'opencontrail-net %s' % net_id in stock.run(
+            'ip6tables', '-S', 'DOCKER-USER').stdout
+        d.restart()
+        a = json.loads(d.cli('inspect', 's6a').stdout)[0]
+        b = json.loads(d.cli('inspect', 's6b').stdout)[0]
+        assert stock.pings('s6a', v6(b, 's6'))
+        assert stock.pings('s6b', test_ports.OUTSIDE_ADDR6)
+        assert not stock.pings('dk6a', v6(a, 's6'))
+    finally:
+        d.cli('rm', '-f', 's6a', 's6b', 'o6a', 'dk6a', 's6web', check=False)
+        for net in ('s6', 'o6', 'dk6'):
+            d.cli('network', 'rm', net, check=False)
+    for cmd in ('iptables', 'ip6tables'):
+        assert 'opencontrail-net %s' % net_id not in stock.run(
+            cmd, '-S', 'DOCKER-USER').stdout
+
+
+def test_operators_rules_come_first(stock):
+    """A DROP the operator put in DOCKER-USER applies to the driver's
+    containers as to Docker's (both families where dockerd runs
+    ip6tables): put there before the network exists, added last after
+    it, and after the driver and dockerd restart. The rest passes."""
+    d = stock.daemon
+    families = [('iptables', '10.92.0.0/24', OUTSIDE_ADDR)]
+    if harness.engine_version() >= (27, 0):
+        families.append(('ip6tables', 'fd00:92::/64',
+                         test_ports.OUTSIDE_ADDR6))
+    theirs = []
+
+    def operator(cmd, *rule):
+        stock.run(cmd, *rule)
+        theirs.append((cmd, rule[1:]))
+
+    try:
+        for cmd, subnet, outside in families:
+            operator(cmd, '-I', 'DOCKER-USER', '-s', subnet, '-d', outside,
+                     '-p', 'icmp' if cmd == 'iptables' else 'ipv6-icmp',
+                     '-j', 'DROP')
+        stock.network('op', '10.92.0.0/24', '--ipv6', '--subnet',
+                      'fd00:92::/64')
+        a = stock.container('op1', '--net', 'op', '--restart', 'always')
+        b = stock.container('op2', '--net', 'op', '--restart', 'always')
+        for cmd, _subnet, outside in families:
+            assert not stock.pings('op2', outside, tries=2), cmd
+        assert stock.pings('op2', address(a, 'op'))
+        assert stock.pings('op2', v6(a, 'op'))
+        chain = stock.run('iptables', '-S', 'DOCKER-USER').stdout
+        assert chain.index(' -j DROP') < chain.index('opencontrail-net')
+
+        # Added last, after ours (before the RETURN that Docker puts last
+        # before 28.2.2): op2 may not ping op1. The driver's restart moves
+        # its accepts below.
+        chain = stock.run('iptables', '-S', 'DOCKER-USER').stdout.split('\n')
+        last = [str(sum(line.startswith('-A ') for line in chain))] if (
+            '-A DOCKER-USER -j RETURN' in chain) else []
+        operator('iptables', '-I' if last else '-A', 'DOCKER-USER', *last,
+                 '-s', address(b, 'op'), '-d', address(a, 'op'), '-p',
+                 'icmp', '--icmp-type', 'echo-request', '-j', 'DROP')
+        stock.drv.restart()
+        chain = stock.run('iptables', '-S', 'DOCKER-USER').stdout
+        assert chain.index('-d %s/32' % address(a, 'op')) < chain.rindex(
+            'opencontrail-net'), chain
+        assert 'below the operator\'s rules' in stock.drv.log_text()
+
+        def check(a, b):
+            for cmd, _subnet, outside in families:
+                assert not stock.pings('op2', outside, tries=2), cmd
+            assert not stock.pings('op2', address(a, 'op'), tries=2)
+            assert stock.pings('op1', address(b, 'op'))
+            assert stock.pings('op2', v6(a, 'op'))
+        check(a, b)
+        d.restart()
+        a = json.loads(d.cli('inspect', 'op1').stdout)[0]
+        b = json.loads(d.cli('inspect', 'op2').stdout)[0]
+        check(a, b)
+    finally:
+        d.cli('rm', '-f', 'op1', 'op2', check=False)
+        d.cli('network', 'rm', 'op', check=False)
+        for cmd, rule in theirs:
+            if rule[1].isdigit():
+                rule = rule[:1] + rule[2:]
+            stock.run(cmd, '-D', *rule, check=False)

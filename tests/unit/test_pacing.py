@@ -254,7 +254,11 @@ def test_leave_is_not_paced(conf):
 
 
 def test_delete_spacing_default_and_off(conf):
-    assert conf.delete_spacing_ms == 50
+    # Unset: spaced as for an engine not known yet (the service sets it
+    # once it has read the engine).
+    assert conf.delete_spacing_ms is None
+    assert network.NetworkDriver(
+        conf, _Backend(), _Ports()).delete_pacer.spacing == 0.05
     conf.set_override('delete_spacing_ms', 0)
     driver = network.NetworkDriver(conf, _Backend(), _Ports())
     slept = []
