@@ -552,6 +552,15 @@ class DockerUser:
         return [(self._tag(args), args) for args in self._chain()
                 if self._tag(args) is not None]
 
+    def forward_drops(self):
+        """Whether FORWARD's policy is DROP (None: cannot tell)."""
+        if self.binary is None:
+            return None
+        res = self._run('-S', 'FORWARD')
+        if res.returncode != 0:
+            return None
+        return '-P FORWARD DROP' in res.stdout.splitlines()
+
     def remove_network(self, network_id):
         count = 0
         for found, args in self._ours():

@@ -81,6 +81,38 @@ class BridgeDriver(veth.VethDriver):
             return
         self._clean_firewall()
 
+    def engine_known(self, engine):
+        """Docker 29 may run its firewall on nftables (tables ``ip`` and
+        ``ip6 docker-bridges``). Its rules there judge only the traffic
+        of Docker's own bridges (verdict maps keyed by their names, base
+        chains with policy accept), so this driver's bridges need no
+        mark of ``--bridge-accept-fwmark``; there is no DOCKER-USER, and
+        Docker leaves IP forwarding to others, which this driver sets.
+        What still drops our traffic is an iptables FORWARD policy of
+        DROP (left by Docker on iptables before, or the operator's):
+        nothing jumps to DOCKER-USER then, and that is logged with what
+        to set; the driver changes no chain of others."""
+        if self.firewall is None or not engine.nftables:
+            return
+        LOG.info('Docker %s runs its firewall on nftables (tables ip and '
+                 'ip6 docker-bridges, no DOCKER-USER): its rules judge only '
+                 'its own bridges\' traffic, so this driver\'s bridges '
+                 '(ocbr*) need no --bridge-accept-fwmark; their isolation '
+                 'is in table %s %s, and IP forwarding is set by this '
+                 'driver', engine.version_text, firewall.FAMILY,
+                 firewall.TABLE)
+        for chain in self.firewall.docker_user:
+            if chain.forward_drops():
+                LOG.warning(
+                    '%(cmd)s: FORWARD\'s policy is DROP, and Docker on '
+                    'nftables jumps to no DOCKER-USER: the traffic of this '
+                    'driver\'s bridges is dropped there. Accept it before '
+                    'that policy ("%(cmd)s -A FORWARD -i ocbr+ -j ACCEPT" '
+                    'and "%(cmd)s -A FORWARD -o ocbr+ -m conntrack '
+                    '--ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT"), or '
+                    'set the policy to ACCEPT if nothing else needs it',
+                    {'cmd': chain.name})
+
     def _clean_firewall(self):
         """Remove the rules of endpoints and networks gone while down."""
         plugged = set(self.plugged_endpoints())

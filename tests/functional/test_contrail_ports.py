@@ -366,3 +366,37 @@ def test_failure_part_way_undoes(fake, drv, pool, namespaces):
     drv.ok('NetworkDriver.Leave', ids_of(ep))
     drv.ok('NetworkDriver.DeleteEndpoint', ids_of(ep))
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+
+
+def test_docker29_call_order(fake, drv, vnc, pool, namespaces):
+    """Docker 29 sends ProgramExternalConnectivity again with no Revoke
+    between (another endpoint was the gateway meanwhile) and Revoke after
+    Leave, and may revoke an endpoint the driver never saw: each harmless,
+    and nothing of the driver's is left."""
+    net, ep = container(fake, drv, namespaces, 61)
+    eid = ep['EndpointID']
+    assert program(drv, ep, published=[(18080, '80')])[0] == 200
+    address = vnc.floating_ip_read(
+        id=ids.floating_ip_uuid(eid)).get_floating_ip_address()
+    # Again, other ports, no Revoke between: the new set replaces the old.
+    assert program(drv, ep, published=[(18081, '81')])[0] == 200
+    fip = vnc.floating_ip_read(id=ids.floating_ip_uuid(eid))
+    assert fip.get_floating_ip_address() == address
+    assert [(m.protocol, m.src_port, m.dst_port) for m in
+            fip.get_floating_ip_port_mappings().get_port_mappings()] == [
+        ('tcp', 18081, 81)]
+    sg = vnc.security_group_read(id=ids.endpoint_security_group_uuid(eid))
+    assert rules_of(sg) == [('IPv4', 'tcp', '0.0.0.0', 'local', 81, 81)]
+    assert len(fake.objects('floating-ip')) == 1
+    # Leave first, then Revoke.
+    drv.ok('NetworkDriver.Leave', ids_of(ep))
+    assert drv.ok('NetworkDriver.RevokeExternalConnectivity',
+                  ids_of(ep)) == {}
+    assert ours_left(fake, ep) == []
+    # A Revoke of an endpoint never seen, on a network never seen.
+    assert drv.ok('NetworkDriver.RevokeExternalConnectivity', {
+        'NetworkID': 'ab' * 32, 'EndpointID': 'cd' * 32}) == {}
+    drv.ok('NetworkDriver.DeleteEndpoint', ids_of(ep))
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert fake.objects('security-group') == []
+    assert fake.objects('floating-ip') == []

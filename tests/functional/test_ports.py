@@ -213,3 +213,84 @@ def test_teardown_after_the_answer(namespaces, host, driver_factory):
 
 
 conftest  # noqa: B018  (fixtures)
+
+
+PUBLISH = 'com.docker.network.portmap'
+
+
+def published(host_port, port):
+    return {'Options': {PUBLISH: [{'Proto': 6, 'IP': '', 'Port': port,
+                                   'HostIP': '', 'HostPort': host_port,
+                                   'HostPortEnd': host_port}]}}
+
+
+def nft_table(namespaces, host):
+    return namespaces.run(host, 'nft', 'list', 'table', 'inet',
+                          'opencontrail_net').stdout
+
+
+def test_ipv6_only_network_and_docker29_calls(namespaces, host,
+                                              driver_factory):
+    """An IPv6-only network (Docker 28's --ipv4=false: enable_ipv4 false,
+    no IPv4Data) works on the bridge data plane; Docker 29's call order
+    (Program twice with no Revoke between, Revoke after Leave, Revoke of
+    an endpoint never seen) leaves the published ports right and nothing
+    behind."""
+    drv = driver_factory(netns=host, port_driver='bridge').start()
+    drv.ok('NetworkDriver.CreateNetwork', {
+        'NetworkID': NID,
+        'Options': {'com.docker.network.generic': {},
+                    'com.docker.network.enable_ipv4': False,
+                    'com.docker.network.enable_ipv6': True},
+        'IPv4Data': [],
+        'IPv6Data': [{'Pool': V6, 'Gateway': 'fd00:77::1/64'}]})
+    sandboxes = []
+    for n in (1, 2):
+        eid = ('%02d' % n) * 32
+        sandbox = namespaces.add()
+        drv.ok('NetworkDriver.CreateEndpoint', {
+            'NetworkID': NID, 'EndpointID': eid,
+            'Interface': {'AddressIPv6': 'fd00:77::%d/64' % (n + 1)}})
+        join = drv.ok('NetworkDriver.Join', {
+            'NetworkID': NID, 'EndpointID': eid,
+            'SandboxKey': '/run/netns/' + sandbox, 'Options': {}})
+        assert 'Gateway' not in join
+        assert join['GatewayIPv6'] == 'fd00:77::1'
+        src = join['InterfaceName']['SrcName']
+        nsmod.sh('ip', '-n', host, 'link', 'set', src, 'netns', sandbox)
+        namespaces.run(sandbox, 'ip', 'link', 'set', src, 'name', 'eth0')
+        namespaces.run(sandbox, 'ip', '-6', 'addr', 'add',
+                       'fd00:77::%d/64' % (n + 1), 'dev', 'eth0', 'nodad')
+        namespaces.run(sandbox, 'ip', 'link', 'set', 'eth0', 'up')
+        namespaces.run(sandbox, 'ip', '-6', 'route', 'add', 'default',
+                       'via', 'fd00:77::1')
+        sandboxes.append((eid, sandbox))
+    assert ping(namespaces, sandboxes[0][1], 'fd00:77::3')
+    assert ping(namespaces, sandboxes[1][1], 'fd00:77::1')
+
+    eid = sandboxes[0][0]
+    ids_ = {'NetworkID': NID, 'EndpointID': eid}
+    drv.ok('NetworkDriver.ProgramExternalConnectivity',
+           dict(ids_, **published(18080, 80)))
+    drv.ok('NetworkDriver.ProgramExternalConnectivity',
+           dict(ids_, **published(18081, 81)))
+    table = nft_table(namespaces, host)
+    assert 'dport 18081 dnat ip6 to [fd00:77::2]:81' in table, table
+    assert '18080' not in table
+    nsmod.sh('ip', '-n', sandboxes[0][1], 'link', 'set', 'eth0', 'netns',
+             host)
+    drv.ok('NetworkDriver.Leave', ids_)
+    assert drv.ok('NetworkDriver.RevokeExternalConnectivity', ids_) == {}
+    assert '18081' not in nft_table(namespaces, host)
+    assert drv.ok('NetworkDriver.RevokeExternalConnectivity', {
+        'NetworkID': 'ab' * 32, 'EndpointID': 'cd' * 32}) == {}
+    drv.ok('NetworkDriver.DeleteEndpoint', ids_)
+    nsmod.sh('ip', '-n', sandboxes[1][1], 'link', 'set', 'eth0', 'netns',
+             host)
+    drv.ok('NetworkDriver.Leave', {'NetworkID': NID,
+                                   'EndpointID': sandboxes[1][0]})
+    drv.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': NID,
+                                            'EndpointID': sandboxes[1][0]})
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
+    assert 'fd00:77' not in nft_table(namespaces, host)
