@@ -1,4 +1,4 @@
-"""Bulk removal on Docker 20.10: stuck networks and removal time.
+"""Bulk removal: stuck networks and removal time.
 
 On one private dockerd, for Docker's built-in bridge and for the driver
 (embedded default) at each DeleteEndpoint spacing given:
@@ -9,8 +9,15 @@ On one private dockerd, for Docker's built-in bridge and for the driver
     restart clears them) and the median time of the ``docker rm -f``.
 (b) ``docker run --rm`` on each network, interleaved: the median time.
 
+Spacing -1 leaves ``delete_spacing_ms`` unset: the driver then spaces by
+the engine's version (none from Docker 28.1). The engine is Debian 12's,
+or the one ``OCN_DOCKER_ENGINE`` names (``bash tests/engines.sh`` fetches
+Debian's newest).
+
 Run as root from the repository:
-``python benchmarks/bench_bulk_remove.py --spacing 0 --spacing 50``.
+``python benchmarks/bench_bulk_remove.py --spacing 0 --spacing 50``, or
+``OCN_DOCKER_ENGINE=$(bash tests/engines.sh) python
+benchmarks/bench_bulk_remove.py --spacing -1 --trials 10``.
 """
 
 import argparse
@@ -60,16 +67,19 @@ def start_plugins(daemon, spacings, ns):
     prefix = 'ocnbulk' + uuid.uuid4().hex[:4]
     plugins = {}
     for ms in spacings:
+        options = {} if ms < 0 else {'delete_spacing_ms': ms}
         plugins[ms] = plugin_mod.DockerPlugin(
-            '%ss%d' % (prefix, ms), port_driver='bridge', debug='false',
-            delete_spacing_ms=ms, docker_url=daemon.url, netns=ns)
+            '%ss%d' % (prefix, max(ms, 0)) + ('u' if ms < 0 else ''),
+            port_driver='bridge', debug='false', docker_url=daemon.url,
+            netns=ns, **options)
         plugins[ms].start()
     return plugins
 
 
 def measure(daemon, plugins, args):
     drivers = [('bridge', 'bridge')] + [
-        ('spacing %d ms' % ms, p.name) for ms, p in sorted(plugins.items())]
+        ('spacing %s' % ('unset' if ms < 0 else '%d ms' % ms), p.name)
+        for ms, p in sorted(plugins.items())]
     results = {}
     for label, driver in drivers:
         print('(a) %s' % label, flush=True)
@@ -115,7 +125,8 @@ def main():
     parser.add_argument('--runs', type=int, default=10,
                         help='docker run --rm per network')
     parser.add_argument('--spacing', type=int, action='append',
-                        help='delete_spacing_ms values (default: 0 and 50)')
+                        help='delete_spacing_ms values, -1 for unset '
+                        '(default: 0 and 50)')
     args = parser.parse_args()
     spacings = sorted(set(args.spacing or [0, 50]))
     # A netns of its own: other drivers starting on this host delete idle

@@ -30,6 +30,24 @@ def pytest_configure(config):
                    % contrail_target.ENV)
 
 
+def pytest_report_header(config):
+    from tests.e2e import dockerd as harness
+    try:
+        return 'engine: %s' % harness.engine_name()
+    except Exception as exc:
+        return 'engine: none (%s)' % exc
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The engine the end-to-end tests ran on, just above the summary."""
+    from tests.e2e import dockerd as harness
+    try:
+        name = harness.engine_name()
+    except Exception:
+        return
+    terminalreporter.write_line('engine: %s' % name)
+
+
 def pytest_generate_tests(metafunc):
     """Tests of the Contrail API run once without auth, once with
     Keystone; against a real server (noauth) only without."""

@@ -52,6 +52,11 @@ if [ ! -e "$ks_venv/.installed-keystone-$keystone_version" ]; then
 fi
 export OCN_KEYSTONE_VENV=$ks_venv OCN_KEYSTONE_REQUIRED=1
 
+# The newest Docker Engine Debian packages (its development release's
+# docker.io, docker-cli and docker-compose), fetched by name with apt into
+# a cache and extracted there, never installed over the host's.
+engine2=$(bash tests/engines.sh)
+
 # Tests marked "alone" measure a race of Docker's own, which a busy host
 # changes: they run first, by themselves. The rest run on two workers
 # (pytest-xdist), a module to a worker: a module's fixtures stay its own.
@@ -64,5 +69,21 @@ rest=0
 "${pytest[@]}" -n "${OCN_TEST_WORKERS:-2}" --dist loadfile -m 'not alone' \
     "$@" tests || rest=$?
 [ "$rest" = 5 ] && rest=0
-if [ "$first" != 0 ]; then exit "$first"; fi
-exit "$rest"
+
+# The end-to-end modules whose subject the newer engine changed (its
+# firewall, IPv6, compose v2, pacing), again on that engine; its summary
+# names it.
+second=0
+if [ "$#" = 0 ] || [ -n "${OCN_ENGINE_ALWAYS:-}" ]; then
+    OCN_DOCKER_ENGINE=$engine2 "${pytest[@]}" \
+        -n "${OCN_TEST_WORKERS:-2}" --dist loadfile -m 'not alone' "$@" \
+        tests/e2e/test_stock_host.py tests/e2e/test_ports.py \
+        tests/e2e/test_mock_bridge.py tests/e2e/test_ipam.py \
+        tests/e2e/test_operate.py tests/e2e/test_compose.py \
+        tests/e2e/test_dockerd_restart.py || second=$?
+    [ "$second" = 5 ] && second=0
+fi
+for rc in "$first" "$rest" "$second"; do
+    if [ "$rc" != 0 ]; then exit "$rc"; fi
+done
+exit 0
