@@ -7,6 +7,7 @@ import pytest
 
 from opencontrail_net import ids
 from opencontrail_net.port_drivers import bridge as bridge_mod
+from tests.e2e import dockerd as harness
 from tests.e2e import plugin as plugin_mod
 from tests import metrics_scrape
 from tests import netns as nsmod
@@ -304,3 +305,21 @@ def test_metrics_of_a_container_run(dockerd, cleanup):
     finally:
         dockerd.cli('network', 'rm', 'netm', check=False)
         plugin.close()
+
+
+def test_engine_is_read_once_and_sets_the_spacing(dockerd, drv):
+    """The driver reads the engine through docker_url and spaces
+    DeleteEndpoint answers only where the engine has the race (before
+    28.1); delete_spacing_ms is unset here."""
+    version = harness.engine_version()
+    text = '.'.join(map(str, version))
+    expected = ('are not spaced on Docker %s' if version >= (28, 1) else
+                'are spaced 50 ms apart on Docker %s') % text
+    deadline = time.monotonic() + 10
+    while expected not in drv.log_text():
+        assert time.monotonic() < deadline, drv.log_tail()
+        time.sleep(0.1)
+    # Once per start of the driver (the module restarts it).
+    log = drv.log_text()
+    assert log.count('Docker Engine %s' % text) == log.count(
+        'Starting: backend')
