@@ -1,11 +1,14 @@
 """Options of the driver service (oslo.config)."""
 
+import logging as std_logging
 import os
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from opencontrail_net import optnames
+
+LOG = logging.getLogger(__name__)
 
 CONF = cfg.CONF
 
@@ -143,9 +146,47 @@ def apply_cli_overrides(conf=CONF):
         value = getattr(conf, cli)
         if value is not None:
             conf.set_override(opt, value, group='contrail')
+    if conf.admin_password_cli is not None:
+        LOG.warning('The admin password was given on the command line '
+                    '(-p): every local user can read it in '
+                    '/proc/%d/cmdline. Put it in a file readable by root '
+                    'only, named by [contrail] admin_password_file',
+                    os.getpid())
     if conf.api_server_cli:
         conf.set_override('api_server', conf.api_server_cli.split(','),
                           group='contrail')
+
+
+class _Redact(std_logging.Filter):
+    """Replaces each of ``secrets`` in a record's message by ****."""
+
+    def __init__(self, secrets):
+        super().__init__()
+        self.secrets = [x for x in secrets if x]
+
+    def filter(self, record):
+        message = record.getMessage()
+        for secret in self.secrets:
+            message = message.replace(secret, '****')
+        record.msg, record.args = message, None
+        return True
+
+
+def log_options(conf, logger):
+    """Every option's value at DEBUG, as oslo.config logs them: secret
+    options print as ****, and so do secrets in the command line it
+    logs as it was given (``-p PASSWORD``)."""
+    secrets = [conf.admin_password_cli]
+    group = getattr(conf, 'contrail', None)
+    if group is not None:
+        secrets.append(group.admin_password)
+    redact = _Redact(secrets)
+    std = logger.logger if hasattr(logger, 'logger') else logger
+    std.addFilter(redact)
+    try:
+        conf.log_opt_values(logger, std_logging.DEBUG)
+    finally:
+        std.removeFilter(redact)
 
 
 def driver_name(conf=CONF):

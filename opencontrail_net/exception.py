@@ -89,6 +89,12 @@ class PortError(OpenContrailNetError):
     code = 500
 
 
+class SocketInUse(OpenContrailNetError):
+    msg_fmt = ('socket %(path)s is served%(by)s: another instance of the '
+               'driver (or another program) runs on it; stop it first, or '
+               'give this one another socket_path')
+
+
 class InvalidConfig(OpenContrailNetError):
     msg_fmt = 'invalid %(option)s %(value)r: %(reason)s'
 

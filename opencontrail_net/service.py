@@ -1,6 +1,5 @@
 """Puts the pieces together: plugins, the libnetwork layer, the server."""
 
-import logging as std_logging
 
 from oslo_log import log as logging
 
@@ -17,6 +16,7 @@ from opencontrail_net import plugin
 from opencontrail_net.port_drivers import base as port_base
 from opencontrail_net import server
 from opencontrail_net import systemd
+from opencontrail_net import unix_socket
 
 LOG = logging.getLogger(__name__)
 
@@ -105,10 +105,12 @@ class Service:
         systemd.notify('READY=1')
 
     def run(self):
+        # Before anything starts: a second instance on a socket in use
+        # touches nothing of the first's (host state, firewall, backend).
+        unix_socket.ensure_free(self.conf.socket_path)
         LOG.info('Starting: backend %s, port driver %s, scope %s',
                  self.conf.backend, self.conf.port_driver, self.conf.scope)
-        # Secret options (passwords) print as "****".
-        self.conf.log_opt_values(LOG, std_logging.DEBUG)
+        config.log_options(self.conf, LOG)
         self.backend.start()
         self.ports.start()
         try:

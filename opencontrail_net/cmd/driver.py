@@ -19,12 +19,11 @@ def main(argv=None):
     if not conf.host:
         conf.set_override('host', socket.gethostname())
     try:
-        svc = service.Service(conf)
+        return service.Service(conf).run()
     except exception.OpenContrailNetError as exc:
         LOG.error('%s', exc)
         print('opencontrail-net-driver: %s' % exc, file=sys.stderr)
         return 2
-    return svc.run()
 
 
 if __name__ == '__main__':

@@ -7,6 +7,8 @@ does. The driver's user lives in a Keystone domain of its own
 """
 
 import concurrent.futures
+import os
+import subprocess
 import socket
 import time
 
@@ -15,6 +17,7 @@ import requests
 from vnc_api import vnc_api
 
 from tests import contrail_target
+from tests import driverproc
 from tests.fakes import contrail_api
 from tests.functional import conftest
 from tests.functional.test_contrail_backend import (
@@ -179,3 +182,71 @@ def test_token_check_follows_keystone(keystone):
     assert check.user_of('gAAAAA-bogus') is None
     keystone.revoke(token)
     assert check.user_of(token) is None
+
+
+def test_password_from_a_file(fake, driver_factory, keystone, workdir):
+    """admin_password_file: the password from a file only root reads,
+    never on the command line or in the config; a file others can read
+    is refused at start, naming it."""
+    options = contrail_target.driver_options(fake)
+    secret = options.pop('contrail.admin_password')
+    path = os.path.join(workdir, 'password')
+    with open(path, 'w') as f:
+        f.write(secret + '\n')
+    os.chmod(path, 0o600)
+    drv = driver_factory(name='pwfile', backend='contrail',
+                         port_driver='veth', **dict(
+                             options, **{'contrail.admin_password_file':
+                                         path})).start()
+    drv.ok('NetworkDriver.CreateNetwork', net_body(29))
+    drv.ok('NetworkDriver.DeleteNetwork',
+           {'NetworkID': net_body(29)['NetworkID']})
+    assert secret not in drv.log_text()
+    with open(drv.config_path) as f:
+        assert secret not in f.read()
+    drv.stop()
+
+    os.chmod(path, 0o644)
+    loose = driver_factory(name='pwloose', backend='contrail',
+                           port_driver='veth', **dict(
+                               options, **{'contrail.admin_password_file':
+                                           path}))
+    with pytest.raises(RuntimeError) as err:
+        loose.start()
+    assert ("invalid [contrail] admin_password_file '%s': mode 644, owner "
+            "uid 0: it must be readable by its owner (root) only (chmod "
+            "600)" % path) in str(err.value)
+
+
+def serving(socket_path):
+    try:
+        return driverproc.call(socket_path, 'Plugin.Activate')[0] == 200
+    except OSError:
+        return False
+
+
+def test_password_on_the_command_line_is_a_warning(fake, driver_factory,
+                                                   keystone):
+    options = contrail_target.driver_options(fake)
+    secret = options.pop('contrail.admin_password')
+    drv = driver_factory(name='pwcli', backend='contrail',
+                         port_driver='veth', **options)
+    log = open(drv.log_path, 'w')
+    proc = subprocess.Popen(drv.command() + ['-p', secret], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while not serving(drv.socket_path):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        drv.ok('NetworkDriver.CreateNetwork', net_body(30))
+        drv.ok('NetworkDriver.DeleteNetwork',
+               {'NetworkID': net_body(30)['NetworkID']})
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+    out = drv.log_text()
+    assert ('The admin password was given on the command line (-p): every '
+            'local user can read it in /proc/%d/cmdline' % proc.pid) in out
+    assert secret not in out

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+from tests import driverproc
 from tests.functional import conftest
 
 NID = 'ab' * 32
@@ -179,3 +180,22 @@ def settle(check, seconds=5):
             return False
         time.sleep(0.1)
     return True
+
+
+def test_socket_in_use_is_never_taken_over(driver_factory, workdir):
+    """A second driver on the socket of a running one exits non-zero,
+    naming the socket and the pid serving it, and changes nothing: the
+    first still serves."""
+    first = driver_factory(name='first').start()
+    other = os.path.join(workdir, 'second')
+    os.makedirs(other)
+    second = driverproc.DriverProcess(other, first.socket_path)
+    res = subprocess.run(second.command(), capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 2, res.stderr
+    assert ('socket %s is served by pid %d' % (first.socket_path,
+                                               first.proc.pid)
+            ) in res.stderr
+    assert 'Starting: backend' not in res.stderr
+    assert first.ok('NetworkDriver.GetCapabilities')['Scope'] == 'local'
+    assert first.stop() == 0

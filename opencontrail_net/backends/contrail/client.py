@@ -6,6 +6,7 @@ pool and every request it sends is bounded by the call's deadline.
 """
 
 import contextlib
+import os
 import threading
 import time
 
@@ -28,10 +29,25 @@ CONFIG_OPTS = [
     cfg.ListOpt('api_server', default=['127.0.0.1'],
                 help='Contrail config API servers; several give failover.'),
     cfg.PortOpt('api_port', default=8082, help='Config API port.'),
-    cfg.BoolOpt('use_ssl', default=False, help='Talk HTTPS to the API.'),
-    cfg.StrOpt('cafile', help='CA bundle to verify the API server with.'),
+    cfg.BoolOpt('use_ssl', default=False,
+                help='Talk HTTPS to the API, verifying its certificate '
+                     '(against cafile, else the system\'s CAs). The driver '
+                     'verifies it with its own HTTP session: nothing is '
+                     'written to disk, and /etc/contrail/vnc_api_lib.ini '
+                     'is not read.'),
+    cfg.StrOpt('cafile',
+               help='CA bundle (PEM) to verify the API server with, with '
+                    'use_ssl. Unset: the system\'s CAs.'),
+    cfg.StrOpt('certfile',
+               help='Client certificate (PEM) to present to the API server, '
+                    'with use_ssl: for a server (or TLS front) that asks '
+                    'for one (mutual TLS).'),
+    cfg.StrOpt('keyfile',
+               help='Private key (PEM) of certfile, if not in it. Keep it '
+                    'readable by root only.'),
     cfg.BoolOpt('insecure', default=False,
-                help='Do not verify the API server\'s certificate.'),
+                help='With use_ssl, do not verify the API server\'s '
+                     'certificate (logged as a warning at start).'),
     cfg.StrOpt('auth_type', default='noauth',
                choices=[('noauth', 'the API server runs without auth'),
                         ('keystone', 'a Keystone v3 token with every '
@@ -51,7 +67,13 @@ CONFIG_OPTS = [
                help='Keystone protocol, when auth_url is no URL.'),
     cfg.StrOpt('admin_user', default='admin', help='Keystone user.'),
     cfg.StrOpt('admin_password', secret=True, default='',
-               help='Keystone password of admin_user.'),
+               help='Keystone password of admin_user. Prefer '
+                    'admin_password_file.'),
+    cfg.StrOpt('admin_password_file',
+               help='File holding the Keystone password of admin_user '
+                    '(its first line), owned by root and readable by its '
+                    'owner only; read at start. Instead of '
+                    'admin_password.'),
     cfg.StrOpt('admin_tenant', default='admin',
                help='Keystone project the token is scoped to.'),
     cfg.StrOpt('user_domain_name', default='Default',
@@ -114,6 +136,62 @@ def unavailable(why):
     return exception.BackendUnavailable(reason='Contrail API: %s' % why)
 
 
+def tls_settings(opts):
+    """(verify, cert) for requests' sessions, or None without use_ssl.
+
+    Files named are checked now: a missing or unreadable one is a
+    configuration error, not a failed request later.
+    """
+    if not opts.use_ssl:
+        return None
+    for name in ('cafile', 'certfile', 'keyfile'):
+        path = getattr(opts, name)
+        if path and not os.access(path, os.R_OK):
+            raise exception.InvalidConfig(
+                option='[contrail] %s' % name, value=path,
+                reason='it cannot be read')
+    if opts.keyfile and not opts.certfile:
+        raise exception.InvalidConfig(
+            option='[contrail] keyfile', value=opts.keyfile,
+            reason='it is set without certfile')
+    verify = False if opts.insecure else (opts.cafile or True)
+    cert = None
+    if opts.certfile:
+        cert = ((opts.certfile, opts.keyfile) if opts.keyfile
+                else opts.certfile)
+    return verify, cert
+
+
+def tls_reason(exc, opts):
+    """What a failed TLS handshake means, in an operator's words."""
+    text = str(exc)
+    if 'CERTIFICATE_VERIFY_FAILED' in text or 'certificate verify' in text:
+        return ('TLS: the API server\'s certificate is not trusted (%s): '
+                '%s' % ('[contrail] cafile %s' % opts.cafile if opts.cafile
+                        else 'the system\'s CAs; set [contrail] cafile',
+                        _ssl_detail(text)))
+    # A server that wants a client certificate ends the handshake with an
+    # alert (TLS 1.2) or, once it has read what came (TLS 1.3), closes.
+    if any(word in text for word in (
+            'certificate required', 'CERTIFICATE_REQUIRED',
+            'handshake failure', 'unknown ca', 'bad certificate',
+            'EOF occurred in violation of protocol')):
+        return ('TLS: the API server refused this client\'s certificate '
+                '(%s): %s' % (
+                    '[contrail] certfile %s' % opts.certfile
+                    if opts.certfile else 'none sent: set [contrail] '
+                    'certfile and keyfile', _ssl_detail(text)))
+    return 'TLS: %s' % _ssl_detail(text)
+
+
+def _ssl_detail(text):
+    """The SSL library's own words out of requests' nested message."""
+    for marker in ('SSLError(', 'SSLCertVerificationError('):
+        if marker in text:
+            text = text[text.rindex(marker) + len(marker):]
+    return text.strip("()'\" ")[:300]
+
+
 class BoundedVncApi(vnc_api.VncApi):
     """VncApi without its hidden retry loops, bounded by a deadline.
 
@@ -126,15 +204,53 @@ class BoundedVncApi(vnc_api.VncApi):
     deadline = None
     request_timeout = 5.0
     keystone = None
+    tls = None
+    opts = None
 
     def __init__(self, *args, deadline=None, request_timeout=None,
-                 keystone=None, **kwargs):
+                 keystone=None, tls=None, opts=None, made=None, **kwargs):
         # Set before the constructor's own first request (GET /).
         self.deadline = deadline
         if request_timeout is not None:
             self.request_timeout = request_timeout
         self.keystone = keystone
+        self.tls = tls
+        self.opts = opts
+        if made is not None:
+            made.append(self)    # for the caller, if the constructor fails
+        # vnc_api's session swallows the cause of a failed connection
+        # (it raises a bare ConnectionError): kept here.
+        self.last_error = None
         super().__init__(*args, **kwargs)
+
+    def _create_api_server_session(self):
+        """vnc_api's sessions, verified by the driver: vnc_api is given
+        no certificate file (it would copy them into a bundle under
+        /tmp), and each request gets ``verify`` and ``cert``."""
+        super()._create_api_server_session()
+        for session in \
+                self._api_server_session.api_server_sessions.values():
+            session.request = self._keeping_errors(session.request)
+
+    def _keeping_errors(self, request):
+        def keep(*args, **kwargs):
+            if self.tls is not None:
+                # Per request: a session's own verify loses to
+                # REQUESTS_CA_BUNDLE in requests' merge.
+                kwargs['verify'], kwargs['cert'] = self.tls
+            try:
+                return request(*args, **kwargs)
+            except requests.exceptions.RequestException as exc:
+                self.last_error = exc
+                raise
+        return keep
+
+    def failure(self, exc):
+        """Why a request (or the connection) failed, for the operator."""
+        cause = self.last_error or exc
+        if isinstance(cause, requests.exceptions.SSLError) and self.opts:
+            return tls_reason(cause, self.opts)
+        return '%s at %s' % (type(cause).__name__, self._web_host)
 
     def _authenticate(self, response=None, headers=None):
         if self.keystone is None:
@@ -164,6 +280,7 @@ class BoundedVncApi(vnc_api.VncApi):
             session.timeout = min(self.request_timeout, remaining)
             session.connection_timeout = min(2.0, remaining)
         method = _METHODS.get(op, str(op))
+        self.last_error = None
         try:
             result = super()._request(op, url, data=data,
                                       retry_on_error=False,
@@ -174,8 +291,7 @@ class BoundedVncApi(vnc_api.VncApi):
             raise unavailable('service unavailable (%s)' % exc)
         except requests.exceptions.RequestException as exc:
             metrics.CONTRAIL_REQUESTS.labels(method, 'none').inc()
-            raise unavailable('%s at %s' % (type(exc).__name__,
-                                            self._web_host))
+            raise unavailable(self.failure(exc))
         except Exception as exc:
             metrics.CONTRAIL_REQUESTS.labels(
                 method, metrics.contrail_status(exc)).inc()
@@ -220,6 +336,11 @@ class Client:
 
     def __init__(self, opts):
         self.opts = opts
+        self.tls = tls_settings(opts)
+        if self.tls is not None and self.tls[0] is False:
+            LOG.warning('[contrail] insecure: the API server\'s certificate '
+                        'is not verified; anyone on the path can read the '
+                        'token and change what the driver makes')
         self.keystone = None
         if opts.auth_type == 'keystone':
             self.keystone = keystone.KeystoneAuth(opts)
@@ -238,24 +359,28 @@ class Client:
             auth = {'auth_type': 'keystone', 'username': opts.admin_user,
                     'password': '-', 'tenant_name': opts.admin_tenant,
                     'auth_url': keystone.TOKEN_PATH}
+        made = []
         try:
+            # conf_file: vnc_api would read /etc/contrail/vnc_api_lib.ini
+            # and, with its cafile, write a bundle under /tmp. TLS is the
+            # driver's own (BoundedVncApi._create_api_server_session).
             client = BoundedVncApi(
                 api_server_host=list(opts.api_server),
                 api_server_port=str(opts.api_port),
-                api_server_use_ssl=opts.use_ssl, apicafile=opts.cafile,
-                apiinsecure=opts.insecure,
+                api_server_use_ssl=opts.use_ssl, apicafile=None,
+                apiinsecure=False, conf_file=os.devnull,
                 timeout=min(remaining, int(request_timeout)),
                 connection_timeout=2, deadline=deadline,
                 request_timeout=request_timeout, keystone=self.keystone,
-                **auth)
+                tls=self.tls, opts=opts, made=made, **auth)
         except exception.OpenContrailNetError:
             raise
         except vnc_exc.AuthFailed:
             raise self._refused()
         except (requests.exceptions.RequestException,
                 vnc_exc.VncError) as exc:
-            raise unavailable('cannot connect to %s: %s' % (
-                where, type(exc).__name__))
+            reason = made[0].failure(exc) if made else type(exc).__name__
+            raise unavailable('cannot connect to %s: %s' % (where, reason))
         if getattr(client, '_srv_root_url', None) is None:
             raise unavailable('no homepage from %s' % where)
         LOG.info('Connected to the Contrail API at %s', where)

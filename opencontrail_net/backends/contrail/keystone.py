@@ -8,6 +8,7 @@ formatting, and every failure is a bare ``RuntimeError``. keystoneauth1
 keeps its part: the header it sends and one retry after a 401.
 """
 
+import os
 import threading
 import time
 
@@ -47,6 +48,40 @@ def identity_url(opts):
     return url
 
 
+def password(opts):
+    """admin_password, or the first line of admin_password_file.
+
+    The file must belong to root (or to the driver's own user) and be
+    readable by its owner only: a password others can read is refused.
+    """
+    path = opts.admin_password_file
+    if not path:
+        return opts.admin_password
+    if opts.admin_password:
+        raise exception.InvalidConfig(
+            option='[contrail] admin_password_file', value=path,
+            reason='admin_password (or -p) is set too: give one of them')
+    try:
+        st = os.stat(path)
+        with open(path) as f:
+            secret = f.readline().rstrip('\r\n')
+    except OSError as exc:
+        raise exception.InvalidConfig(
+            option='[contrail] admin_password_file', value=path,
+            reason=exc.strerror or str(exc))
+    if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o077:
+        raise exception.InvalidConfig(
+            option='[contrail] admin_password_file', value=path,
+            reason='mode %o, owner uid %d: it must be readable by its '
+            'owner (root) only (chmod 600)' % (st.st_mode & 0o777,
+                                               st.st_uid))
+    if not secret:
+        raise exception.InvalidConfig(
+            option='[contrail] admin_password_file', value=path,
+            reason='its first line is empty')
+    return secret
+
+
 class KeystoneAuth:
     """One token for every client of the pool, renewed when refused.
 
@@ -58,7 +93,7 @@ class KeystoneAuth:
         self.user = opts.admin_user
         self._plugin = v3.Password(
             auth_url=self.url, username=opts.admin_user,
-            password=opts.admin_password, project_name=opts.admin_tenant,
+            password=password(opts), project_name=opts.admin_tenant,
             user_domain_name=opts.user_domain_name,
             project_domain_name=opts.project_domain_name)
         if opts.auth_insecure:
