@@ -129,8 +129,11 @@ class Firewall:
         # Docker's iptables and ip6tables, where dockerd manages them: our
         # accepts (DockerUser, one per family).
         self.docker_user = list(docker_user)
+        # The table as the last change left it (libnftables' JSON list),
+        # to put back when someone flushed it (``restore``).
+        self._snapshot = None
 
-    def _run(self, commands):
+    def _run(self, commands, change=True):
         with self.lock:
             if self._nft is None:
                 nft = _load()
@@ -138,10 +141,53 @@ class Firewall:
                 nft.set_handle_output(True)
                 self._nft = nft
             rc, out, err = self._nft.json_cmd({'nftables': commands})
-        if rc != 0:
-            raise exception.PortError(reason='nftables: %s' % (
-                err.strip() or 'error %d' % rc))
+            if rc != 0:
+                raise exception.PortError(reason='nftables: %s' % (
+                    err.strip() or 'error %d' % rc))
+            if change:
+                self._snapshot = self._list()
         return out
+
+    def _list(self):
+        """Our whole table, as libnftables lists it (JSON objects)."""
+        cmd = [{'list': {'table': {'family': FAMILY, 'name': TABLE}}}]
+        rc, out, _err = self._nft.json_cmd({'nftables': cmd})
+        return out.get('nftables', []) if rc == 0 else None
+
+    def intact(self):
+        """Whether the table still has its localhost guard (the input
+        chain's two rules): False after ``nft flush ruleset`` (Debian's
+        nftables.conf begins so) or a flush of the table."""
+        cmd = [{'list': {'chain': {'family': FAMILY, 'table': TABLE,
+                                   'name': INPUT}}}]
+        with self.lock:
+            if self._nft is None:
+                return True     # Nothing made yet.
+            rc, out, _err = self._nft.json_cmd({'nftables': cmd})
+        if rc != 0:
+            return False
+        return sum(1 for item in out.get('nftables', []) if 'rule' in item
+                   and item['rule'].get('comment') == 'localhost') == 2
+
+    def restore(self):
+        """Put the table back as the last change left it, in one batch;
+        the number of rules put back (None: nothing known to restore)."""
+        with self.lock:
+            snapshot = self._snapshot
+            if not snapshot:
+                return None
+            cmds = [{'add': {'table': {'family': FAMILY, 'name': TABLE}}},
+                    {'delete': {'table': {'family': FAMILY, 'name': TABLE}}}]
+            rules = 0
+            for item in snapshot:
+                for kind in ('table', 'chain', 'rule'):
+                    if kind in item:
+                        obj = {k: v for k, v in item[kind].items()
+                               if k != 'handle'}
+                        cmds.append({'add': {kind: obj}})
+                        rules += kind == 'rule'
+            self._run(cmds)
+            return rules
 
     def ensure(self):
         """Make the table and its chains; keep rules that are there."""
@@ -199,7 +245,7 @@ class Firewall:
         cmd = [{'list': {'table': {'family': FAMILY, 'name': TABLE}}}]
         with self.lock:
             try:
-                out = self._run(cmd)
+                out = self._run(cmd, change=False)
             except exception.PortError as exc:
                 if self._nft is None:
                     raise

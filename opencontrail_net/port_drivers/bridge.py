@@ -52,6 +52,14 @@ class BridgeDriver(veth.VethDriver):
                     'needed (needs python3-nftables). Off: the host\'s '
                     'firewall and forwarding are left alone, and -p is '
                     'refused.'),
+        cfg.FloatOpt('firewall_check_interval', default=2.0, min=0,
+                     help='Seconds between checks that the table inet '
+                          'opencontrail_net still stands (a "nft flush '
+                          'ruleset", as Debian\'s nftables.conf does, '
+                          'removes it, and with it the guard keeping '
+                          'containers off the host\'s 127.0.0.0/8 '
+                          'services): it is put back as the driver last '
+                          'left it. 0: no checks.'),
     )
 
     def __init__(self, conf):
@@ -80,6 +88,33 @@ class BridgeDriver(veth.VethDriver):
             LOG.warning('No published ports or masquerade: %s', exc)
             return
         self._clean_firewall()
+        interval = self.conf.bridge.firewall_check_interval
+        if interval > 0:
+            self._guard_stop = threading.Event()
+            threading.Thread(target=self._guard, args=(interval,),
+                             name='firewall-guard', daemon=True).start()
+
+    def _guard(self, interval):
+        """Put the table back whenever someone flushed it."""
+        while not self._guard_stop.wait(interval):
+            try:
+                if self.firewall.intact():
+                    continue
+                count = self.firewall.restore()
+            except Exception as exc:
+                LOG.warning('Checking table %s %s failed: %s',
+                            firewall.FAMILY, firewall.TABLE, exc)
+                continue
+            if count is not None:
+                LOG.warning('Table %s %s was flushed by someone else: put '
+                            'back as this driver last left it (%d rules, '
+                            'within %.1f s of the flush)', firewall.FAMILY,
+                            firewall.TABLE, count, interval)
+
+    def stop(self):
+        if getattr(self, '_guard_stop', None) is not None:
+            self._guard_stop.set()
+        super().stop()
 
     def engine_known(self, engine):
         """Docker 29 may run its firewall on nftables (tables ``ip`` and

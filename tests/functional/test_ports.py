@@ -5,6 +5,7 @@ whose paths stand as SandboxKey. The test does what Docker does after
 Join: move SrcName into the sandbox, rename it, give it its address.
 """
 
+import re
 import time
 import uuid
 
@@ -294,3 +295,42 @@ def test_ipv6_only_network_and_docker29_calls(namespaces, host,
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
     assert nsmod.wait_links(host, {'lo'}) == {'lo'}
     assert 'fd00:77' not in nft_table(namespaces, host)
+
+
+def test_table_is_put_back_after_a_flush(namespaces, host, driver_factory):
+    """``nft flush ruleset`` (Debian's nftables.conf begins with it)
+    removes the driver's table, and with it the guard that keeps
+    containers off the host's 127.0.0.0/8 services: the driver puts it
+    back, published ports included, within seconds."""
+    drv = driver_factory(netns=host, port_driver='bridge', **{
+        'bridge.firewall_check_interval': 0.5}).start()
+    network(drv)
+    eid, _sandbox, _mac, _join = attach(drv, namespaces, host, 1)
+    drv.ok('NetworkDriver.ProgramExternalConnectivity', dict(
+        {'NetworkID': NID, 'EndpointID': eid}, **published(18085, 80)))
+    before = nft_table(namespaces, host)
+    assert 'comment "localhost"' in before and 'dport 18085' in before
+    namespaces.run(host, 'nft', 'flush', 'ruleset')
+    flushed = time.monotonic()
+    res = namespaces.run(host, 'nft', 'list', 'table', 'inet',
+                         'opencontrail_net', check=False)
+    assert res.returncode != 0     # the premise: gone
+    deadline = flushed + 5
+    while True:
+        res = namespaces.run(host, 'nft', 'list', 'table', 'inet',
+                             'opencontrail_net', check=False)
+        if res.returncode == 0 and 'comment "localhost"' in res.stdout:
+            break
+        assert time.monotonic() < deadline, drv.log_tail()
+        time.sleep(0.05)
+    exposed = time.monotonic() - flushed
+    assert exposed < 2.0
+    after = nft_table(namespaces, host)
+    assert sorted(_rules(after)) == sorted(_rules(before))
+    assert 'was flushed by someone else: put back' in drv.log_text()
+
+
+def _rules(table):
+    """The table's rules without their handles."""
+    return [re.sub(r' # handle \d+', '', line.strip())
+            for line in table.splitlines() if 'comment' in line]
