@@ -8,6 +8,7 @@ lets Contrail pick them, so they never collide with anyone's.
 """
 
 import ipaddress
+import uuid
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -45,9 +46,12 @@ def register_opts(conf):
 
 def pool_id(pool):
     """The pool ID Docker keeps: every field of ``pool``, ';'-separated."""
-    return ';'.join([_ID_PREFIX, pool.cidr, pool.range or '',
-                     '6' if pool.v6 else '4', ':'.join(pool.project or ()),
-                     pool.ipam or '', pool.network or '', pool.gateway or ''])
+    parts = [_ID_PREFIX, pool.cidr, pool.range or '',
+             '6' if pool.v6 else '4', ':'.join(pool.project or ()),
+             pool.ipam or '', pool.network or '', pool.gateway or '']
+    if pool.owner:
+        parts.append(pool.owner)
+    return ';'.join(parts)
 
 
 def parse_pool_id(body):
@@ -56,10 +60,13 @@ def parse_pool_id(body):
         raise exception.InvalidRequest(reason='PoolID %r is not one of this '
                                        'driver\'s pools' % (value,))
     parts = value.split(';')
-    if len(parts) != 8:
+    # 8 fields before pools had owners (networks made then keep them).
+    if len(parts) == 8:
+        parts.append('')
+    if len(parts) != 9:
         raise exception.InvalidRequest(reason='PoolID %r is malformed'
                                        % value)
-    _p, cidr, rng, version, project, ipam, network, gateway = parts
+    _p, cidr, rng, version, project, ipam, network, gateway, owner = parts
     try:
         ipaddress.ip_network(cidr)
         if rng:
@@ -70,7 +77,7 @@ def parse_pool_id(body):
     return model.Pool(cidr=cidr, range=rng or None, v6=version == '6',
                       project=project.split(':') if project else None,
                       ipam=ipam or None, network=network or None,
-                      gateway=gateway or None)
+                      gateway=gateway or None, owner=owner or None)
 
 
 def _cidr(body, key, v6):
@@ -143,8 +150,11 @@ class IpamDriver:
         if sub is not None and not sub.subnet_of(net):
             raise exception.InvalidRequest(
                 reason='--ip-range %s is outside --subnet %s' % (sub, net))
+        # Each RequestPool owns what it takes: a ReleasePool of another
+        # request's pool ID (a create that lost a race) gives up nothing.
         pool = model.Pool(cidr=str(net) if net else None,
-                          range=str(sub) if sub else None, v6=v6)
+                          range=str(sub) if sub else None, v6=v6,
+                          owner=uuid.uuid4().hex[:16])
         self._options(pool, body.get('Options'))
         pool = self.backend.request_pool(pool, default_pools(self.conf, v6))
         data = {}

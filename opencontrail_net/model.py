@@ -221,6 +221,9 @@ class Pool:
     ipam: typing.Optional[str] = None
     network: typing.Optional[str] = None   # an existing Contrail network
     gateway: typing.Optional[str] = None   # the existing network's own
+    # The RequestPool that took it: only a ReleasePool of that pool ID
+    # gives it up (None: a pool ID from before owners).
+    owner: typing.Optional[str] = None
 
     @property
     def key(self):

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 
 from oslo_log import log as logging
 
@@ -45,6 +46,9 @@ CREATE TABLE IF NOT EXISTS pool_addresses (
 """
 
 DEFAULT_PROJECT = ['default-domain', 'default-project']
+# How long a pool taken but not yet made a network stays its taker's
+# (as in the contrail backend's pools).
+TAKING_GRACE = 60.0
 
 
 class MockBackend(base.Backend):
@@ -367,8 +371,8 @@ class MockBackend(base.Backend):
             else:
                 self._check_free(db, pool)
             db.execute('INSERT OR REPLACE INTO pools (key, data) '
-                       'VALUES (?, ?)', (pool.key, json.dumps(
-                           dataclasses.asdict(pool))))
+                       'VALUES (?, ?)', (pool.key, json.dumps(dict(
+                           dataclasses.asdict(pool), taken=time.time()))))
         return pool
 
     @staticmethod
@@ -393,9 +397,26 @@ class MockBackend(base.Backend):
                     s.cidr == pool.cidr for s in net.subnets):
                 raise exception.Conflict(reason='pool %s is in use by '
                                          'network %s' % (pool.cidr, net.id))
+        for (data,) in db.execute('SELECT data FROM pools WHERE key = ?',
+                                  (pool.key,)):
+            other = json.loads(data)
+            age = time.time() - (other.get('taken') or 0)
+            if other.get('owner') != pool.owner and age < TAKING_GRACE:
+                raise exception.Conflict(
+                    reason='pool %s was taken %.0f s ago by another network '
+                    'create, not done yet: try again once it is, or use '
+                    'another subnet' % (pool.cidr, max(age, 0)))
 
     def release_pool(self, pool):
+        # Only the request that took the pool gives it up (and its
+        # addresses): a create that lost it to another frees nothing.
         with self._txn() as db:
+            for (data,) in db.execute('SELECT data FROM pools WHERE key = ?',
+                                      (pool.key,)):
+                if json.loads(data).get('owner') != pool.owner:
+                    LOG.warning('ReleasePool of pool %s by a request that '
+                                'does not hold it: left as it is', pool.cidr)
+                    return
             db.execute('DELETE FROM pools WHERE key = ?', (pool.key,))
             db.execute('DELETE FROM pool_addresses WHERE pool = ?',
                        (pool.key,))

@@ -263,11 +263,8 @@ def test_allow_policy_outliving_a_network_is_repaired(
     assert status(drv)['findings'] == []
     # This host forgets the pair, as a host that did not make it knows
     # nothing of it.
-    key = 'opencontrail-net:pending-delete:' + contrail_target.HOST
-    record = json.loads(vnc.kv_retrieve(key))
-    for network_id in (web_id, db_id):
-        record['allow'].pop(network_id)
-    vnc.kv_store(key, json.dumps(record))
+    vnc.kv_delete('opencontrail-net:host:%s:allow:%s:%s' % (
+        (contrail_target.HOST,) + tuple(sorted((web_id, db_id)))))
     drv.restart()
     dockerd.cli('network', 'rm', web)
     made['networks'].remove(web)

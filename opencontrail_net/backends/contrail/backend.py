@@ -73,7 +73,9 @@ class ContrailBackend(base.Backend):
         except exception.OpenContrailNetError as exc:
             LOG.warning('Could not look for unused VMs and pending deletes '
                         'at start: %s', exc)
-        self.pending.start(self.networks.delete)
+        # Until the record is read, it is read again every few seconds
+        # (and before any call that needs it): never carried on without.
+        self.pending.start(self.networks.delete, self.ctx.api)
 
     def stop(self):
         self.pending.stop()

@@ -168,6 +168,7 @@ class Networks:
             LOG.info('Docker networks %s and %s may talk: network-policy %s',
                      network.id, peer['id'], policy)
         if network.allow_peers:
+            self.pending.ensure_loaded(api)
             self.pending.pair(api, network.id,
                               [p['id'] for p in network.allow_peers], True)
 
@@ -196,6 +197,7 @@ class Networks:
         the refs of our networks of the pair, then the policy."""
         a, b = policy['networks']
         with self.ctx.api() as api:
+            self.pending.ensure_loaded(api)
             held = cleanup.delete_allow_policy(
                 api, policy['uuid'], (a, b),
                 [vn_uuid for _network, vn_uuid in policy['ours']])
@@ -425,6 +427,8 @@ class Networks:
     def delete(self, network_id):
         vn_uuid = ids.network_uuid(network_id)
         with self.ctx.api() as api:
+            # Whether a policy or a held delete of ours goes with it.
+            self.pending.ensure_loaded(api)
             try:
                 api.virtual_network_delete(id=vn_uuid)
             except vnc_exc.NoIdError:

@@ -15,23 +15,35 @@ import json
 import threading
 
 from oslo_log import log as logging
+from vnc_api import exceptions as vnc_exc
 
-from opencontrail_net.backends.contrail import context
 from opencontrail_net import exception
 
 LOG = logging.getLogger(__name__)
 
+# The record as one value, before per-entry keys: read once, migrated.
 PENDING_KEY = 'opencontrail-net:pending-delete:%s'
+# One key per entry, so that no writer (the driver, its next process,
+# opencontrail-net-manage) ever stores over another's entries.
+HOST_PREFIX = 'opencontrail-net:host:%s:'
+HELD_KEY = HOST_PREFIX + 'held:%s'
+ALLOW_KEY = HOST_PREFIX + 'allow:%s:%s'
+# Start-up reads the record briefly; until it has, it tries again so
+# often (seconds), and every call that needs it reads it first.
+LOAD_RETRY = 2.0
 
 
 class PendingDeletes:
     """This host's kept networks, the thread that retries them, and the
     networks it made allow policies between.
 
-    ``ids`` and ``allowed`` are owned here: read from the store at start,
-    replaced by ``hold`` and ``pair`` once the store has the new record,
-    never otherwise invalidated. Readers take them as they stand; no
-    lock guards them.
+    The store holds one key per entry (``HELD_KEY``, ``ALLOW_KEY``): a
+    write adds or removes its own entry and never stores what it
+    believes the others to be, so no writer loses another's entries,
+    whatever it has read. ``ids`` and ``allowed`` are what this process
+    knows: read from the store by ``load`` (at start, retried until it
+    succeeds; ``ensure_loaded`` before a decision that needs them),
+    then changed with each write.
     """
 
     def __init__(self, ctx):
@@ -40,37 +52,111 @@ class PendingDeletes:
         # Docker network ID → frozenset of the network IDs it has an
         # allow policy with.
         self.allowed = {}
-        # Orders the changes of the record, and so its writes: the store
-        # always ends with the latest set. Held by this record's writers
-        # alone.
-        self._writing = threading.Lock()
+        self.loaded = False
+        # Guards the two sets above while they are replaced; never held
+        # across a request.
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = None
 
+    # Reading ----------------------------------------------------------
+
     def load(self, api):
-        """Read this host's record (at start)."""
-        kept = json.loads(context.kv_get(api, PENDING_KEY % self.ctx.host)
-                          or '[]')
+        """Read this host's entries (one listing of the store), moving a
+        record of the former one-value form to per-entry keys."""
+        host = self.ctx.host
+        prefix = HOST_PREFIX % host
+        held, pairs, legacy = set(), set(), None
+        for item in api.kv_retrieve() or []:
+            # An empty store lists one pair of key None.
+            key = item.get('key') if isinstance(item, dict) else None
+            if not isinstance(key, str):
+                continue
+            if key == PENDING_KEY % host:
+                legacy = item.get('value')
+            elif key.startswith(prefix):
+                kind, _, rest = key[len(prefix):].partition(':')
+                if kind == 'held' and rest:
+                    held.add(rest)
+                elif kind == 'allow' and rest.count(':') == 1:
+                    pairs.add(tuple(rest.split(':')))
+        if legacy is not None:
+            self._migrate(api, legacy, held, pairs)
+        allowed = {}
+        for a, b in pairs:
+            allowed.setdefault(a, set()).add(b)
+            allowed.setdefault(b, set()).add(a)
+        with self._lock:
+            self.ids = frozenset(held)
+            self.allowed = {k: frozenset(v) for k, v in allowed.items()}
+            self.loaded = True
+
+    def _migrate(self, api, legacy, held, pairs):
+        """Entries of the one-value record, each to a key of its own;
+        then the record goes."""
+        try:
+            kept = json.loads(legacy or '[]')
+        except ValueError:
+            LOG.warning('Host record %s is not JSON; left as it is: %r',
+                        PENDING_KEY % self.ctx.host, legacy)
+            return
         if isinstance(kept, list):
-            # Written before allow pairs: held deletes alone.
             kept = {'pending': kept}
-        self.ids = frozenset(kept.get('pending') or ())
-        self.allowed = {k: frozenset(v)
-                        for k, v in (kept.get('allow') or {}).items()}
+        for network_id in kept.get('pending') or ():
+            if network_id not in held:
+                api.kv_store(HELD_KEY % (self.ctx.host, network_id), '1')
+                held.add(network_id)
+        for one, others in (kept.get('allow') or {}).items():
+            for other in others:
+                pair = tuple(sorted((one, other)))
+                if pair not in pairs:
+                    api.kv_store(ALLOW_KEY % ((self.ctx.host,) + pair), '1')
+                    pairs.add(pair)
+        api.kv_delete(PENDING_KEY % self.ctx.host)
+        LOG.info('Host record %s moved to one key per entry (%s...)',
+                 PENDING_KEY % self.ctx.host, HOST_PREFIX % self.ctx.host)
+
+    def ensure_loaded(self, api):
+        """Read the entries now if start-up could not."""
+        if not self.loaded:
+            self.load(api)
+
+    # Writing ----------------------------------------------------------
 
     def hold(self, api, network_id, held):
         """Remember (``held``) or forget a network whose delete waits."""
-        with self._writing:
-            pending = set(self.ids)
-            (pending.add if held else pending.discard)(network_id)
-            self._write(api, pending, self.allowed)
+        key = HELD_KEY % (self.ctx.host, network_id)
+        if held:
+            if network_id in self.ids:
+                return
+            api.kv_store(key, '1')
+        else:
+            if self.loaded and network_id not in self.ids:
+                return
+            _delete(api, key)
+        with self._lock:
+            now = set(self.ids)
+            (now.add if held else now.discard)(network_id)
+            self.ids = frozenset(now)
 
     def pair(self, api, network_id, peers, paired):
         """Record (``paired``) or forget that ``network_id`` has an allow
-        policy with each of ``peers``; both ends are recorded."""
-        with self._writing:
-            allowed = dict(self.allowed)
-            for peer in peers:
+        policy with each of ``peers``: one key per pair, both ends known
+        from it."""
+        for peer in peers:
+            known = peer in self.allowed.get(network_id, ())
+            key = ALLOW_KEY % ((self.ctx.host,) +
+                               tuple(sorted((network_id, peer))))
+            if paired:
+                if known:
+                    continue
+                api.kv_store(key, '1')
+            else:
+                if self.loaded and not known:
+                    continue
+                _delete(api, key)
+            with self._lock:
+                allowed = dict(self.allowed)
                 for one, other in ((network_id, peer), (peer, network_id)):
                     now = set(allowed.get(one, ()))
                     (now.add if paired else now.discard)(other)
@@ -78,40 +164,41 @@ class PendingDeletes:
                         allowed[one] = frozenset(now)
                     else:
                         allowed.pop(one, None)
-            self._write(api, set(self.ids), allowed)
+                self.allowed = allowed
 
-    def _write(self, api, pending, allowed):
-        """Store the record if it changed (under ``_writing``)."""
-        if pending == self.ids and allowed == self.allowed:
-            return
-        key = PENDING_KEY % self.ctx.host
-        if allowed:
-            api.kv_store(key, json.dumps({
-                'pending': sorted(pending),
-                'allow': {k: sorted(v) for k, v in sorted(allowed.items())}
-            }, sort_keys=True))
-        elif pending:
-            # As written before allow pairs, for a downgraded driver.
-            api.kv_store(key, json.dumps(sorted(pending)))
-        else:
-            api.kv_delete(key)
-        self.ids = frozenset(pending)
-        self.allowed = allowed
+    # Retrying ---------------------------------------------------------
 
-    def start(self, delete):
+    def start(self, delete, api_factory=None):
         """Every ``[contrail] retry_interval`` seconds, ``delete`` each
-        kept network (0: never)."""
-        if not self.ctx.opts.retry_interval:
+        kept network (0: never); first, until it succeeds, ``load`` with
+        a client of ``api_factory`` every LOAD_RETRY seconds."""
+        if self.loaded and not self.ctx.opts.retry_interval:
             return
         self._thread = threading.Thread(
-            target=self._loop, args=(delete,), name='contrail-retry',
-            daemon=True)
+            target=self._loop, args=(delete, api_factory),
+            name='contrail-retry', daemon=True)
         self._thread.start()
 
     def stop(self):
         self._stopping.set()
 
-    def _loop(self, delete):
+    def _loop(self, delete, api_factory):
+        while not self.loaded and api_factory is not None:
+            if self._stopping.wait(LOAD_RETRY):
+                return
+            try:
+                with api_factory() as api:
+                    self.load(api)
+            except exception.OpenContrailNetError as exc:
+                LOG.warning('This host\'s record of kept networks and '
+                            'allow pairs is not read yet: %s', exc)
+            else:
+                LOG.info('Read this host\'s record of kept networks and '
+                         'allow pairs: %d kept, %d allow pairs',
+                         len(self.ids), sum(map(len,
+                                                self.allowed.values())) // 2)
+        if not self.ctx.opts.retry_interval:
+            return
         while not self._stopping.wait(self.ctx.opts.retry_interval):
             self.retry(delete)
 
@@ -125,3 +212,10 @@ class PendingDeletes:
                 continue
             LOG.info('Deleted network %s: what held it has gone',
                      network_id)
+
+
+def _delete(api, key):
+    try:
+        api.kv_delete(key)
+    except vnc_exc.NoIdError:
+        pass

@@ -9,6 +9,7 @@ RequestAddress and handed to the endpoint's interface at CreateEndpoint.
 import ipaddress
 import json
 import threading
+import time
 
 from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
@@ -24,6 +25,10 @@ from opencontrail_net import subnets
 LOG = logging.getLogger(__name__)
 
 POOL_KEY = 'opencontrail-net:pool:%s'
+# How long a pool taken but not yet made a network stays its taker's:
+# another RequestPool of that subnet meanwhile is refused (two creates of
+# one subnet at once); later, it is a leftover and taken over.
+TAKING_GRACE = 60.0
 
 
 class Pools:
@@ -44,6 +49,11 @@ class Pools:
         self._pools = {}
         self._iips = {}
         self._lock = threading.Lock()
+        # A check and the write that takes a pool, one at a time.
+        self._taking = threading.Lock()
+        # Pool key → the owner of its record, as CreateNetwork read it,
+        # kept by the record that binds it.
+        self._owners = {}
 
     def _record(self, api, key):
         record = self._pools.get(key)
@@ -73,6 +83,8 @@ class Pools:
                     reason='pool %s is in use by virtual-network %s' % (
                         subnet.cidr, record['vn']))
             subnet.ip_range = record.get('range')
+            with self._lock:
+                self._owners[key] = record.get('owner')
 
     def bind(self, api, network, vn):
         """Record ``vn`` as the network of the pools of its subnets."""
@@ -80,8 +92,11 @@ class Pools:
         self.ctx.remember_vn(vn_uuid, vn.get_fq_name())
         for subnet in network.subnets:
             key = model.Pool(cidr=subnet.cidr, project=network.project).key
+            with self._lock:
+                owner = self._owners.pop(key, None)
             record = {'range': subnet.ip_range, 'vn': vn_uuid,
-                      'fq': vn.get_fq_name(), 'network_id': network.id}
+                      'fq': vn.get_fq_name(), 'network_id': network.id,
+                      'owner': owner}
             api.kv_store(POOL_KEY % key, json.dumps(record))
             with self._lock:
                 self._pools[key] = record
@@ -104,20 +119,38 @@ class Pools:
                                       self.ctx.opts.domain, 2)
             self.ctx.uuid(api, 'project', pool.project, 'tenant',
                           ':'.join(pool.project))
-            if pool.cidr is None:
-                pool.cidr = subnets.free_subnet(
-                    defaults, self._project_subnets(api, pool.project))
-            else:
-                record = self._record(api, pool.key) or {}
-                if record.get('vn'):
-                    raise exception.Conflict(
-                        reason='pool %s is in use by Docker network %s' % (
-                            pool.cidr, record.get('network_id')))
-            api.kv_store(POOL_KEY % pool.key, json.dumps(
-                {'range': pool.range, 'vn': None}))
+            with self._taking:
+                if pool.cidr is None:
+                    pool.cidr = subnets.free_subnet(
+                        defaults, self._project_subnets(api, pool.project))
+                else:
+                    self._check_free(api, pool)
+                api.kv_store(POOL_KEY % pool.key, json.dumps(
+                    {'range': pool.range, 'vn': None, 'owner': pool.owner,
+                     'taken': time.time()}))
         LOG.info('Pool %s of project %s taken', pool.cidr,
                  ':'.join(pool.project))
         return pool
+
+    def _check_free(self, api, pool):
+        """A pool in use by a network, or taken a moment ago by another
+        request, is a Conflict; one taken long ago and never made a
+        network is a leftover, taken over."""
+        record = self._record(api, pool.key) or {}
+        if record.get('vn'):
+            raise exception.Conflict(
+                reason='pool %s is in use by Docker network %s' % (
+                    pool.cidr, record.get('network_id')))
+        owner, taken = record.get('owner'), record.get('taken') or 0
+        if owner and owner != pool.owner:
+            age = time.time() - taken
+            if age < TAKING_GRACE:
+                raise exception.Conflict(
+                    reason='pool %s was taken %.0f s ago by another network '
+                    'create, not done yet: try again once it is, or use '
+                    'another subnet' % (pool.cidr, max(age, 0)))
+            LOG.warning('Pool %s was taken %.0f s ago by a network create '
+                        'that never finished: taken over', pool.cidr, age)
 
     def _project_subnets(self, api, project):
         """Subnets of the project's networks, and pools taken but not yet
@@ -169,9 +202,20 @@ class Pools:
         if pool.network:
             return
         # Docker releases a pool once it is done with it: network rm, or a
-        # create that failed.
+        # create that failed. Only the request that took it gives it up:
+        # a create that lost the pool to another must not free theirs.
         with self.ctx.api() as api:
-            api.kv_delete(POOL_KEY % pool.key)
+            kept = context.kv_get(api, POOL_KEY % pool.key)
+            record = json.loads(kept) if kept else None
+            if record is not None and record.get('owner') != pool.owner:
+                LOG.warning('ReleasePool of pool %s by a request that does '
+                            'not hold it (it is %s): left as it is',
+                            pool.cidr, 'Docker network %s\'s' % record.get(
+                                'network_id') if record.get('vn') else
+                            'taken by another network create')
+                return
+            if record is not None:
+                api.kv_delete(POOL_KEY % pool.key)
         with self._lock:
             self._pools.pop(pool.key, None)
 
