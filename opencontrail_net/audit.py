@@ -36,6 +36,7 @@ PORT_MISSING = 'port-missing'
 AGENT_UNREACHABLE = 'agent-unreachable'
 VROUTER_UNLINKED = 'vrouter-unlinked'
 POLICY_STALE = 'policy-stale'
+NETWORK_ELSEWHERE = 'network-elsewhere'
 
 WHY = {
     NETWORK_MISSING: 'Docker has the network, the backend does not',
@@ -53,6 +54,9 @@ WHY = {
                       'container\'s VM: the vrouter agent never gets the '
                       'port ([DEFAULT] host must be the virtual-router\'s '
                       'name)',
+    NETWORK_ELSEWHERE: 'the backend has a network this host made that '
+                       'Docker here no longer has, and endpoints on other '
+                       'hosts use it: left to them',
     POLICY_STALE: 'a network-policy the driver made between two networks '
                   '(opencontrail.allow) outlives one of them: its rule would '
                   'let through a network made later under the same name',
@@ -191,10 +195,18 @@ def collect(conf, backend, ports, view):
         backend_endpoints.update(in_backend)
         for ep in in_backend.values():
             report.records[(net_id, ep.id)] = ep
-        if docker_net is None:
+        elsewhere = (backend.endpoints_elsewhere(record, host)
+                     if docker_net is None else {})
+        if elsewhere:
+            row['elsewhere'] = elsewhere
+            report.findings.append(Finding(
+                NETWORK_ELSEWHERE, net_id, detail='endpoints on other '
+                'hosts: ' + _on_hosts(elsewhere)))
+        elif docker_net is None:
             report.findings.append(Finding(
                 NETWORK_LEAKED, net_id, detail='held by objects of others: '
                 + '; '.join(theirs) if theirs else ''))
+        if docker_net is None:
             for ep in in_backend.values():
                 row['endpoints'].append(_endpoint_row(ep, None, ports,
                                                       links=links))
@@ -399,13 +411,24 @@ def _repair_network(report, finding, backend, ports, view):
     if live:
         return 'left: its endpoints have interfaces in running ' \
             'containers (%s)' % ', '.join(live)
+    # Endpoints on other hosts since the look: theirs, and the network.
+    elsewhere = backend.endpoints_elsewhere(record, report.host)
+    if elsewhere:
+        return 'left: endpoints on other hosts use it (%s)' % _on_hosts(
+            elsewhere)
     for key, ep in list(report.records.items()):
         if isinstance(key, tuple) and key[0] == finding.network:
             ports.unplug(finding.network, ep.id)
-    backend.delete_network(finding.network)
+    backend.delete_network(finding.network, only_host=report.host)
     ports.network_deleted(finding.network)
     return 'deleted network %s (backend uuid %s) and its endpoints on ' \
         'this host' % (finding.network, record.uuid)
+
+
+def _on_hosts(elsewhere):
+    """``h2: e1, e2; h3: e4`` of ``{host: [endpoint ID]}``."""
+    return '; '.join('%s: %s' % (host, ', '.join(eps))
+                     for host, eps in sorted(elsewhere.items()))
 
 
 def _repair_endpoint(report, finding, backend, ports, view):

@@ -1,8 +1,10 @@
 """A Docker Engine API that answers only what the driver reads of the
 engine itself (``/_ping``, ``/version``, ``/info``), with answers recorded
 from an engine with no Debian package here (Docker 29 with its nftables
-firewall backend). For functional tests; never a stand-in for dockerd in
-end-to-end tests."""
+firewall backend), and the networks a test says Docker has (``/networks``
+and ``/networks/<ID>``, without containers). For functional tests whose
+subject is not Docker; never a stand-in for dockerd in end-to-end
+tests."""
 
 import http.server
 import json
@@ -28,8 +30,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         answers = self.server.answers
         path = re.sub(r'^/v[0-9.]+', '', self.path.split('?')[0])
         self.server.paths.append(self.path)
+        nets = self.server.networks
         body = {'/_ping': 'OK', '/version': answers['version'],
-                '/info': answers['info']}.get(path)
+                '/info': answers['info'],
+                '/networks': [dict(n, Id=i) for i, n in nets.items()]
+                }.get(path)
+        if path.startswith('/networks/') and path[10:] in nets:
+            body = dict(nets[path[10:]], Id=path[10:], Containers={})
         if body is None:
             self.send_response(404)
             body = {'message': 'page not found'}
@@ -58,13 +65,15 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class FakeEngine:
     """Serves ``answers`` on a Unix socket; ``url`` is its docker_url."""
 
-    def __init__(self, answers=DOCKER_29_NFTABLES):
+    def __init__(self, answers=DOCKER_29_NFTABLES, networks=None):
         self.dir = tempfile.mkdtemp(prefix='ocn-engine-')
         self.path = os.path.join(self.dir, 'docker.sock')
         self.url = 'unix://' + self.path
         self.server = _Server(self.path, _Handler)
         self.server.answers = answers
         self.server.paths = []
+        # Network ID → {'Name': ..., 'Driver': ...}
+        self.server.networks = dict(networks or {})
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
 

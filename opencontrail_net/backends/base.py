@@ -25,8 +25,13 @@ class Backend(plugin.PluginBase):
         """Return the network, or raise NetworkNotFound."""
 
     @abc.abstractmethod
-    def delete_network(self, network_id):
-        """Delete the network and whatever endpoints it still holds."""
+    def delete_network(self, network_id, only_host=None):
+        """Delete the network and whatever endpoints it still holds.
+
+        With ``only_host`` (the audit's repair), endpoints bound on other
+        hosts are not deleted: they keep the network, and a Conflict
+        names them.
+        """
 
     @abc.abstractmethod
     def create_endpoint(self, network, endpoint):
@@ -128,6 +133,12 @@ class Backend(plugin.PluginBase):
     def network_endpoints(self, network, host):
         """Return the endpoints of ``network`` bound on ``host``."""
         return []
+
+    def endpoints_elsewhere(self, network, host):
+        """``{other host: [endpoint ID]}``: endpoints of ``network`` bound
+        on hosts other than ``host``, which the audit of ``host`` leaves
+        to them (a global or swarm network this host no longer sees)."""
+        return {}
 
     def vrouter_links(self):
         """The VM uuids this host's virtual-router refers to, or None where

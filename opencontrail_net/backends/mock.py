@@ -199,8 +199,15 @@ class MockBackend(base.Backend):
             net.allowed = self._allowed(self._db, net)
             return net
 
-    def delete_network(self, network_id):
+    def delete_network(self, network_id, only_host=None):
         with self._txn() as db:
+            if only_host is not None:
+                elsewhere = self._elsewhere(db, network_id, only_host)
+                if elsewhere:
+                    raise exception.Conflict(
+                        reason='network %s has endpoints on other hosts '
+                        '(%s): left to them' % (
+                            network_id, _hosts(elsewhere)))
             vms = [r[0] for r in db.execute(
                 'SELECT DISTINCT vm_uuid FROM endpoints WHERE network_id = ?'
                 ' AND vm_uuid IS NOT NULL', (network_id,))]
@@ -347,6 +354,19 @@ class MockBackend(base.Backend):
             rows = self._db.execute('SELECT data FROM networks').fetchall()
         return [model.Network.from_dict(json.loads(r[0])) for r in rows]
 
+    def endpoints_elsewhere(self, network, host):
+        with self._lock:
+            return self._elsewhere(self._db, network.id, host)
+
+    @staticmethod
+    def _elsewhere(db, network_id, host):
+        found = {}
+        for other, ep_id in db.execute(
+                'SELECT host, id FROM endpoints WHERE network_id = ? AND '
+                'host IS NOT NULL AND host != ?', (network_id, host)):
+            found.setdefault(other, []).append(ep_id)
+        return {h: sorted(e) for h, e in found.items()}
+
     def network_endpoints(self, network, host):
         with self._lock:
             rows = self._db.execute(
@@ -468,3 +488,9 @@ class MockBackend(base.Backend):
         with self._txn() as db:
             db.execute('DELETE FROM pool_addresses WHERE pool = ? AND '
                        'address = ?', (pool.key, address))
+
+
+def _hosts(elsewhere):
+    """``h2: e1, e2; h3: e4`` of ``{host: [endpoint ID]}``."""
+    return '; '.join('%s: %s' % (host, ', '.join(eps))
+                     for host, eps in sorted(elsewhere.items()))

@@ -5,9 +5,12 @@ moment as another: they must end with exactly one network, or none.
 """
 
 import concurrent.futures
+import subprocess
+import sys
 import uuid
 
 from opencontrail_net import ids
+from tests import fake_engine
 from tests.functional.conftest import contrail_driver
 
 
@@ -90,3 +93,43 @@ def test_allow_policy_goes_when_the_host_that_made_it_deletes(
     for host in (h1, h2):
         host.ok('NetworkDriver.DeleteNetwork', {'NetworkID': db})
     assert vns(fake, db) == []
+
+
+def test_audit_leaves_other_hosts_endpoints(driver_factory, fake):
+    """A network host h1 made, which Docker on h1 no longer has, while h2
+    still has an endpoint in it (a global network h1 no longer sees): h1's
+    audit shows it and deletes nothing of h2's; once h2's endpoint is
+    gone, it is a leak h1 repairs."""
+    gone, kept = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    with fake_engine.FakeEngine(networks={
+            kept: {'Name': 'kept', 'Driver': 'p'}}) as engine:
+        h1 = contrail_driver(driver_factory, fake, name='h1',
+                             host='ocn-h1', docker_url=engine.url).start()
+        h2 = contrail_driver(driver_factory, fake, name='h2',
+                             host='ocn-h2').start()
+        for nid, n in ((gone, 10), (kept, 11)):
+            body = network_body(nid)
+            body['IPv4Data'][0].update(Pool='192.168.%d.0/24' % n,
+                                       Gateway='192.168.%d.1/24' % n)
+            h1.ok('NetworkDriver.CreateNetwork', body)
+        eid = uuid.uuid4().hex * 2
+        h2.ok('NetworkDriver.CreateEndpoint', {
+            'NetworkID': gone, 'EndpointID': eid, 'Options': {},
+            'Interface': {'Address': '192.168.10.2/24'}})
+        res = manage(h1, 'audit', '--fix', '--settle', '0')
+        assert 'network-elsewhere' in res.stdout, res.stdout + res.stderr
+        assert 'ocn-h2: %s' % eid in res.stdout
+        assert len(vns(fake, gone)) == 1
+        assert fake.get('virtual-machine-interface',
+                        ids.endpoint_uuid(eid)) is not None
+        h2.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': gone,
+                                               'EndpointID': eid})
+        res = manage(h1, 'audit', '--fix', '--settle', '0')
+        assert 'deleted network %s' % gone in res.stdout, res.stdout
+        assert vns(fake, gone) == [] and len(vns(fake, kept)) == 1
+
+
+def manage(drv, *args):
+    cmd = [sys.executable, '-m', 'opencontrail_net.cmd.manage',
+           '--config-file', drv.config_path] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -27,6 +27,8 @@ IM, IS = audit.INTERFACE_MISSING, audit.INTERFACE_STRAY
 PM, AU = audit.PORT_MISSING, audit.AGENT_UNREACHABLE
 VU = audit.VROUTER_UNLINKED
 PS = audit.POLICY_STALE
+NE = audit.NETWORK_ELSEWHERE
+EX = 'e' * 63 + 'f'      # an endpoint bound on another host, h2
 
 
 class Conf:
@@ -67,7 +69,8 @@ class Recorder:
 
 class Backend(Recorder):
     def __init__(self, networks, endpoints, others=(), foreign=None,
-                 links=None, held=(), calls=None, policies=()):
+                 links=None, held=(), calls=None, policies=(),
+                 elsewhere=None):
         self.networks = {n.id: n for n in networks}
         self.endpoints = endpoints     # network ID -> [Endpoint]
         # Networks this driver did not make, found by ID.
@@ -80,6 +83,12 @@ class Backend(Recorder):
         self.fail = {}
         self.deleted = []
         self.policies = list(policies)
+        # network ID -> {other host: [endpoint ID]}
+        self.elsewhere = dict(elsewhere or {})
+
+    def endpoints_elsewhere(self, network, host):
+        assert host == Conf.host
+        return self.elsewhere.get(network.id, {})
 
     def allow_policies(self):
         return self.policies
@@ -108,7 +117,9 @@ class Backend(Recorder):
     def find_endpoints(self, host, ids):
         return [(n, e) for n, e in self.held if e.id in ids]
 
-    def delete_network(self, network_id):
+    def delete_network(self, network_id, only_host=None):
+        # The audit's delete leaves other hosts' endpoints alone.
+        assert only_host == Conf.host
         self._call('delete_network', network_id)
         self.deleted.append(network_id)
 
@@ -237,6 +248,8 @@ def scenario(kind, **changes):
                  links=set()),
         PS: dict(docker={A: docker_net('a')}, networks=[net(A)],
                  policies=[policy()]),
+        NE: dict(docker={A: docker_net('a')}, networks=[net(A), net(B)],
+                 elsewhere={B: {'h2': [EX]}}),
         'clean': joined,
     }[kind]
     return dict(case, **changes)
@@ -554,7 +567,7 @@ def test_repair_of_confirmed_finding(kind, changes, action, calls, claimed):
 
 
 REPAIRABLE = sorted(audit.REPAIRABLE)
-NOT_REPAIRABLE = [NM, EM, AU, VU]
+NOT_REPAIRABLE = [NM, EM, AU, VU, NE]
 
 
 @pytest.mark.parametrize('kind', REPAIRABLE)
@@ -848,3 +861,43 @@ def test_leaked_endpoint_in_a_running_container_is_kept(in_container,
     if in_container:
         assert action == ('left: its interface is in a running container '
                           '(vethA)')
+
+
+# Other hosts' endpoints -----------------------------------------------------
+
+@pytest.mark.parametrize('changes, expected', [
+    pytest.param({}, [(NE, B, None, None)],
+                 id='endpoints-elsewhere-network-left-to-them'),
+    pytest.param({'elsewhere': {B: {'h2': [EX], 'h3': [EB2]}}},
+                 [(NE, B, None, None)], id='endpoints-on-two-hosts'),
+    pytest.param({'elsewhere': {A: {'h2': [EX]}}}, [(NL, B, None, None)],
+                 id='only-a-network-docker-lacks-is-asked'),
+    pytest.param({'elsewhere': {}}, [(NL, B, None, None)],
+                 id='no-endpoints-elsewhere-leaked'),
+])
+def test_network_with_endpoints_on_other_hosts(changes, expected):
+    report, backend, ports, view = audited(**scenario(NE, **changes))
+    assert keys(report) == expected
+    if expected[0][0] == NE:
+        [finding] = report.findings
+        assert 'endpoints on other hosts: h2: ' + EX in finding.detail
+        [row] = [r for r in report.networks if r['id'] == B]
+        assert 'h2' in row['elsewhere']
+    done = audit.repair(report, backend, ports, view,
+                        confirmed=set(keys(report)))
+    if expected[0][0] == NE:
+        assert [action for _f, action in done] == [
+            'left: not repairable by the audit']
+        assert backend.calls == []
+
+
+def test_endpoint_elsewhere_since_the_look_keeps_the_network():
+    """Leaked when the audit looked; by the repair another host's
+    container joined it: left, nothing deleted."""
+    report, backend, ports, view = audited(**scenario(NL))
+    backend.elsewhere = {B: {'h2': [EX]}}
+    done = audit.repair(report, backend, ports, view,
+                        confirmed=set(keys(report)))
+    assert [(f.kind, action) for f, action in done] == [
+        (NL, 'left: endpoints on other hosts use it (h2: %s)' % EX)]
+    assert backend.calls == []

@@ -95,8 +95,8 @@ class ContrailBackend(base.Backend):
     def get_network(self, network_id):
         return self.networks.get(network_id)
 
-    def delete_network(self, network_id):
-        return self.networks.delete(network_id)
+    def delete_network(self, network_id, only_host=None):
+        return self.networks.delete(network_id, only_host)
 
     def set_route_targets(self, network_id, route_targets=None,
                           import_targets=None, export_targets=None):
@@ -141,6 +141,9 @@ class ContrailBackend(base.Backend):
 
     def network_endpoints(self, network, host):
         return self.inventory.network_endpoints(network, host)
+
+    def endpoints_elsewhere(self, network, host):
+        return self.inventory.endpoints_elsewhere(network, host)
 
     def vrouter_links(self):
         return self.inventory.vrouter_links()

@@ -182,9 +182,11 @@ def _foreign_refs(vn):
     return found
 
 
-def survey(api, network_id, vn_uuid):
-    """Our interfaces of a Docker network's virtual-network, and a
-    description of every object in it that is someone else's."""
+def survey(api, network_id, vn_uuid, only_host=None):
+    """Our interfaces of a Docker network's virtual-network, a
+    description of every object in it that is someone else's, and, with
+    ``only_host``, of our interfaces bound on another host (that host's
+    to delete)."""
     fields = sorted(vnc_api.VirtualNetwork.backref_fields |
                     vnc_api.VirtualNetwork.children_fields)
     vn = api.virtual_network_read(id=vn_uuid, fields=fields)
@@ -192,10 +194,16 @@ def survey(api, network_id, vn_uuid):
     vmis = api.virtual_machine_interfaces_list(
         back_ref_id=[vn_uuid], detail=True)
     iips = api.instance_ips_list(back_ref_id=[vn_uuid], detail=True)
-    mine = []
+    mine, elsewhere = [], []
     for vmi in vmis:
         view = objects.annotation(vmi)
-        if objects.is_ours(vmi) and network_id in (
+        bound = objects.kv(vmi.get_virtual_machine_interface_bindings()
+                           ).get('host_id')
+        if objects.is_ours(vmi) and only_host is not None and bound and \
+                bound != only_host and view.get('network_id') == network_id:
+            elsewhere.append('virtual-machine-interface %s of endpoint %s '
+                             'on host %s' % (vmi.uuid, vmi.name, bound))
+        elif objects.is_ours(vmi) and network_id in (
                 view.get('network_id'), view.get('router_of')):
             mine.append(vmi)
         else:
@@ -205,21 +213,24 @@ def survey(api, network_id, vn_uuid):
     for iip in iips:
         held = {r['uuid'] for r in
                 iip.get_virtual_machine_interface_refs() or []}
+        if objects.is_ours(iip) and elsewhere and not held <= mine_uuids:
+            continue    # Another host's endpoint's: named with it.
         if not objects.is_ours(iip) or not held <= mine_uuids:
             foreign.append(objects.describe(
                 'instance-ip', iip.uuid, [iip.get_instance_ip_address() or
                                           iip.name]))
-    return mine, foreign
+    return mine, foreign, elsewhere
 
 
-def clear_network(api, network_id, vn_uuid):
+def clear_network(api, network_id, vn_uuid, only_host=None):
     """Delete our leftovers in a network; name what is someone else's.
 
     Docker swallows a failed DeleteEndpoint, so endpoints of ours may
-    still hold the network when Docker deletes it. Returns the list of
-    foreign objects (described) that keep the network alive.
+    still hold the network when Docker deletes it. Returns the foreign
+    objects (described) that keep the network alive, and, with
+    ``only_host``, our interfaces on other hosts, which are left.
     """
-    mine, foreign = survey(api, network_id, vn_uuid)
+    mine, foreign, elsewhere = survey(api, network_id, vn_uuid, only_host)
     for vmi in mine:
         if objects.annotation(vmi).get('router_of') == network_id:
             try:
@@ -236,7 +247,7 @@ def clear_network(api, network_id, vn_uuid):
             continue
         LOG.warning('Deleted leftover interface %s of endpoint %s in '
                     'network %s', vmi.uuid, vmi.name, network_id)
-    return foreign
+    return foreign, elsewhere
 
 
 def leave_router(api, network_id, vmi_uuid):

@@ -424,7 +424,7 @@ class Networks:
         record.floating_ip_pool = kept.get('floating_ip_pool')
         return record
 
-    def delete(self, network_id):
+    def delete(self, network_id, only_host=None):
         vn_uuid = ids.network_uuid(network_id)
         with self.ctx.api() as api:
             # Whether a policy or a held delete of ours goes with it.
@@ -436,7 +436,14 @@ class Networks:
                 # forgotten), or deleted by another host.
                 api.kv_delete(objects.KV_PREFIX + network_id)
             except vnc_exc.RefsExistError:
-                foreign = cleanup.clear_network(api, network_id, vn_uuid)
+                foreign, elsewhere = cleanup.clear_network(
+                    api, network_id, vn_uuid, only_host)
+                if elsewhere:
+                    # Not held: a retry would not leave them alone.
+                    raise exception.Conflict(
+                        reason='network %s (virtual-network %s) has '
+                        'endpoints on other hosts: %s; left to them' % (
+                            network_id, vn_uuid, ', '.join(elsewhere)))
                 if foreign:
                     self.pending.hold(api, network_id, True)
                     raise exception.Conflict(
