@@ -37,6 +37,7 @@ AGENT_UNREACHABLE = 'agent-unreachable'
 VROUTER_UNLINKED = 'vrouter-unlinked'
 POLICY_STALE = 'policy-stale'
 NETWORK_ELSEWHERE = 'network-elsewhere'
+GROUP_ORPHAN = 'group-orphan'
 
 WHY = {
     NETWORK_MISSING: 'Docker has the network, the backend does not',
@@ -57,6 +58,9 @@ WHY = {
     NETWORK_ELSEWHERE: 'the backend has a network this host made that '
                        'Docker here no longer has, and endpoints on other '
                        'hosts use it: left to them',
+    GROUP_ORPHAN: 'a security group the driver made for a network whose '
+                  'create failed and could not be undone: no network has '
+                  'it',
     POLICY_STALE: 'a network-policy the driver made between two networks '
                   '(opencontrail.allow) outlives one of them: its rule would '
                   'let through a network made later under the same name',
@@ -64,7 +68,7 @@ WHY = {
 DockerUnavailable = exception.DockerUnavailable
 AuditUnsure = exception.AuditUnsure
 REPAIRABLE = {NETWORK_LEAKED, ENDPOINT_LEAKED, INTERFACE_MISSING,
-              INTERFACE_STRAY, PORT_MISSING, POLICY_STALE}
+              INTERFACE_STRAY, PORT_MISSING, POLICY_STALE, GROUP_ORPHAN}
 
 
 @dataclasses.dataclass
@@ -75,12 +79,14 @@ class Finding:
     interface: typing.Optional[str] = None
     detail: str = ''
     policy: typing.Optional[str] = None
+    group: typing.Optional[str] = None
 
     @property
     def key(self):
-        # A finding is about an interface or a policy, never both.
+        # A finding is about an interface, a policy or a group, never
+        # two of them.
         return (self.kind, self.network, self.endpoint,
-                self.interface or self.policy)
+                self.interface or self.policy or self.group)
 
     @property
     def repairable(self):
@@ -93,7 +99,8 @@ class Finding:
     def __str__(self):
         what = ' '.join('%s %s' % (k, v) for k, v in (
             ('network', self.network), ('endpoint', self.endpoint),
-            ('interface', self.interface), ('policy', self.policy)) if v)
+            ('interface', self.interface), ('policy', self.policy),
+            ('group', self.group)) if v)
         return '%s: %s (%s)%s' % (self.kind, what, WHY[self.kind],
                                   ': ' + self.detail if self.detail else '')
 
@@ -232,6 +239,14 @@ def collect(conf, backend, ports, view):
             report.findings.append(Finding(INTERFACE_STRAY,
                                            endpoint=ep_id, interface=name))
     _check_policies(report, backend)
+    for group in backend.orphan_groups():
+        if group['network'] in docker_nets:
+            continue    # Docker has it: its create is under way here.
+        report.records[('group', group['uuid'])] = group
+        report.findings.append(Finding(
+            GROUP_ORPHAN, group['network'], group=group['uuid'],
+            detail='security-group %s (%s)' % (
+                group['uuid'], ':'.join(group['fq_name']))))
     return report
 
 
@@ -400,6 +415,13 @@ def _repair_policy(report, finding, backend, ports, view):
             n for n, _uuid in policy['ours']) if policy['ours'] else '')
 
 
+def _repair_group(report, finding, backend, ports, view):
+    group = report.records[('group', finding.group)]
+    backend.remove_orphan_group(group)
+    return 'deleted security-group %s (%s)' % (
+        group['uuid'], ':'.join(group['fq_name']))
+
+
 def _repair_network(report, finding, backend, ports, view):
     record = report.records[finding.network]
     # A container still uses it (a live interface in a sandbox): Docker's
@@ -489,7 +511,8 @@ _REPAIRS = {NETWORK_LEAKED: _repair_network,
             INTERFACE_MISSING: _repair_interface,
             PORT_MISSING: _repair_port,
             INTERFACE_STRAY: _repair_stray,
-            POLICY_STALE: _repair_policy}
+            POLICY_STALE: _repair_policy,
+            GROUP_ORPHAN: _repair_group}
 
 
 def docker_view(conf):

@@ -152,6 +152,18 @@ class Backend(plugin.PluginBase):
         """
         return []
 
+    def orphan_groups(self):
+        """Security groups the driver made for a network that does not
+        exist (a create that failed and could not be undone), in the
+        audited projects: dicts of ``uuid``, ``fq_name``, ``network``
+        (the Docker network ID it was made for)."""
+        return []
+
+    def remove_orphan_group(self, group):
+        """Delete an orphan group (one of ``orphan_groups``); a group
+        something refers to is a Conflict that names it."""
+        raise NotImplementedError()
+
     def allow_policies(self):
         """The driver's own policies between two networks (``-o
         opencontrail.allow``) in the audited projects, for the audit.

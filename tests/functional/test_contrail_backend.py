@@ -4,12 +4,15 @@ Request counts are read at the fake server; every Docker call is made
 over the driver's real socket.
 """
 
+import subprocess
+import sys
 import time
 
 import pytest
 
 from opencontrail_net import ids
 from tests import contrail_target
+from tests import fake_engine
 from tests.functional import conftest
 
 V4 = [{'Pool': '192.168.4.0/24', 'Gateway': '192.168.4.1/24'}]
@@ -384,3 +387,56 @@ def test_ports(fake, drv):
     assert status == 400
     assert 'no floating-ip pool' in reply['Err']
     assert '[contrail] floating_ip_pool' in reply['Err']
+
+
+def orphan_group(fake, drv, n, name):
+    """A create whose virtual-network fails and whose undo fails too: the
+    network's group is left, with no network."""
+    body = net_body(n, v6=False, generic={'name': name})
+    fake.fail_request(2, '500')     # the virtual-network's create
+    fake.fail_request(3, '500')     # the undo's delete of the group
+    status, _reply = drv.call('NetworkDriver.CreateNetwork', body)
+    fake.clear_faults()
+    assert status == 500
+    group = fake.get('security-group', ids.security_group_uuid(
+        body['NetworkID']))
+    assert group is not None and fake.get(
+        'virtual-network', ids.network_uuid(body['NetworkID'])) is None
+    return body, group
+
+
+def test_orphan_group_is_replaced_and_repaired(fake, driver_factory):
+    """A security group the driver made and could not undo: a create of
+    another network of that name replaces it (its creator is the driver),
+    and the audit finds one and removes it."""
+    warm = net_body(81, v6=False)
+    with fake_engine.FakeEngine(networks={
+            warm['NetworkID']: {'Name': 'warm', 'Driver': 'p'}}) as engine:
+        drv = contrail_driver(driver_factory, fake,
+                              docker_url=engine.url).start()
+        drv.ok('NetworkDriver.CreateNetwork', warm)
+        name = 'orphan-%s' % contrail_target.RUN
+        first, group = orphan_group(fake, drv, 82, name)
+        # Another Docker network of that name: the group is the driver's,
+        # of a network that has none: replaced.
+        second = net_body(83, v6=False, generic={'name': name})
+        drv.ok('NetworkDriver.CreateNetwork', second)
+        assert fake.get('security-group', group['uuid']) is None
+        assert fake.get('security-group', ids.security_group_uuid(
+            second['NetworkID'])) is not None
+        assert 'Replaced security-group %s' % group['uuid'] in \
+            drv.log_text()
+        drv.ok('NetworkDriver.DeleteNetwork',
+               {'NetworkID': second['NetworkID']})
+        # Another orphan: the audit shows it and removes it.
+        third, group = orphan_group(fake, drv, 84, name + 'b')
+        res = subprocess.run(
+            [sys.executable, '-m', 'opencontrail_net.cmd.manage',
+             '--config-file', drv.config_path, 'audit', '--fix',
+             '--settle', '0'], capture_output=True, text=True, timeout=120)
+        assert 'group-orphan: network %s group %s' % (
+            third['NetworkID'], group['uuid']) in res.stdout, res.stdout
+        assert 'deleted security-group %s' % group['uuid'] in res.stdout
+        assert fake.get('security-group', group['uuid']) is None
+        drv.ok('NetworkDriver.DeleteNetwork',
+               {'NetworkID': warm['NetworkID']})

@@ -28,6 +28,7 @@ PM, AU = audit.PORT_MISSING, audit.AGENT_UNREACHABLE
 VU = audit.VROUTER_UNLINKED
 PS = audit.POLICY_STALE
 NE = audit.NETWORK_ELSEWHERE
+GO = audit.GROUP_ORPHAN
 EX = 'e' * 63 + 'f'      # an endpoint bound on another host, h2
 
 
@@ -70,7 +71,7 @@ class Recorder:
 class Backend(Recorder):
     def __init__(self, networks, endpoints, others=(), foreign=None,
                  links=None, held=(), calls=None, policies=(),
-                 elsewhere=None):
+                 elsewhere=None, groups=()):
         self.networks = {n.id: n for n in networks}
         self.endpoints = endpoints     # network ID -> [Endpoint]
         # Networks this driver did not make, found by ID.
@@ -85,6 +86,14 @@ class Backend(Recorder):
         self.policies = list(policies)
         # network ID -> {other host: [endpoint ID]}
         self.elsewhere = dict(elsewhere or {})
+        self.groups = list(groups)
+
+    def orphan_groups(self):
+        return self.groups
+
+    def remove_orphan_group(self, group):
+        self._call('remove_orphan_group', group['uuid'])
+        self.deleted.append(group['uuid'])
 
     def endpoints_elsewhere(self, network, host):
         assert host == Conf.host
@@ -222,6 +231,11 @@ def audited(docker, networks, endpoints=None, interfaces=(), states=None,
     return report, backend, ports, view
 
 
+def group(network_id, uuid='g-c'):
+    return {'uuid': uuid, 'fq_name': ['d', 'p', 'docker-' + network_id],
+            'network': network_id}
+
+
 def scenario(kind, **changes):
     """What gives one finding of ``kind``, beside network A of Docker (so
     Docker lists some of the driver's networks)."""
@@ -250,6 +264,8 @@ def scenario(kind, **changes):
                  policies=[policy()]),
         NE: dict(docker={A: docker_net('a')}, networks=[net(A), net(B)],
                  elsewhere={B: {'h2': [EX]}}),
+        GO: dict(docker={A: docker_net('a')}, networks=[net(A)],
+                 groups=[group(C)]),
         'clean': joined,
     }[kind]
     return dict(case, **changes)
@@ -552,6 +568,9 @@ def repaired(kind, claims=None, confirmed='all', **changes):
     pytest.param(PS, {}, 'deleted network-policy p-ab and the ref of '
                  'network %s to it' % A, [('remove_allow_policy', 'p-ab')],
                  (B, None, A), id='policy-stale-deleted'),
+    pytest.param(GO, {}, 'deleted security-group g-c (d:p:docker-%s)' % C,
+                 [('remove_orphan_group', 'g-c')], (C, None),
+                 id='group-orphan-deleted'),
     pytest.param(PS, {'policies': [policy(others=[
         'virtual-network u-n (d:p:nova)'])]},
                  'left: objects of others refer to it (virtual-network u-n '
@@ -901,3 +920,15 @@ def test_endpoint_elsewhere_since_the_look_keeps_the_network():
     assert [(f.kind, action) for f, action in done] == [
         (NL, 'left: endpoints on other hosts use it (h2: %s)' % EX)]
     assert backend.calls == []
+
+
+@pytest.mark.parametrize('changes, expected', [
+    pytest.param({}, [(GO, C, None, 'g-c')], id='group-of-no-network'),
+    # Docker has the network: its create is under way (the group is made
+    # before the virtual-network).
+    pytest.param({'docker': {A: docker_net('a'), C: docker_net('c')}}, [
+        (NM, C, None, None)], id='docker-has-it-no-orphan'),
+])
+def test_orphan_groups(changes, expected):
+    report, _backend, _ports, _view = audited(**scenario(GO, **changes))
+    assert keys(report) == expected

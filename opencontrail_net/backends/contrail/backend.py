@@ -154,6 +154,12 @@ class ContrailBackend(base.Backend):
     def allow_policies(self):
         return self.inventory.allow_policies()
 
+    def orphan_groups(self):
+        return self.inventory.orphan_groups()
+
+    def remove_orphan_group(self, group):
+        return self.networks.remove_orphan_group(group)
+
     def remove_allow_policy(self, policy):
         return self.networks.remove_allow_policy(policy)
 

@@ -98,6 +98,28 @@ class Inventory:
                     found.append(self._allow_state(api, policy, pair))
         return found
 
+    def orphan_groups(self):
+        """Our network groups, in the audited projects, whose network has
+        no virtual-network: two lists per project."""
+        found = []
+        with self.ctx.api() as api:
+            for parent in self._audited_projects(api):
+                groups = [g for g in api.security_groups_list(
+                    parent_id=parent, detail=True, fields=['id_perms'])
+                    if objects.is_ours(g)]
+                if not groups:
+                    continue
+                vns = {vn['uuid'] for vn in api.virtual_networks_list(
+                    parent_id=parent)['virtual-networks']}
+                for group in groups:
+                    network_id = objects.group_network(group)
+                    if network_id and ids.network_uuid(network_id) not in \
+                            vns:
+                        found.append({'uuid': group.uuid,
+                                      'fq_name': group.get_fq_name(),
+                                      'network': network_id})
+        return found
+
     @staticmethod
     def _allow_state(api, policy, pair):
         vns = {ids.network_uuid(n): n for n in pair}

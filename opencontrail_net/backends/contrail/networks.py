@@ -227,6 +227,52 @@ class Networks:
                     'the driver\'s to change: %s in Contrail' % (
                         network.existing, what))
 
+    def _own_group(self, api, network, made):
+        """The network's own group. One of the driver's own by that name,
+        left by a create of another network that failed and could not be
+        undone (its network has no virtual-network), is replaced."""
+        group = objects.security_group_obj(network)
+        try:
+            context.create_ours(api.security_group_create, group,
+                                'security-group', made)
+            return
+        except exception.Conflict:
+            try:
+                found = api.security_group_read(
+                    fq_name=group.get_fq_name(), fields=['id_perms'])
+            except vnc_exc.NoIdError:
+                raise exception.Conflict(
+                    reason='security-group %s was there a moment ago' %
+                    ':'.join(group.get_fq_name()))
+            other = objects.group_network(found) if objects.is_ours(
+                found) else None
+            if other is None or self._made(api, model.Network(id=other)):
+                raise
+            # Referred to by something: a Conflict (RefsExistError).
+            api.security_group_delete(id=found.uuid)
+        LOG.warning('Replaced security-group %s (%s): the driver\'s, of '
+                    'Docker network %s, whose create failed and could not '
+                    'be undone', found.uuid, ':'.join(group.get_fq_name()),
+                    other)
+        context.create_ours(api.security_group_create, group,
+                            'security-group', made)
+
+    def remove_orphan_group(self, group):
+        """The audit's repair of an orphan group: checked again, then
+        deleted; one something refers to is a Conflict naming it."""
+        with self.ctx.api() as api:
+            if self._made(api, model.Network(id=group['network'])):
+                raise exception.Conflict(
+                    reason='network %s has a virtual-network now' %
+                    group['network'])
+            try:
+                cleanup.ignore_missing(api.security_group_delete,
+                                       group['uuid'])
+            except vnc_exc.RefsExistError as exc:
+                raise exception.Conflict(
+                    reason='security-group %s is referred to: %s' % (
+                        group['uuid'], exc))
+
     def _join_router(self, api, network, made):
         """The network's interface on its logical-router: an interface
         with each subnet's gateway address, referred to by the router.
@@ -264,9 +310,7 @@ class Networks:
                     self.pools.ranges(api, network)
                 vn = objects.network_obj(network, ipam, self.ctx.host)
                 if network.security_groups is None:
-                    context.create_ours(api.security_group_create,
-                                        objects.security_group_obj(network),
-                                        'security-group', made)
+                    self._own_group(api, network, made)
                 self._allow(api, network, made)
                 try:
                     api.virtual_network_create(vn)

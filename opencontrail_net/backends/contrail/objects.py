@@ -312,6 +312,17 @@ def security_group_name(network):
     return 'docker-%s' % (network.name or network.id)
 
 
+def group_network(group):
+    """The Docker network ID a group of ours was made for (its own group,
+    its uuid derived from that ID), or None for any other group."""
+    perms = group.get_id_perms()
+    words = (perms.description or '').split() if perms else []
+    if len(words) == 3 and words[:2] == ['Docker', 'network'] and \
+            group.uuid == ids.security_group_uuid(words[2]):
+        return words[2]
+    return None
+
+
 def own_security_group_ref(network):
     """The ref of the group the driver makes for ``network``."""
     return {'to': list(network.project) + [security_group_name(network)],
