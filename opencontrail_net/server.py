@@ -13,6 +13,7 @@ from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
 import cherrypy
 from cherrypy import _cpwsgi_server
+from oslo_context import context as oslo_context
 from oslo_log import log as logging
 
 from opencontrail_net import exception
@@ -30,13 +31,18 @@ DRAIN_LIMIT = 16 * 1024 * 1024
 _READ_SIZE = 64 * 1024
 
 
-def error_body(exc):
-    """Status and body for ``exc``: both Err (network) and Error (IPAM)."""
+def error_body(exc, request_id=None):
+    """Status and body for ``exc``: both Err (network) and Error (IPAM),
+    ending with the call's request ID, as OpenStack's clients show it:
+    the same ID is on every log line of the call and in the
+    ``X-Request-Id`` header of each request it sent the Contrail API."""
     if isinstance(exc, exception.OpenContrailNetError):
         status, message = exc.code, exc.message
     else:
         status = 500
         message = 'internal error: %s: %s' % (type(exc).__name__, exc)
+    if request_id:
+        message = '%s (Request-ID: %s)' % (message, request_id)
     return status, {'Err': message, 'Error': message}
 
 
@@ -75,13 +81,16 @@ class App:
         # Unknown paths count as one: a scan must not grow the metrics.
         known = call if call in self.calls else 'unknown'
         start = time.perf_counter()
+        # A request ID per call, on every log line of it (oslo.log reads
+        # it from the thread's context) and sent on to the Contrail API.
+        ctx = oslo_context.RequestContext(overwrite=True)
         try:
             reply = self._handle(environ, call, headers)
         except Exception as exc:
             if not isinstance(exc, exception.OpenContrailNetError):
                 LOG.exception('%s crashed', call)
             metrics.CALL_ERRORS.labels(known, type(exc).__name__).inc()
-            status, reply = error_body(exc)
+            status, reply = error_body(exc, ctx.request_id)
             if status >= 500:
                 LOG.error('%s failed: %s', call, reply['Err'])
             else:

@@ -150,7 +150,8 @@ class Target:
     server's state (``objects``, ``get``, ``kv``; with the fake also
     ``tokens``, ``refused``, ``reset``, ``populate_foreign``)."""
 
-    _PROXIED = frozenset(('requests', 'count', 'reset_requests',
+    _PROXIED = frozenset(('requests', 'request_ids', 'count',
+                          'reset_requests',
                           'fail_request', 'clear_faults', 'set_down',
                           'is_down', 'host', 'port', 'url', 'timeout_hold'))
 

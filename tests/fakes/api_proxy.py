@@ -80,6 +80,7 @@ class ApiProxy(httpfake.ServedFake):
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._requests = []
+        self._request_ids = []
         self._seq = 0
         self._faults = {}
         self._local = threading.local()
@@ -104,6 +105,13 @@ class ApiProxy(httpfake.ServedFake):
     def reset_requests(self):
         with self._lock:
             self._requests = []
+            self._request_ids = []
+
+    def request_ids(self):
+        """The X-Request-Id header of each request, in order (None where
+        there was none)."""
+        with self._lock:
+            return list(self._request_ids)
 
     def count(self, method=None, path=None):
         with self._lock:
@@ -156,6 +164,7 @@ class ApiProxy(httpfake.ServedFake):
         with self._lock:
             self._seq += 1
             self._requests.append((handler.command, path))
+            self._request_ids.append(handler.headers.get('X-Request-Id'))
             fault = self._faults.pop(self._seq, None)
         if fault == 'drop':
             handler.drop()

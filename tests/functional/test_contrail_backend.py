@@ -4,6 +4,7 @@ Request counts are read at the fake server; every Docker call is made
 over the driver's real socket.
 """
 
+import re
 import subprocess
 import sys
 import time
@@ -440,3 +441,33 @@ def test_orphan_group_is_replaced_and_repaired(fake, driver_factory):
         assert fake.get('security-group', group['uuid']) is None
         drv.ok('NetworkDriver.DeleteNetwork',
                {'NetworkID': warm['NetworkID']})
+
+
+def test_request_id_follows_a_call(fake, drv):
+    """One ID per Docker call: on each log line of the call, in the
+    X-Request-Id header of each request it sends the API, and at the end
+    of the error Docker shows: one grep follows it through both logs."""
+    body = net_body(85, v6=False)
+    fake.reset_requests()
+    drv.ok('NetworkDriver.CreateNetwork', body)
+    sent = fake.request_ids()
+    assert len(sent) >= 2 and len(set(sent)) == 1, sent
+    request_id = sent[0]
+    assert re.fullmatch(r'req-[0-9a-f-]{36}', request_id)
+    lines = [line for line in drv.log_text().splitlines()
+             if request_id in line]
+    assert any('Created virtual-network' in line or 'Created security-group'
+               in line for line in lines), lines
+
+    fake.reset_requests()
+    fake.fail_request(1, '500')
+    status, reply = drv.call('NetworkDriver.CreateNetwork',
+                             net_body(86, v6=False))
+    fake.clear_faults()
+    assert status == 500
+    found = re.search(r' \(Request-ID: (req-[0-9a-f-]{36})\)$', reply['Err'])
+    assert found, reply
+    assert found.group(1) in fake.request_ids()
+    assert any(found.group(1) in line and 'CreateNetwork failed' in line
+               for line in drv.log_text().splitlines())
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': body['NetworkID']})

@@ -114,10 +114,11 @@ def test_wrong_password_is_a_clear_error(fake, driver_factory, keystone):
                           **{'contrail.admin_password': wrong}).start()
     status, reply = drv.call('NetworkDriver.CreateNetwork', net_body(28))
     assert status == 500
-    assert reply['Err'] == (
+    assert reply['Err'].startswith(
         'backend error: Keystone at %s refused the credentials of user %s '
-        '(project %s)' % (keystone.url, keystone_server.DRIVER_USER,
-                          keystone_server.PROJECT))
+        '(project %s) (Request-ID: req-' % (
+            keystone.url, keystone_server.DRIVER_USER,
+            keystone_server.PROJECT))
     # Nothing reached the API without a token.
     assert fake.count() == 0 and fake.tokens == []
     drv.stop()

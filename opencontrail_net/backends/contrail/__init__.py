@@ -7,6 +7,7 @@ every delete, under the rule that only the driver's own objects go;
 """
 
 from opencontrail_net.backends.contrail.backend import ContrailBackend
-from opencontrail_net.backends.contrail.client import CONFIG_OPTS
+
+CONFIG_OPTS = ContrailBackend.CONFIG_OPTS
 
 __all__ = ['ContrailBackend', 'CONFIG_OPTS']

@@ -27,6 +27,7 @@ from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import client as client_mod
 from opencontrail_net.backends.contrail import context
 from opencontrail_net.backends.contrail import endpoints
+from opencontrail_net.backends.contrail import guard
 from opencontrail_net.backends.contrail import inventory
 from opencontrail_net.backends.contrail import networks
 from opencontrail_net.backends.contrail import pending
@@ -41,7 +42,7 @@ class ContrailBackend(base.Backend):
     """Networks and endpoints in a Contrail cluster, through vnc_api."""
 
     CONFIG_GROUP = 'contrail'
-    CONFIG_OPTS = client_mod.CONFIG_OPTS
+    CONFIG_OPTS = client_mod.CONFIG_OPTS + guard.CONFIG_OPTS
 
     def __init__(self, conf):
         super().__init__(conf)

@@ -11,6 +11,7 @@ import threading
 import time
 
 from oslo_config import cfg
+from oslo_context import context as oslo_context
 from oslo_log import log as logging
 import requests
 from vnc_api import exceptions as vnc_exc
@@ -234,6 +235,11 @@ class BoundedVncApi(vnc_api.VncApi):
 
     def _keeping_errors(self, request):
         def keep(*args, **kwargs):
+            ctx = oslo_context.get_current()
+            if ctx is not None and ctx.request_id:
+                # The Docker call's ID, for the API server's log.
+                kwargs['headers'] = dict(kwargs.get('headers') or {},
+                                         **{'X-Request-Id': ctx.request_id})
             if self.tls is not None:
                 # Per request: a session's own verify loses to
                 # REQUESTS_CA_BUNDLE in requests' merge.

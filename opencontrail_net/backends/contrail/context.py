@@ -12,6 +12,7 @@ from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
 
 from opencontrail_net.backends.contrail import client as client_mod
+from opencontrail_net.backends.contrail import guard
 from opencontrail_net.backends.contrail import objects
 from opencontrail_net import exception
 
@@ -35,6 +36,8 @@ class Context:
         self.opts = conf.contrail
         self.host = conf.host
         self.client = client_mod.Client(self.opts)
+        # What the operator allows Docker users to reach.
+        self.guard = guard.Guard(self.opts)
         self._names = {}
         self._vn_names = {}
         self._lock = threading.Lock()
@@ -61,14 +64,18 @@ class Context:
                 self._names[key] = found
         return found
 
-    def ref(self, api, project, kind, option, name):
-        """A ref to the existing ``kind`` ``name``: NAME in ``project``,
-        PROJECT:NAME or DOMAIN:PROJECT:NAME. Missing: ``option`` is
-        refused, naming it."""
+    def named(self, project, name):
+        """The fq_name of ``name``: NAME in ``project``, PROJECT:NAME or
+        DOMAIN:PROJECT:NAME."""
         fq_name = name.split(':')
         if len(fq_name) == 1:
             fq_name = list(project) + fq_name
-        fq_name = objects.fq(fq_name, self.opts.domain, 3)
+        return objects.fq(fq_name, self.opts.domain, 3)
+
+    def ref(self, api, project, kind, option, name):
+        """A ref to the existing ``kind`` ``name`` (see ``named``).
+        Missing: ``option`` is refused, naming it."""
+        fq_name = self.named(project, name)
         return {'to': fq_name,
                 'uuid': self.uuid(api, kind, fq_name, option, name)}
 

@@ -59,6 +59,14 @@ class Networks:
         domain = self.ctx.opts.domain
         network.project = objects.fq(network.project or self.ctx.opts.project,
                                      domain, 2)
+        guard = self.ctx.guard
+        guard.check('project', network.project, 'tenant',
+                    ':'.join(network.project))
+        guard.check_route_targets(network.route_targets)
+        guard.check_route_targets(network.import_targets,
+                                  'opencontrail.rt.import')
+        guard.check_route_targets(network.export_targets,
+                                  'opencontrail.rt.export')
         network.project_uuid = self.ctx.uuid(
             api, 'project', network.project, 'tenant',
             ':'.join(network.project))
@@ -70,6 +78,9 @@ class Networks:
         network.ipam = ':'.join(ipam)
         if network.floating_ip_pool:
             pool = self.ctx.pool_fq(network.floating_ip_pool)
+            guard.check('floating-ip-pool', pool or [],
+                        'opencontrail.floating_ip_pool',
+                        network.floating_ip_pool)
             self.ctx.uuid(api, 'floating-ip-pool', pool,
                           'opencontrail.floating_ip_pool',
                           network.floating_ip_pool)
@@ -79,16 +90,16 @@ class Networks:
                 objects.own_security_group_ref(network)]
         else:
             network.security_group_refs = [
-                self.ctx.ref(api, network.project, 'security-group',
-                             'opencontrail.security_groups', name)
+                self._allowed(api, network, 'security-group',
+                              'opencontrail.security_groups', name)
                 for name in network.security_groups]
         network.policy_refs = [
-            self.ctx.ref(api, network.project, 'network-policy',
-                         'opencontrail.policies', name)
+            self._allowed(api, network, 'network-policy',
+                          'opencontrail.policies', name)
             for name in network.policies or ()]
         if network.router:
-            network.router_ref = self.ctx.ref(
-                api, network.project, 'logical-router', 'opencontrail.router',
+            network.router_ref = self._allowed(
+                api, network, 'logical-router', 'opencontrail.router',
                 network.router)
         peers = [self._peer(api, network, peer)
                  for peer in network.allow or ()]
@@ -102,6 +113,13 @@ class Networks:
                 'in Contrail (a network attached with opencontrail.network '
                 'is not the driver\'s to change)' % ', '.join(missing))
         return ipam
+
+    def _allowed(self, api, network, kind, option, name):
+        """A named object's ref, once the operator's list allows it
+        (checked by name first: a refused name costs no request)."""
+        self.ctx.guard.check(kind, self.ctx.named(network.project, name),
+                             option, name)
+        return self.ctx.ref(api, network.project, kind, option, name)
 
     @staticmethod
     def _made(api, network):
@@ -372,6 +390,8 @@ class Networks:
                     raise exception.InvalidOption(
                         key='opencontrail.network', value=ref,
                         reason='no such virtual-network in Contrail')
+                self.ctx.guard.check('virtual-network', vn.get_fq_name(),
+                                     'opencontrail.network', ref)
                 record = objects.network_from_vn(vn, network.id,
                                                  existing=vn.uuid)
                 self._check_subnets(vn, record, network, ref)
@@ -530,6 +550,10 @@ class Networks:
             raise exception.Conflict(
                 reason='network %s is an existing Contrail network: its '
                 'route targets are not ours to change' % network_id)
+        for key, value in (('rt', route_targets),
+                           ('opencontrail.rt.import', import_targets),
+                           ('opencontrail.rt.export', export_targets)):
+            self.ctx.guard.check_route_targets(value, key)
         vn = objects.network_ref(network)
         for setter, value in (
                 (vn.set_route_target_list, route_targets),

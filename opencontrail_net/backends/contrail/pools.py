@@ -117,6 +117,8 @@ class Pools:
                 return self._existing_pool(api, pool)
             pool.project = objects.fq(pool.project or self.ctx.opts.project,
                                       self.ctx.opts.domain, 2)
+            self.ctx.guard.check('project', pool.project, 'tenant',
+                                 ':'.join(pool.project))
             self.ctx.uuid(api, 'project', pool.project, 'tenant',
                           ':'.join(pool.project))
             with self._taking:
@@ -182,6 +184,8 @@ class Pools:
             raise exception.InvalidOption(
                 key='opencontrail.network', value=pool.network,
                 reason='no such virtual-network in Contrail')
+        self.ctx.guard.check('virtual-network', vn.get_fq_name(),
+                             'opencontrail.network', pool.network)
         version = 6 if pool.v6 else 4
         for vn_ref in vn.get_network_ipam_refs() or []:
             for sub in vn_ref['attr'].get_ipam_subnets() or []:
