@@ -12,6 +12,10 @@ LOG = logging.getLogger(__name__)
 
 CONF = cfg.CONF
 
+# Set in a managed plugin's environment (its config.json): the driver
+# runs in a filesystem of its own there.
+MANAGED_ENV = 'OPENCONTRAIL_NET_MANAGED_PLUGIN'
+
 # Options that may also be given on the command line.
 default_cli_opts = [
     cfg.StrOpt('scope', short='g', default='local',

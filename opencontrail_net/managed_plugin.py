@@ -8,12 +8,14 @@ answering ``IpamDriver`` is installed as an IPAM driver too.
 import json
 import sys
 
+from opencontrail_net import config
 from opencontrail_net import network
 
 SOCKET = 'opencontrail.sock'
 CONFIG_DIR = '/etc/opencontrail-net'
 CONFIG_FILE = CONFIG_DIR + '/opencontrail-net.conf'
 SITE_PACKAGES = '/opt/opencontrail-net/site-packages'
+MANAGED_ENV = config.MANAGED_ENV
 
 # Plugin.Activate's names → the plugin interface types Docker knows.
 INTERFACE_TYPES = {
@@ -46,6 +48,8 @@ def config():
         'Env': [
             {'Name': 'PYTHONPATH', 'Description': 'where the packages are',
              'Settable': ['value'], 'Value': SITE_PACKAGES},
+            {'Name': MANAGED_ENV, 'Description': 'runs as a managed plugin',
+             'Settable': [], 'Value': '1'},
         ],
         'Mounts': [
             {'Name': 'etc', 'Description':

@@ -5,11 +5,13 @@ its port API (``POST /port``); the agent then fetches the interface's
 config from the control node and attaches the host end to the vrouter.
 """
 
+import os
 import uuid
 
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from opencontrail_net import config
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import linux_net
@@ -50,6 +52,17 @@ class VrouterDriver(veth.VethDriver):
     def __init__(self, conf):
         super().__init__(conf)
         self.opts = conf.vrouter
+        if os.environ.get(config.MANAGED_ENV) == '1':
+            # Its port files would go to the plugin's own filesystem, where
+            # the agent never reads them: the agent's ports directory is
+            # not mounted (a mount's source must exist on every host the
+            # plugin is enabled on, vrouter or not).
+            raise exception.InvalidConfig(
+                option='[DEFAULT] port_driver', value='vrouter',
+                reason='a managed plugin does not see the vrouter agent\'s '
+                'ports directory (%s); on vrouter hosts run the driver as '
+                'a service (etc/systemd/opencontrail-net.service)'
+                % self.opts.ports_dir)
         self.client = vrouter_agent.AgentClient(
             url=self.opts.agent_url, ports_dir=self.opts.ports_dir)
 

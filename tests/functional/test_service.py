@@ -199,3 +199,17 @@ def test_socket_in_use_is_never_taken_over(driver_factory, workdir):
     assert 'Starting: backend' not in res.stderr
     assert first.ok('NetworkDriver.GetCapabilities')['Scope'] == 'local'
     assert first.stop() == 0
+
+
+def test_vrouter_in_a_managed_plugin_is_refused(driver_factory):
+    """A managed plugin has a filesystem of its own: port files would go
+    where the vrouter agent never reads them. The driver refuses to start
+    so, saying why and what to do."""
+    drv = driver_factory(port_driver='vrouter')
+    res = subprocess.run(drv.command(), capture_output=True, text=True,
+                         timeout=30, env=dict(
+                             os.environ, OPENCONTRAIL_NET_MANAGED_PLUGIN='1'))
+    assert res.returncode == 2, res.stderr
+    assert ("invalid [DEFAULT] port_driver 'vrouter': a managed plugin does "
+            "not see the vrouter agent's ports directory") in res.stderr
+    assert not os.path.exists(drv.socket_path)
