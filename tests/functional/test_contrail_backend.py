@@ -471,3 +471,32 @@ def test_request_id_follows_a_call(fake, drv):
     assert any(found.group(1) in line and 'CreateNetwork failed' in line
                for line in drv.log_text().splitlines())
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': body['NetworkID']})
+
+
+def test_ipv6_only_network(fake, drv):
+    """Docker 28's --ipv4=false: enable_ipv4 false and no IPv4Data. The
+    virtual-network has the IPv6 subnet alone, the endpoint one address,
+    Join gives an IPv6 gateway only, and nothing is left after."""
+    nid = contrail_target.docker_id(87)
+    drv.ok('NetworkDriver.CreateNetwork', {
+        'NetworkID': nid, 'IPv4Data': [],
+        'IPv6Data': [{'Pool': '2002:57::/64', 'Gateway': '2002:57::1/64'}],
+        'Options': {'com.docker.network.generic': {},
+                    'com.docker.network.enable_ipv4': False,
+                    'com.docker.network.enable_ipv6': True}})
+    vn = fake.get('virtual-network', ids.network_uuid(nid))
+    subnets = vn['network_ipam_refs'][0]['attr']['ipam_subnets']
+    assert [(s['subnet']['ip_prefix'], s['default_gateway'])
+            for s in subnets] == [('2002:57::', '2002:57::1')]
+    ep = {'NetworkID': nid, 'EndpointID': 'e' + nid[1:],
+          'Interface': {'AddressIPv6': '2002:57::2/64'}}
+    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    join = drv.ok('NetworkDriver.Join', join_body(ep))
+    assert 'Gateway' not in join and join['GatewayIPv6'] == '2002:57::1'
+    assert [o['instance_ip_address'] for o in fake.objects('instance-ip')
+            if o['virtual_network_refs'][0]['uuid'] == vn['uuid']] == [
+        '2002:57::2']
+    drv.ok('NetworkDriver.Leave', ids_of(ep))
+    drv.ok('NetworkDriver.DeleteEndpoint', ids_of(ep))
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': nid})
+    assert fake.get('virtual-network', ids.network_uuid(nid)) is None
