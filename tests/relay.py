@@ -39,30 +39,36 @@ class Relay:
             except OSError:
                 inner.close()
                 continue
-            outer.settimeout(None)
-            self._conns += [inner, outer]
-            for a, b in ((inner, outer), (outer, inner)):
-                threading.Thread(target=self._pipe, args=(a, b),
-                                 daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            self._conns += splice(inner, outer)
 
     def close(self):
         self._sock.close()
         for sock in self._conns:
             sock.close()
+
+
+def splice(inner, outer):
+    """Pass bytes both ways between two connected sockets, each way in a
+    thread of its own, until either side closes; returns both."""
+    outer.settimeout(None)
+    inner.settimeout(None)
+    for a, b in ((inner, outer), (outer, inner)):
+        threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+    return [inner, outer]
+
+
+def _pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

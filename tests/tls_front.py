@@ -10,6 +10,8 @@ import ssl
 import subprocess
 import threading
 
+from tests import relay
+
 
 def openssl(*args, cwd):
     subprocess.run(['openssl'] + list(args), cwd=cwd, check=True,
@@ -83,30 +85,8 @@ class TLSFront:
         except OSError:
             inner.close()
             return
-        inner.settimeout(None)
-        outer.settimeout(None)
         with self._lock:
-            self._conns += [inner, outer]
-        for a, b in ((inner, outer), (outer, inner)):
-            threading.Thread(target=self._pipe, args=(a, b),
-                             daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            self._conns += relay.splice(inner, outer)
 
     def close(self):
         self._sock.close()

@@ -23,6 +23,7 @@ from tests import contrail_target
 from tests.e2e import dockerd as harness
 from tests.e2e import plugin as plugin_mod
 from tests.e2e import test_stock_host
+from tests.e2e.test_contrail import fake  # noqa: F401 (a fixture)
 
 STACK = '''
 name: {project}
@@ -186,14 +187,7 @@ def test_dual_stack_stack_up_and_down(stock):
 
 
 @pytest.fixture(scope='module')
-def contrail(contrail_auth):
-    api = contrail_target.start(keystone=contrail_auth)
-    yield api
-    api.stop()
-
-
-@pytest.fixture(scope='module')
-def contrail_drv(dockerd, contrail):
+def contrail_drv(dockerd, fake):  # noqa: F811
     reason = compose_reason(dockerd)
     if reason:
         pytest.skip(reason)
@@ -201,8 +195,7 @@ def contrail_drv(dockerd, contrail):
     plugin = plugin_mod.DockerPlugin(name, backend='contrail',
                                      docker_url=dockerd.url,
                                      port_driver='bridge',
-                                     **contrail_target.driver_options(
-                                         contrail))
+                                     **contrail_target.driver_options(fake))
     try:
         plugin.start()
         yield plugin
@@ -211,12 +204,12 @@ def contrail_drv(dockerd, contrail):
 
 
 @pytest.mark.noauth_only
-def test_per_service_driver_opts(dockerd, contrail, contrail_drv,
+def test_per_service_driver_opts(dockerd, fake, contrail_drv,  # noqa: F811
                                  unique_name):
     """networks.<net>.driver_opts of one service: its interface gets those
     security groups, its neighbour the network's own group; down leaves
     no object of the driver's in Contrail."""
-    vnc = contrail_target.vnc_client(contrail)
+    vnc = contrail_target.vnc_client(fake)
     parent = vnc_api.Project(contrail_target.PROJECT[1],
                              vnc_api.Domain(contrail_target.PROJECT[0]))
     groups = []
