@@ -383,3 +383,27 @@ def test_join_waits_for_readiness(agent_factory, make_driver, ready_delay,
 
 
 conftest  # noqa: B018  (fixtures)
+
+
+def test_ipv6_only_network(namespaces, host, agent, make_driver):
+    """Docker 28's --ipv4=false: the agent's port has the IPv6 address and
+    no IPv4 one, Join gives an IPv6 gateway only, and Leave removes it."""
+    drv = make_driver(agent)
+    drv.ok('NetworkDriver.CreateNetwork', {
+        'NetworkID': NID, 'IPv4Data': [],
+        'IPv6Data': [{'Pool': 'fd00:77::/64', 'Gateway': 'fd00:77::1/64'}],
+        'Options': {'com.docker.network.generic': {},
+                    'com.docker.network.enable_ipv4': False,
+                    'com.docker.network.enable_ipv6': True}})
+    eid = '06' * 32
+    drv.ok('NetworkDriver.CreateEndpoint', {
+        'NetworkID': NID, 'EndpointID': eid,
+        'Interface': {'AddressIPv6': 'fd00:77::2/64'}})
+    reply = join(drv, eid)
+    assert 'Gateway' not in reply and reply['GatewayIPv6'] == 'fd00:77::1'
+    port = agent.ports[ids.endpoint_uuid(eid)]
+    assert port['ip6-address'] == 'fd00:77::2'
+    assert port['ip-address'] == '0.0.0.0'
+    leave_and_delete(drv, eid)
+    assert agent.ports == {}
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
