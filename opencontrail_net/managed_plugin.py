@@ -8,14 +8,14 @@ answering ``IpamDriver`` is installed as an IPAM driver too.
 import json
 import sys
 
-from opencontrail_net import config
+from opencontrail_net import config as config_mod
 from opencontrail_net import network
 
 SOCKET = 'opencontrail.sock'
 CONFIG_DIR = '/etc/opencontrail-net'
 CONFIG_FILE = CONFIG_DIR + '/opencontrail-net.conf'
 SITE_PACKAGES = '/opt/opencontrail-net/site-packages'
-MANAGED_ENV = config.MANAGED_ENV
+MANAGED_ENV = config_mod.MANAGED_ENV
 
 # Plugin.Activate's names → the plugin interface types Docker knows.
 INTERFACE_TYPES = {

@@ -2,7 +2,9 @@
 
 import abc
 from importlib import metadata
+from typing import Optional, Sequence
 
+from oslo_config import cfg
 from oslo_log import log as logging
 from stevedore import driver
 
@@ -18,8 +20,8 @@ class PluginBase(metaclass=abc.ABCMeta):
     """What every plugin shares: its own option group and the config."""
 
     #: Options of this plugin, registered in CONFIG_GROUP before it starts.
-    CONFIG_OPTS = ()
-    CONFIG_GROUP = None
+    CONFIG_OPTS: Sequence[cfg.Opt] = ()
+    CONFIG_GROUP: Optional[str] = None
 
     def __init__(self, conf):
         self.conf = conf

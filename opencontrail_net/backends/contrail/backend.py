@@ -42,7 +42,7 @@ class ContrailBackend(base.Backend):
     """Networks and endpoints in a Contrail cluster, through vnc_api."""
 
     CONFIG_GROUP = 'contrail'
-    CONFIG_OPTS = client_mod.CONFIG_OPTS + guard.CONFIG_OPTS
+    CONFIG_OPTS = tuple(client_mod.CONFIG_OPTS) + tuple(guard.CONFIG_OPTS)
 
     def __init__(self, conf):
         super().__init__(conf)
