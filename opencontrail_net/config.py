@@ -69,8 +69,10 @@ default_opts = [
     cfg.IntOpt('default_mtu', default=1500, min=68, max=65535,
                help='MTU of container interfaces when a network sets none.'),
     cfg.IntOpt('global_asn', default=64512, min=1, max=4294967295,
-               help='The Contrail cluster\'s own ASN: route targets in it '
-                    'from 8000000 up are Contrail\'s and refused.'),
+               help='The ASN whose route targets from 8000000 up are '
+                    'refused as Contrail\'s own, on the mock backend (the '
+                    'contrail backend reads the cluster\'s from its '
+                    'global-system-config).'),
     cfg.IntOpt('delete_spacing_ms', min=0, max=1000,
                mutable=True,
                help='When DeleteEndpoint calls of one network come at once '

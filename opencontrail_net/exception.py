@@ -48,10 +48,6 @@ class EndpointNotFound(NotFound):
     msg_fmt = 'endpoint %(id)s not found'
 
 
-class PoolNotFound(NotFound):
-    msg_fmt = 'address pool %(id)s not found'
-
-
 class Conflict(OpenContrailNetError):
     msg_fmt = '%(reason)s'
     code = 409

@@ -70,3 +70,21 @@ def test_differences_name_the_canonical_key():
     new = dict(old, project=['q'], existing='x')
     assert model.option_differences(old, new) == [
         "tenant is ['p'], asked ['q']"]
+
+
+CONTRAIL_TABLE = '| `[contrail]` option | meaning |'
+
+
+def test_readme_contrail_table_is_the_options():
+    """The README's [contrail] table names every option of the group,
+    and nothing else."""
+    from opencontrail_net.backends import contrail
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        lines = f.read().split(CONTRAIL_TABLE, 1)[1].strip().splitlines()
+    names = []
+    for line in lines[1:]:     # past the separator
+        if not line.startswith('|'):
+            break
+        names += re.findall(r'`([^`]+)`', line.split('|')[1])
+    assert len(names) == len(set(names))
+    assert set(names) == {o.name for o in contrail.CONFIG_OPTS}

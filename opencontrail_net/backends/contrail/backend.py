@@ -81,10 +81,6 @@ class ContrailBackend(base.Backend):
     def stop(self):
         self.pending.stop()
 
-    def retry_pending(self):
-        """Delete the held networks whose blockers have gone."""
-        self.pending.retry(self.networks.delete)
-
     # Networks ---------------------------------------------------------
 
     def route_target_rules(self):

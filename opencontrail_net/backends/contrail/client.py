@@ -28,7 +28,9 @@ DEFAULT_IPAM = ['default-domain', 'default-project', 'default-network-ipam']
 
 CONFIG_OPTS = [
     cfg.ListOpt('api_server', default=['127.0.0.1'],
-                help='Contrail config API servers; several give failover.'),
+                help='Contrail config API servers. With several, vnc_api '
+                     'sends each request to the next one in turn, and to '
+                     'the others when one does not answer.'),
     cfg.PortOpt('api_port', default=8082, help='Config API port.'),
     cfg.BoolOpt('use_ssl', default=False,
                 help='Talk HTTPS to the API, verifying its certificate '
