@@ -197,13 +197,14 @@ def collect(conf, backend, ports, view):
         theirs = backend.foreign_objects(record)
         row = _network_row(net_id, docker_net, record, theirs)
         report.networks.append(row)
-        in_backend = {ep.id: ep for ep in
-                      backend.network_endpoints(record, host)}
+        # Every host's endpoints, in one look: this host's are checked,
+        # the others' keep a network this host's Docker no longer has.
+        every = backend.network_endpoints(record)
+        in_backend = {ep.id: ep for ep in every if ep.host == host}
         backend_endpoints.update(in_backend)
         for ep in in_backend.values():
             report.records[(net_id, ep.id)] = ep
-        elsewhere = (backend.endpoints_elsewhere(record, host)
-                     if docker_net is None else {})
+        elsewhere = _elsewhere(every, host) if docker_net is None else {}
         if elsewhere:
             row['elsewhere'] = elsewhere
             report.findings.append(Finding(
@@ -434,7 +435,7 @@ def _repair_network(report, finding, backend, ports, view):
         return 'left: its endpoints have interfaces in running ' \
             'containers (%s)' % ', '.join(live)
     # Endpoints on other hosts since the look: theirs, and the network.
-    elsewhere = backend.endpoints_elsewhere(record, report.host)
+    elsewhere = _elsewhere(backend.network_endpoints(record), report.host)
     if elsewhere:
         return 'left: endpoints on other hosts use it (%s)' % _on_hosts(
             elsewhere)
@@ -445,6 +446,15 @@ def _repair_network(report, finding, backend, ports, view):
     ports.network_deleted(finding.network)
     return 'deleted network %s (backend uuid %s) and its endpoints on ' \
         'this host' % (finding.network, record.uuid)
+
+
+def _elsewhere(endpoints, host):
+    """``{other host: [endpoint ID]}`` of ``endpoints`` bound elsewhere."""
+    found = {}
+    for ep in endpoints:
+        if ep.host and ep.host != host:
+            found.setdefault(ep.host, []).append(ep.id)
+    return {h: sorted(e) for h, e in found.items()}
 
 
 def _on_hosts(elsewhere):

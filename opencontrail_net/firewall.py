@@ -544,10 +544,10 @@ class DockerUser:
             return chain[:chain.index(self.RETURN)], True
         return chain, False
 
-    def _append(self, rule, chain=None):
-        """Add ``rule`` last, but before a RETURN."""
-        reached, returns = self._reached(
-            self._chain() if chain is None else chain)
+    def _append(self, rule, chain):
+        """Add ``rule`` last, but before a RETURN; ``chain`` (the rules as
+        ``_chain`` lists them) is kept in step."""
+        reached, returns = self._reached(chain)
         if returns:
             args = ['-I', self.CHAIN, str(len(reached) + 1)] + rule
         else:
@@ -556,26 +556,30 @@ class DockerUser:
         if res.returncode != 0:
             raise exception.PortError(reason='%s %s: %s' % (
                 self.name, ' '.join(args), res.stderr.strip()))
+        chain.insert(len(reached), rule)
 
-    def _below_theirs(self):
+    def _below_theirs(self, chain=None):
         """Move our rules below any rule of the operator's that follows
         one of them (appended after ours): a copy goes last, then the
         first match, the old one, is deleted, so the traffic never
-        meets the policy meanwhile."""
-        chain, _returns = self._reached(self._chain())
-        ours = [i for i, args in enumerate(chain)
-                if self._tag(args) is not None]
+        meets the policy meanwhile. ``chain``: as ``_chain`` lists it,
+        if the caller has it."""
+        chain = self._chain() if chain is None else chain
+        reached, _returns = self._reached(chain)
+        ours = [args for args in reached if self._tag(args) is not None]
         if not ours:
             return 0
-        theirs = [args for args in chain[ours[0]:]
+        first = next(i for i, args in enumerate(reached)
+                     if self._tag(args) is not None)
+        theirs = [args for args in reached[first:]
                   if self._tag(args) is None]
         if not theirs:
             return 0
         moved = 0
-        for i in ours:
-            rule = chain[i]
-            self._append(rule)
+        for rule in ours:
+            self._append(rule, chain)
             if self._run('-D', self.CHAIN, *rule).returncode == 0:
+                chain.remove(rule)      # the first match: the old one
                 moved += 1
         LOG.info('Moved the driver\'s %d accepts in %s %s below the '
                  'operator\'s rules, which come first: %s', moved,
@@ -586,10 +590,11 @@ class DockerUser:
     def set_network(self, network_id, bridge):
         if self.binary is None:
             return
+        chain = self._chain()
         for rule in self.rules(network_id, bridge):
             if self._run('-C', self.CHAIN, *rule).returncode != 0:
-                self._append(rule)
-        self._below_theirs()
+                self._append(rule, chain)
+        self._below_theirs(chain)
 
     def _ours(self):
         """(network ID, rule arguments) of each rule of ours."""

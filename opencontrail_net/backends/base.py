@@ -130,15 +130,11 @@ class Backend(plugin.PluginBase):
         """
         return []
 
-    def network_endpoints(self, network, host):
-        """Return the endpoints of ``network`` bound on ``host``."""
+    def network_endpoints(self, network, host=None):
+        """Return the endpoints of ``network`` bound on ``host``; with
+        None, those of every host, each with its ``host`` (the audit
+        leaves other hosts' to them)."""
         return []
-
-    def endpoints_elsewhere(self, network, host):
-        """``{other host: [endpoint ID]}``: endpoints of ``network`` bound
-        on hosts other than ``host``, which the audit of ``host`` leaves
-        to them (a global or swarm network this host no longer sees)."""
-        return {}
 
     def vrouter_links(self):
         """The VM uuids this host's virtual-router refers to, or None where

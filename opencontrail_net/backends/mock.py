@@ -46,9 +46,6 @@ CREATE TABLE IF NOT EXISTS pool_addresses (
 """
 
 DEFAULT_PROJECT = ['default-domain', 'default-project']
-# How long a pool taken but not yet made a network stays its taker's
-# (as in the contrail backend's pools).
-TAKING_GRACE = 60.0
 
 
 class MockBackend(base.Backend):
@@ -354,10 +351,6 @@ class MockBackend(base.Backend):
             rows = self._db.execute('SELECT data FROM networks').fetchall()
         return [model.Network.from_dict(json.loads(r[0])) for r in rows]
 
-    def endpoints_elsewhere(self, network, host):
-        with self._lock:
-            return self._elsewhere(self._db, network.id, host)
-
     @staticmethod
     def _elsewhere(db, network_id, host):
         found = {}
@@ -367,11 +360,16 @@ class MockBackend(base.Backend):
             found.setdefault(other, []).append(ep_id)
         return {h: sorted(e) for h, e in found.items()}
 
-    def network_endpoints(self, network, host):
+    def network_endpoints(self, network, host=None):
         with self._lock:
-            rows = self._db.execute(
-                'SELECT data FROM endpoints WHERE network_id = ? AND '
-                'host = ?', (network.id, host)).fetchall()
+            if host is None:
+                rows = self._db.execute(
+                    'SELECT data FROM endpoints WHERE network_id = ?',
+                    (network.id,)).fetchall()
+            else:
+                rows = self._db.execute(
+                    'SELECT data FROM endpoints WHERE network_id = ? AND '
+                    'host = ?', (network.id, host)).fetchall()
         return [model.Endpoint.from_dict(json.loads(r[0])) for r in rows]
 
     # IPAM -------------------------------------------------------------
@@ -420,12 +418,7 @@ class MockBackend(base.Backend):
         for (data,) in db.execute('SELECT data FROM pools WHERE key = ?',
                                   (pool.key,)):
             other = json.loads(data)
-            age = time.time() - (other.get('taken') or 0)
-            if other.get('owner') != pool.owner and age < TAKING_GRACE:
-                raise exception.Conflict(
-                    reason='pool %s was taken %.0f s ago by another network '
-                    'create, not done yet: try again once it is, or use '
-                    'another subnet' % (pool.cidr, max(age, 0)))
+            subnets.check_taker(pool, other.get('owner'), other.get('taken'))
 
     def release_pool(self, pool):
         # Only the request that took the pool gives it up (and its

@@ -1,6 +1,7 @@
 """The audit's decisions, without a dockerd: what it finds, what it
 repairs, and when it repairs nothing because it cannot be sure."""
 
+import dataclasses
 import os
 import socket
 import threading
@@ -95,10 +96,6 @@ class Backend(Recorder):
         self._call('remove_orphan_group', group['uuid'])
         self.deleted.append(group['uuid'])
 
-    def endpoints_elsewhere(self, network, host):
-        assert host == Conf.host
-        return self.elsewhere.get(network.id, {})
-
     def allow_policies(self):
         return self.policies
 
@@ -120,8 +117,14 @@ class Backend(Recorder):
     def foreign_objects(self, network):
         return self.foreign.get(network.id, [])
 
-    def network_endpoints(self, network, host):
-        return self.endpoints.get(network.id, [])
+    def network_endpoints(self, network, host=None):
+        assert host is None         # the audit looks at every host's
+        mine = [dataclasses.replace(e, host=e.host or Conf.host)
+                for e in self.endpoints.get(network.id, [])]
+        return mine + [model.Endpoint(id=e, network_id=network.id, host=h)
+                       for h, eps in self.elsewhere.get(network.id, {}
+                                                        ).items()
+                       for e in eps]
 
     def find_endpoints(self, host, ids):
         return [(n, e) for n, e in self.held if e.id in ids]

@@ -136,11 +136,8 @@ class ContrailBackend(base.Backend):
     def owned_networks(self):
         return self.inventory.owned_networks()
 
-    def network_endpoints(self, network, host):
+    def network_endpoints(self, network, host=None):
         return self.inventory.network_endpoints(network, host)
-
-    def endpoints_elsewhere(self, network, host):
-        return self.inventory.endpoints_elsewhere(network, host)
 
     def vrouter_links(self):
         return self.inventory.vrouter_links()

@@ -211,7 +211,7 @@ class BoundedVncApi(vnc_api.VncApi):
     opts = None
 
     def __init__(self, *args, deadline=None, request_timeout=None,
-                 keystone=None, tls=None, opts=None, made=None, **kwargs):
+                 keystone=None, tls=None, opts=None, **kwargs):
         # Set before the constructor's own first request (GET /).
         self.deadline = deadline
         if request_timeout is not None:
@@ -219,8 +219,6 @@ class BoundedVncApi(vnc_api.VncApi):
         self.keystone = keystone
         self.tls = tls
         self.opts = opts
-        if made is not None:
-            made.append(self)    # for the caller, if the constructor fails
         # vnc_api's session swallows the cause of a failed connection
         # (it raises a bare ConnectionError): kept here.
         self.last_error = None
@@ -367,7 +365,6 @@ class Client:
             auth = {'auth_type': 'keystone', 'username': opts.admin_user,
                     'password': '-', 'tenant_name': opts.admin_tenant,
                     'auth_url': keystone.TOKEN_PATH}
-        made = []
         try:
             # conf_file: vnc_api would read /etc/contrail/vnc_api_lib.ini
             # and, with its cafile, write a bundle under /tmp. TLS is the
@@ -380,15 +377,17 @@ class Client:
                 timeout=min(remaining, int(request_timeout)),
                 connection_timeout=2, deadline=deadline,
                 request_timeout=request_timeout, keystone=self.keystone,
-                tls=self.tls, opts=opts, made=made, **auth)
+                tls=self.tls, opts=opts, **auth)
         except exception.OpenContrailNetError:
             raise
         except vnc_exc.AuthFailed:
             raise self._refused()
         except (requests.exceptions.RequestException,
                 vnc_exc.VncError) as exc:
-            reason = made[0].failure(exc) if made else type(exc).__name__
-            raise unavailable('cannot connect to %s: %s' % (where, reason))
+            # (Its first request, the homepage, fails in _request, with
+            # the reason: this is what vnc_api raises by itself.)
+            raise unavailable('cannot connect to %s: %s' % (
+                where, type(exc).__name__))
         if getattr(client, '_srv_root_url', None) is None:
             raise unavailable('no homepage from %s' % where)
         LOG.info('Connected to the Contrail API at %s', where)

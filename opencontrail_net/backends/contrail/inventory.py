@@ -139,32 +139,20 @@ class Inventory:
                 'networks': list(pair), 'gone': sorted(gone),
                 'ours': sorted(ours), 'others': others}
 
-    def network_endpoints(self, network, host):
+    def network_endpoints(self, network, host=None):
         with self.ctx.api() as api:
             vmis = api.virtual_machine_interfaces_list(
                 back_ref_id=[network.uuid], detail=True)
         found = []
         for vmi in vmis:
             bound = objects.kv(vmi.get_virtual_machine_interface_bindings())
-            if not objects.is_ours(vmi) or bound.get('host_id') != host:
+            if not objects.is_ours(vmi) or host not in (
+                    None, bound.get('host_id')):
                 continue
             ep = objects.endpoint_from_vmi(vmi, network.id)
             if ep is not None:
                 found.append(ep)
         return found
-
-    def endpoints_elsewhere(self, network, host):
-        with self.ctx.api() as api:
-            vmis = api.virtual_machine_interfaces_list(
-                back_ref_id=[network.uuid], detail=True)
-        found = {}
-        for vmi in vmis:
-            bound = objects.kv(vmi.get_virtual_machine_interface_bindings())
-            other = bound.get('host_id')
-            if objects.is_ours(vmi) and other and other != host and \
-                    objects.annotation(vmi).get('network_id') == network.id:
-                found.setdefault(other, []).append(vmi.name)
-        return {h: sorted(e) for h, e in found.items()}
 
     def vrouter_links(self):
         if not self.vrouter.enabled:

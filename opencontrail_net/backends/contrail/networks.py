@@ -324,8 +324,8 @@ class Networks:
         try:
             with self.ctx.api(budget=2 / 3) as api:
                 ipam = self._resolve(api, network)
-                if network.own_ipam:
-                    self.pools.ranges(api, network)
+                owners = (self.pools.ranges(api, network)
+                          if network.own_ipam else {})
                 vn = objects.network_obj(network, ipam, self.ctx.host)
                 if network.security_groups is None:
                     self._own_group(api, network, made)
@@ -344,7 +344,7 @@ class Networks:
                     return found, False
                 made.append(('virtual_network', vn.uuid))
                 if network.own_ipam:
-                    self.pools.bind(api, network, vn)
+                    self.pools.bind(api, network, vn, owners)
                 network.uuid, network.name = vn.uuid, vn.name
                 if network.router_ref:
                     self._join_router(api, network, made)

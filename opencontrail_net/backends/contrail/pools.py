@@ -25,10 +25,6 @@ from opencontrail_net import subnets
 LOG = logging.getLogger(__name__)
 
 POOL_KEY = 'opencontrail-net:pool:%s'
-# How long a pool taken but not yet made a network stays its taker's:
-# another RequestPool of that subnet meanwhile is refused (two creates of
-# one subnet at once); later, it is a leftover and taken over.
-TAKING_GRACE = 60.0
 
 
 class Pools:
@@ -51,9 +47,6 @@ class Pools:
         self._lock = threading.Lock()
         # A check and the write that takes a pool, one at a time.
         self._taking = threading.Lock()
-        # Pool key → the owner of its record, as CreateNetwork read it,
-        # kept by the record that binds it.
-        self._owners = {}
 
     def _record(self, api, key):
         record = self._pools.get(key)
@@ -70,10 +63,12 @@ class Pools:
     # For the network's life ---------------------------------------------
 
     def ranges(self, api, network):
-        """Set the --ip-range of each subnet of ``network``, from its pool.
+        """Set the --ip-range of each subnet of ``network``, from its pool;
+        return ``{pool key: the request that owns it}``, for ``bind``.
 
         A pool another virtual-network uses is a Conflict.
         """
+        owners = {}
         for subnet in network.subnets:
             key = model.Pool(cidr=subnet.cidr, project=network.project).key
             record = self._record(api, key) or {}
@@ -83,20 +78,19 @@ class Pools:
                     reason='pool %s is in use by virtual-network %s' % (
                         subnet.cidr, record['vn']))
             subnet.ip_range = record.get('range')
-            with self._lock:
-                self._owners[key] = record.get('owner')
+            owners[key] = record.get('owner')
+        return owners
 
-    def bind(self, api, network, vn):
-        """Record ``vn`` as the network of the pools of its subnets."""
+    def bind(self, api, network, vn, owners):
+        """Record ``vn`` as the network of the pools of its subnets, each
+        still its owner's (``ranges``)."""
         vn_uuid = vn.uuid
         self.ctx.remember_vn(vn_uuid, vn.get_fq_name())
         for subnet in network.subnets:
             key = model.Pool(cidr=subnet.cidr, project=network.project).key
-            with self._lock:
-                owner = self._owners.pop(key, None)
             record = {'range': subnet.ip_range, 'vn': vn_uuid,
                       'fq': vn.get_fq_name(), 'network_id': network.id,
-                      'owner': owner}
+                      'owner': owners.get(key)}
             api.kv_store(POOL_KEY % key, json.dumps(record))
             with self._lock:
                 self._pools[key] = record
@@ -143,16 +137,7 @@ class Pools:
             raise exception.Conflict(
                 reason='pool %s is in use by Docker network %s' % (
                     pool.cidr, record.get('network_id')))
-        owner, taken = record.get('owner'), record.get('taken') or 0
-        if owner and owner != pool.owner:
-            age = time.time() - taken
-            if age < TAKING_GRACE:
-                raise exception.Conflict(
-                    reason='pool %s was taken %.0f s ago by another network '
-                    'create, not done yet: try again once it is, or use '
-                    'another subnet' % (pool.cidr, max(age, 0)))
-            LOG.warning('Pool %s was taken %.0f s ago by a network create '
-                        'that never finished: taken over', pool.cidr, age)
+        subnets.check_taker(pool, record.get('owner'), record.get('taken'))
 
     def _project_subnets(self, api, project):
         """Subnets of the project's networks, and pools taken but not yet
