@@ -10,14 +10,18 @@ what is cached never changes once made.
 This class is the backend's one face; each concern has a module of its
 own, sharing one :class:`~.context.Context`:
 
-- ``networks``: networks, attached existing networks, security groups,
-  route targets;
+- ``networks``: networks of the driver's own, with ``groups`` (their own
+  security group), ``routers`` (logical-router joins) and ``allow``
+  (allow policies between networks); ``existing``: attached existing
+  networks; ``route_targets``: the cluster's rules and a network's
+  targets;
 - ``endpoints``: interfaces, instance-ips, VMs, the virtual-router link;
 - ``ports``: exposed and published ports (security groups of endpoints,
   floating IPs);
 - ``pools``: the driver's IPAM (pools, addresses);
 - ``inventory``: what start-up, ``status`` and the audit read;
-- ``pending``: networks whose delete waits for objects of others.
+- ``pending``: networks whose delete waits for objects of others;
+- ``undo``: what a failed call made, undone; ``cleanup``: every delete.
 """
 
 from oslo_log import log as logging
@@ -27,12 +31,14 @@ from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import client as client_mod
 from opencontrail_net.backends.contrail import context
 from opencontrail_net.backends.contrail import endpoints
+from opencontrail_net.backends.contrail import groups
 from opencontrail_net.backends.contrail import guard
 from opencontrail_net.backends.contrail import inventory
 from opencontrail_net.backends.contrail import networks
 from opencontrail_net.backends.contrail import pending
 from opencontrail_net.backends.contrail import pools
 from opencontrail_net.backends.contrail import ports
+from opencontrail_net.backends.contrail import route_targets
 from opencontrail_net import exception
 
 LOG = logging.getLogger(__name__)
@@ -55,6 +61,8 @@ class ContrailBackend(base.Backend):
         self.pending = pending.PendingDeletes(self.ctx)
         self.pools = pools.Pools(self.ctx)
         self.networks = networks.Networks(self.ctx, self.pools, self.pending)
+        self.route_targets = route_targets.RouteTargets(self.ctx,
+                                                        self.networks.get)
         records = ports.PortRecords()
         self.endpoints = endpoints.Endpoints(self.ctx, self.pools, records,
                                              self.vrouter)
@@ -84,7 +92,7 @@ class ContrailBackend(base.Backend):
     # Networks ---------------------------------------------------------
 
     def route_target_rules(self):
-        return self.networks.route_target_rules()
+        return self.route_targets.rules()
 
     def create_network(self, network):
         return self.networks.create(network)
@@ -97,7 +105,7 @@ class ContrailBackend(base.Backend):
 
     def set_route_targets(self, network_id, route_targets=None,
                           import_targets=None, export_targets=None):
-        return self.networks.set_route_targets(
+        return self.route_targets.set(
             network_id, route_targets, import_targets, export_targets)
 
     # Endpoints --------------------------------------------------------
@@ -152,10 +160,10 @@ class ContrailBackend(base.Backend):
         return self.inventory.orphan_groups()
 
     def remove_orphan_group(self, group):
-        return self.networks.remove_orphan_group(group)
+        return groups.remove_orphan(self.ctx, group)
 
     def remove_allow_policy(self, policy):
-        return self.networks.remove_allow_policy(policy)
+        return self.networks.allow.remove(policy)
 
     # IPAM -------------------------------------------------------------
 

@@ -50,6 +50,26 @@ def unlink_vrouter(api, vrouter_uuid, vm_uuid):
              vrouter_uuid)
 
 
+def delete_unlinking(delete, uuid, kind, unlink):
+    """Delete ``uuid`` with ``delete``; True if deleted now, False if gone.
+
+    When the server refuses because objects of type ``kind`` alone refer
+    to it (it names them in its refusal), ``unlink(their_uuid)`` removes
+    each ref and the delete is tried once more. Anything else holding it
+    is the server's RefsExistError, for the caller.
+    """
+    try:
+        return ignore_missing(delete, uuid)
+    except vnc_exc.RefsExistError as exc:
+        held = _BLOCKER.findall(str(exc))
+        linked = [u for what, u in held if what == kind]
+        if not linked or len(linked) != len(held):
+            raise
+    for other in linked:
+        unlink(other)
+    return ignore_missing(delete, uuid)
+
+
 def delete_vm(api, vm_uuid):
     """Delete a container's VM unless another interface still uses it.
 
@@ -58,22 +78,14 @@ def delete_vm(api, vm_uuid):
     holds the VM in its refusal, so a VM without the link costs one
     request, as before.
     """
-    for last in (False, True):
-        try:
-            api.virtual_machine_delete(id=vm_uuid)
-        except vnc_exc.NoIdError:
-            return
-        except vnc_exc.RefsExistError as exc:
-            held = _BLOCKER.findall(str(exc))
-            routers = [u for kind, u in held if kind == 'virtual-router']
-            if last or not routers or len(routers) != len(held):
-                # Another endpoint of the same container still uses it.
-                return
-            for vrouter in routers:
-                unlink_vrouter(api, vrouter, vm_uuid)
-            continue
+    try:
+        deleted = delete_unlinking(
+            api.virtual_machine_delete, vm_uuid, 'virtual-router',
+            lambda vrouter: unlink_vrouter(api, vrouter, vm_uuid))
+    except vnc_exc.RefsExistError:
+        return  # Another endpoint of the same container still uses it.
+    if deleted:
         LOG.info('Deleted virtual-machine %s', vm_uuid)
-        return
 
 
 def endpoint_iips(endpoint_id, families=('v4', 'v6'), adopted=()):
@@ -140,30 +152,6 @@ def delete_endpoint_objects(api, endpoint_id, vm_uuid, iips,
         delete_ports_group(api, endpoint_id)
     if vm_uuid:
         delete_vm(api, vm_uuid)
-
-
-def undo(client, made):
-    """Delete, newest first, what one failed call made."""
-    if not made:
-        return
-    try:
-        with client.api(budget=1 / 3) as api:
-            for kind, uuid in reversed(made):
-                if kind == 'ref':
-                    # A ref this call added: (type, uuid, to type, to).
-                    api.ref_update(uuid[0], uuid[1], uuid[2], uuid[3],
-                                   None, 'DELETE')
-                elif kind == 'adopted':
-                    # An address of the driver's IPAM: Docker releases it.
-                    iip, vmi = uuid
-                    api.ref_update('instance-ip', iip,
-                                   'virtual-machine-interface', vmi, None,
-                                   'DELETE')
-                else:
-                    ignore_missing(getattr(api, kind + '_delete'), uuid)
-                LOG.info('Undid %s %s', kind, uuid)
-    except exception.OpenContrailNetError as exc:
-        LOG.error('Could not undo %s: %s', made, exc)
 
 
 def _foreign_refs(vn):
@@ -257,27 +245,22 @@ def leave_router(api, network_id, vmi_uuid):
     for family in ('v4', 'v6'):
         ignore_missing(api.instance_ip_delete,
                        ids.router_ip_uuid(network_id, family))
-    for last in (False, True):
-        try:
-            ignore_missing(api.virtual_machine_interface_delete, vmi_uuid)
-        except vnc_exc.RefsExistError as exc:
-            held = _BLOCKER.findall(str(exc))
-            routers = [u for kind, u in held if kind == 'logical-router']
-            if last or not routers or len(routers) != len(held):
-                raise exception.Conflict(
-                    reason='router interface %s of network %s is held by '
-                    'objects opencontrail-net did not make: %s' % (
-                        vmi_uuid, network_id, exc))
-            for router in routers:
-                api.ref_update('logical-router', router,
-                               'virtual-machine-interface', vmi_uuid, None,
-                               'DELETE')
-                LOG.info('Network %s left logical-router %s', network_id,
-                         router)
-            continue
-        LOG.info('Deleted router interface %s of network %s', vmi_uuid,
-                 network_id)
-        return
+
+    def unlink(router):
+        api.ref_update('logical-router', router, 'virtual-machine-interface',
+                       vmi_uuid, None, 'DELETE')
+        LOG.info('Network %s left logical-router %s', network_id, router)
+
+    try:
+        delete_unlinking(api.virtual_machine_interface_delete, vmi_uuid,
+                         'logical-router', unlink)
+    except vnc_exc.RefsExistError as exc:
+        raise exception.Conflict(
+            reason='router interface %s of network %s is held by objects '
+            'opencontrail-net did not make: %s' % (vmi_uuid, network_id,
+                                                   exc))
+    LOG.info('Deleted router interface %s of network %s', vmi_uuid,
+             network_id)
 
 
 def delete_allow_policy(api, policy, pair, vn_uuids):

@@ -1,9 +1,10 @@
 """What the parts of the contrail backend share.
 
-The configuration, this host, the API client, and two lookups every part
+The configuration, this host, the API client, and the lookups every part
 makes: the uuid of a named object the driver refers to (a project, an
-IPAM, a security group, a floating-ip pool), and the fq_name of a
-virtual-network (the server reads a ref's object by its fq_name).
+IPAM, a security group, a floating-ip pool), the fq_name of a
+virtual-network (the server reads a ref's object by its fq_name), and an
+existing virtual-network a user names by uuid or fq_name.
 """
 
 import threading
@@ -15,6 +16,7 @@ from opencontrail_net.backends.contrail import client as client_mod
 from opencontrail_net.backends.contrail import guard
 from opencontrail_net.backends.contrail import objects
 from opencontrail_net import exception
+from opencontrail_net import ids
 
 LOG = logging.getLogger(__name__)
 
@@ -93,6 +95,24 @@ class Context:
             self.remember_vn(vn_uuid, fq_name)
         return fq_name
 
+    def existing_network(self, api, ref, option='opencontrail.network'):
+        """The existing virtual-network ``ref`` (a uuid or
+        DOMAIN:PROJECT:NAME) a user named with ``option``, read whole,
+        once the operator's list allows it. Missing: ``option`` is
+        refused."""
+        try:
+            if ref.count(':') == 2:
+                vn_uuid = api.fq_name_to_id('virtual-network', ref.split(':'))
+            else:
+                vn_uuid = ref
+            vn = api.virtual_network_read(id=vn_uuid)
+        except vnc_exc.NoIdError:
+            raise exception.InvalidOption(
+                key=option, value=ref,
+                reason='no such virtual-network in Contrail')
+        self.guard.check('virtual-network', vn.get_fq_name(), option, ref)
+        return vn
+
     def pool_fq(self, value):
         """A floating-ip-pool's fq_name (4 parts), or None if malformed."""
         pool = objects.fq(value, self.opts.domain, 4)
@@ -107,10 +127,22 @@ def kv_get(api, key):
         return None
 
 
+def network_stands(api, network_id):
+    """Whether the Docker network ``network_id`` has its virtual-network
+    of ours (Docker re-sends CreateNetwork, and another host's first
+    container makes it ask)."""
+    try:
+        api.virtual_network_read(id=ids.network_uuid(network_id),
+                                 fields=['display_name'])
+    except vnc_exc.NoIdError:
+        return False
+    return True
+
+
 def create_ours(create, obj, kind, made):
     """Create ``obj``; True if made now, False if ours already stood.
 
-    Made now: noted in ``made`` (for cleanup.undo). An object of that
+    Made now: noted in ``made`` (an :class:`undo.Made`). An object of that
     name that is not ours (another uuid) is a Conflict.
     """
     try:
@@ -121,7 +153,7 @@ def create_ours(create, obj, kind, made):
         raise exception.Conflict(
             reason='a Contrail %s named %s already exists and is not '
             'ours: %s' % (kind, ':'.join(obj.get_fq_name()), exc))
-    made.append((kind.replace('-', '_'), obj.uuid))
+    made.object(kind, obj.uuid)
     LOG.info('Created %s %s (%s)', kind, obj.uuid,
              ':'.join(obj.get_fq_name()))
     return True

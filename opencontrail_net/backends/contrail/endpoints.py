@@ -14,6 +14,7 @@ from vnc_api import exceptions as vnc_exc
 from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import context
 from opencontrail_net.backends.contrail import objects
+from opencontrail_net.backends.contrail import undo
 from opencontrail_net import exception
 from opencontrail_net import ids
 
@@ -83,8 +84,7 @@ class Endpoints:
         endpoint.uuid = ids.endpoint_uuid(endpoint.id)
         endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)
         endpoint.host = endpoint.host or self.ctx.host
-        made = []
-        try:
+        with undo.Made(self.ctx.client) as made:
             with self.ctx.api(budget=2 / 3) as api:
                 if network.own_ipam:
                     endpoint.instance_ips = [
@@ -99,7 +99,7 @@ class Endpoints:
                 vmi = objects.vmi_obj(network, endpoint)
                 try:
                     api.virtual_machine_interface_create(vmi)
-                    made.append(('virtual_machine_interface', vmi.uuid))
+                    made.object('virtual-machine-interface', vmi.uuid)
                     self.records.note(endpoint.id, False, False)
                 except vnc_exc.RefsExistError:
                     endpoint = self._same_endpoint(api, network, endpoint)
@@ -110,9 +110,6 @@ class Endpoints:
                         cleanup.reclaim(api, network, endpoint,
                                         iip.get_instance_ip_address())
                         self._create_iip(api, iip, made, last_try=True)
-        except Exception:
-            cleanup.undo(self.ctx.client, made)
-            raise
         with self._lock:
             self._endpoints[endpoint.id] = endpoint
         LOG.info('Created virtual-machine-interface %s (mac %s) for endpoint '
@@ -124,7 +121,7 @@ class Endpoints:
         for iip in endpoint.instance_ips:
             api.ref_update('instance-ip', iip, 'virtual-machine-interface',
                            endpoint.uuid, None, 'ADD')
-            made.append(('adopted', (iip, endpoint.uuid)))
+            made.adopted(iip, endpoint.uuid)
             LOG.info('Instance-ip %s now belongs to endpoint %s', iip,
                      endpoint.id)
 
@@ -155,7 +152,7 @@ class Endpoints:
                 address=iip.get_instance_ip_address(),
                 pool='Contrail network %s' % iip.get_virtual_network_refs()[
                     0]['uuid'])
-        made.append(('instance_ip', iip.uuid))
+        made.object('instance-ip', iip.uuid)
         LOG.info('Created instance-ip %s (%s)', iip.uuid,
                  iip.get_instance_ip_address())
         return True
@@ -186,8 +183,7 @@ class Endpoints:
         vm = objects.vm_obj(self.ctx.host, sandbox)
         if endpoint.vm_uuid == vm.uuid:
             return endpoint, False
-        made = []
-        try:
+        with undo.Made(self.ctx.client) as made:
             with self.ctx.api(budget=2 / 3) as api:
                 # Made already: the container's other endpoint made it.
                 new_vm = context.create_ours(api.virtual_machine_create,
@@ -196,19 +192,15 @@ class Endpoints:
                                'virtual-machine', vm.uuid, None, 'ADD')
                 vrouter = self.vrouter.uuid(api)
                 if vrouter:
-                    made.append(('ref', ('virtual-machine-interface',
-                                         endpoint.uuid, 'virtual-machine',
-                                         vm.uuid)))
+                    made.ref('virtual-machine-interface', endpoint.uuid,
+                             'virtual-machine', vm.uuid)
                     # What the agent subscribes to: the server links a VM
                     # to a virtual-router by itself only for SR-IOV ports.
                     api.ref_update('virtual-router', vrouter,
                                    'virtual-machine', vm.uuid, None, 'ADD')
                     if new_vm:
-                        made.append(('ref', ('virtual-router', vrouter,
-                                             'virtual-machine', vm.uuid)))
-        except Exception:
-            cleanup.undo(self.ctx.client, made)
-            raise
+                        made.ref('virtual-router', vrouter, 'virtual-machine',
+                                 vm.uuid)
         endpoint.vm_uuid, endpoint.vm_name = vm.uuid, vm.uuid
         endpoint.sandbox = sandbox
         with self._lock:

@@ -17,6 +17,7 @@ from vnc_api import exceptions as vnc_exc
 from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import context
 from opencontrail_net.backends.contrail import objects
+from opencontrail_net.backends.contrail import undo
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import model
@@ -160,17 +161,7 @@ class Pools:
         return taken
 
     def _existing_pool(self, api, pool):
-        ref = pool.network
-        try:
-            if ref.count(':') == 2:
-                ref = api.fq_name_to_id('virtual-network', ref.split(':'))
-            vn = api.virtual_network_read(id=ref)
-        except vnc_exc.NoIdError:
-            raise exception.InvalidOption(
-                key='opencontrail.network', value=pool.network,
-                reason='no such virtual-network in Contrail')
-        self.ctx.guard.check('virtual-network', vn.get_fq_name(),
-                             'opencontrail.network', pool.network)
+        vn = self.ctx.existing_network(api, pool.network)
         version = 6 if pool.v6 else 4
         for vn_ref in vn.get_network_ipam_refs() or []:
             for sub in vn_ref['attr'].get_ipam_subnets() or []:
@@ -219,8 +210,7 @@ class Pools:
         if gateway:
             return address or pool.gateway or str(next(
                 ipaddress.ip_network(pool.cidr).hosts()))
-        made = []
-        try:
+        with undo.Made(self.ctx.client) as made:
             with self.ctx.api(budget=2 / 3) as api:
                 vn_uuid = self._pool_vn(api, pool)
                 if vn_uuid is None:
@@ -233,9 +223,6 @@ class Pools:
                     address = api.instance_ip_read(
                         id=iip.uuid, fields=['instance_ip_address']
                     ).get_instance_ip_address()
-        except Exception:
-            cleanup.undo(self.ctx.client, made)
-            raise
         with self._lock:
             self._iips[(vn_uuid, address)] = iip.uuid
         LOG.info('Created instance-ip %s (%s) in pool %s', iip.uuid, address,
@@ -263,7 +250,7 @@ class Pools:
                 if 'exhausted' in str(exc.content):
                     break
                 raise
-            made.append(('instance_ip', iip.uuid))
+            made.object('instance-ip', iip.uuid)
             return iip
         raise exception.PoolExhausted(pool='pool %s%s' % (
             pool.cidr, ' (range %s)' % pool.range if pool.range else ''))

@@ -14,6 +14,7 @@ from vnc_api import exceptions as vnc_exc
 from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import context
 from opencontrail_net.backends.contrail import objects
+from opencontrail_net.backends.contrail import undo
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import model
@@ -161,29 +162,27 @@ class Ports:
         mappings = self._port_mappings(bindings, ':'.join(pool or ()))
         versions = sorted({s.version for s in network.subnets}) or [4, 6]
         vmi_uuid = ids.endpoint_uuid(endpoint_id)
-        made = []
         address = None
         try:
-            with self.ctx.api(budget=2 / 3) as api:
-                sg = objects.ports_security_group_obj(
-                    network, endpoint_id, self._port_ranges(exposed),
-                    versions)
-                if context.create_ours(api.security_group_create, sg,
-                                       'security-group', made):
-                    api.ref_update('virtual-machine-interface', vmi_uuid,
-                                   'security-group', sg.uuid, None, 'ADD')
-                    made.append(('ref', ('virtual-machine-interface',
-                                         vmi_uuid, 'security-group',
-                                         sg.uuid)))
-                else:
-                    api.security_group_update(sg)
-                    api.ref_update('virtual-machine-interface', vmi_uuid,
-                                   'security-group', sg.uuid, None, 'ADD')
-                if mappings:
-                    address = self._floating_ip(api, network, endpoint_id,
-                                                pool, mappings, made)
+            with undo.Made(self.ctx.client) as made:
+                with self.ctx.api(budget=2 / 3) as api:
+                    sg = objects.ports_security_group_obj(
+                        network, endpoint_id, self._port_ranges(exposed),
+                        versions)
+                    if context.create_ours(api.security_group_create, sg,
+                                           'security-group', made):
+                        api.ref_update('virtual-machine-interface', vmi_uuid,
+                                       'security-group', sg.uuid, None, 'ADD')
+                        made.ref('virtual-machine-interface', vmi_uuid,
+                                 'security-group', sg.uuid)
+                    else:
+                        api.security_group_update(sg)
+                        api.ref_update('virtual-machine-interface', vmi_uuid,
+                                       'security-group', sg.uuid, None, 'ADD')
+                    if mappings:
+                        address = self._floating_ip(api, network, endpoint_id,
+                                                    pool, mappings, made)
         except Exception:
-            cleanup.undo(self.ctx.client, made)
             # What an earlier call left is unknown now: tried at delete.
             self.records.note(endpoint_id, True, True, sure=False)
             raise
