@@ -659,22 +659,3 @@ def _parse(rule):
             host_ip = str(match.get('right', ''))
     return endpoint_id, model.PortBinding(proto, port, host_ip).at(
         host_port)
-
-
-def write_sysctl(path, value, why):
-    """Set a sysctl if it differs, with a log line; False if it cannot be.
-
-    A managed plugin sees /proc/sys read-only: that is logged, not fatal.
-    """
-    try:
-        with open(path) as f:
-            if f.read().strip() == value:
-                return True
-        with open(path, 'w') as f:
-            f.write(value)
-    except OSError as exc:
-        LOG.warning('Cannot set %s to %s (%s): %s', path, value, why,
-                    exc.strerror or exc)
-        return False
-    LOG.info('Set %s to %s: %s', path, value, why)
-    return True

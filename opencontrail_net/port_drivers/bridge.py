@@ -19,6 +19,7 @@ from opencontrail_net import exception
 from opencontrail_net import firewall
 from opencontrail_net import ids
 from opencontrail_net import linux_net
+from opencontrail_net import sysctl
 from opencontrail_net.port_drivers import veth
 
 LOG = logging.getLogger(__name__)
@@ -189,17 +190,17 @@ class BridgeDriver(veth.VethDriver):
             return
         versions = {ipaddress.ip_network(c).version for c in subnets}
         if 4 in versions:
-            firewall.write_sysctl('/proc/sys/net/ipv4/ip_forward', '1',
-                                  'network %s routes' % network.id)
+            sysctl.ensure('/proc/sys/net/ipv4/ip_forward', '1',
+                          'network %s routes' % network.id)
             # localhost:HOSTPORT reaches the container: packets from
             # 127.0.0.1 may then leave through this bridge.
-            firewall.write_sysctl(
+            sysctl.ensure(
                 '/proc/sys/net/ipv4/conf/%s/route_localnet' % bridge, '1',
                 'published ports of network %s answer on localhost'
                 % network.id)
         if 6 in versions:
-            firewall.write_sysctl('/proc/sys/net/ipv6/conf/all/forwarding',
-                                  '1', 'network %s routes' % network.id)
+            sysctl.ensure('/proc/sys/net/ipv6/conf/all/forwarding', '1',
+                          'network %s routes' % network.id)
 
     @staticmethod
     def find_bridge(network_id, free=False):
