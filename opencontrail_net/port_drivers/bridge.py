@@ -24,6 +24,9 @@ from opencontrail_net.port_drivers import veth
 
 LOG = logging.getLogger(__name__)
 
+# Where a -p without a host port takes one, as Docker's bridge does.
+EPHEMERAL = (49153, 60999)
+
 
 def _candidates(network_id):
     yield network_id[:11]
@@ -282,7 +285,7 @@ class BridgeDriver(veth.VethDriver):
         if binding.host_port:
             low, high = binding.host_port, binding.host_port_end
         else:
-            low, high = firewall.EPHEMERAL
+            low, high = EPHEMERAL
         for port in range(low, high + 1):
             mapping = binding.at(port)
             if not any(mapping.clashes(t) for t in taken):
