@@ -20,6 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 from opencontrail_net import exception
+from opencontrail_net import sysctl
 
 LOG = logging.getLogger(__name__)
 
@@ -174,11 +175,7 @@ def _enable_ipv6(name, needed):
     for key, value in (('disable_ipv6', '0'), ('accept_dad', '0')):
         path = '/proc/sys/net/ipv6/conf/%s/%s' % (name, key)
         try:
-            with open(path) as f:
-                if f.read().strip() == value:
-                    continue
-            with open(path, 'w') as f:
-                f.write(value)
+            sysctl.write(path, value)
         except FileNotFoundError:
             return  # No IPv6 in this kernel.
         except OSError as exc:

@@ -19,9 +19,13 @@ from opencontrail_net import exception
 from opencontrail_net import firewall
 from opencontrail_net import ids
 from opencontrail_net import linux_net
+from opencontrail_net import sysctl
 from opencontrail_net.port_drivers import veth
 
 LOG = logging.getLogger(__name__)
+
+# Where a -p without a host port takes one, as Docker's bridge does.
+EPHEMERAL = (49153, 60999)
 
 
 def _candidates(network_id):
@@ -189,17 +193,17 @@ class BridgeDriver(veth.VethDriver):
             return
         versions = {ipaddress.ip_network(c).version for c in subnets}
         if 4 in versions:
-            firewall.write_sysctl('/proc/sys/net/ipv4/ip_forward', '1',
-                                  'network %s routes' % network.id)
+            sysctl.ensure('/proc/sys/net/ipv4/ip_forward', '1',
+                          'network %s routes' % network.id)
             # localhost:HOSTPORT reaches the container: packets from
             # 127.0.0.1 may then leave through this bridge.
-            firewall.write_sysctl(
+            sysctl.ensure(
                 '/proc/sys/net/ipv4/conf/%s/route_localnet' % bridge, '1',
                 'published ports of network %s answer on localhost'
                 % network.id)
         if 6 in versions:
-            firewall.write_sysctl('/proc/sys/net/ipv6/conf/all/forwarding',
-                                  '1', 'network %s routes' % network.id)
+            sysctl.ensure('/proc/sys/net/ipv6/conf/all/forwarding', '1',
+                          'network %s routes' % network.id)
 
     @staticmethod
     def find_bridge(network_id, free=False):
@@ -281,7 +285,7 @@ class BridgeDriver(veth.VethDriver):
         if binding.host_port:
             low, high = binding.host_port, binding.host_port_end
         else:
-            low, high = firewall.EPHEMERAL
+            low, high = EPHEMERAL
         for port in range(low, high + 1):
             mapping = binding.at(port)
             if not any(mapping.clashes(t) for t in taken):

@@ -7,7 +7,8 @@ import webtest
 
 from opencontrail_net.backends import mock
 from opencontrail_net import exception
-from opencontrail_net import firewall
+from opencontrail_net.firewall import binding
+from opencontrail_net.firewall import comments
 from opencontrail_net import model
 from opencontrail_net import netopts
 from opencontrail_net import network
@@ -84,7 +85,7 @@ def test_host_port_clashes(a, b, clash):
 @pytest.mark.parametrize('binding, taken, chosen', [
     (model.PortBinding('tcp', 80, '', 18080, 18082), [M('tcp', 18080, 1)],
      18081),
-    (model.PortBinding('tcp', 80, '', 0, 0), [], firewall.EPHEMERAL[0]),
+    (model.PortBinding('tcp', 80, '', 0, 0), [], bridge.EPHEMERAL[0]),
     (model.PortBinding('udp', 80, '', 18080, 18080), [M('tcp', 18080, 1)],
      18080),
 ])
@@ -108,16 +109,17 @@ def test_taken_host_port_is_named():
 
 def test_rule_comments_parse_back():
     mapping = M('udp', 18081, 8081, '127.0.0.1')
-    comment = firewall.Firewall.endpoint_comment(EID, NID, mapping)
+    comment = comments.endpoint_comment(EID, NID, mapping)
     assert len(comment) <= 128
     rule = {'comment': comment, 'expr': [{'match': {
         'op': '==', 'left': {'payload': {'protocol': 'ip',
                                          'field': 'daddr'}},
         'right': '127.0.0.1'}}]}
-    assert firewall._parse(rule) == (EID, mapping)
-    assert firewall._endpoint_of(rule, NID[:12]) == EID
-    assert firewall._endpoint_of(rule, '2' * 12) is None
-    assert firewall._parse({'comment': 'published ports'}) is None
+    assert comments.published_port(rule) == (EID, mapping)
+    assert comments.endpoint_of(rule, NID[:12]) == EID
+    assert comments.endpoint_of(rule, '2' * 12) is None
+    assert comments.published_port(
+        {'comment': 'published ports'}) is None
 
 
 class PublishingPorts(test_api.RecordingPorts):
@@ -204,7 +206,7 @@ def test_without_nftables_the_bridge_driver_still_starts(conf, monkeypatch):
     def missing():
         raise exception.PortError(reason='the nftables Python module is '
                                   'missing')
-    monkeypatch.setattr(firewall, '_load', missing)
+    monkeypatch.setattr(binding, 'context', missing)
     monkeypatch.setattr(bridge.veth.VethDriver, 'start', lambda self: None)
     conf.register_opts(bridge.BridgeDriver.CONFIG_OPTS,
                        group=bridge.BridgeDriver.CONFIG_GROUP)
@@ -234,12 +236,12 @@ def test_nftables_binding_found_outside_the_virtualenv(
     pkg.mkdir()
     (pkg / '__init__.py').write_text('from .nftables import *\n')
     (pkg / 'nftables.py').write_text('class Nftables:\n    pass\n')
-    module = firewall.load_binding([str(tmp_path / 'none'), str(pkg)])
+    module = binding.load_binding([str(tmp_path / 'none'), str(pkg)])
     assert module.__file__ == str(pkg / '__init__.py')
     assert module.Nftables
     not_importable(monkeypatch)
     with pytest.raises(exception.PortError) as err:
-        firewall.load_binding([str(tmp_path / 'none')])
+        binding.load_binding([str(tmp_path / 'none')])
     assert "python3-nftables" in str(err.value)
     assert str(tmp_path / 'none') in str(err.value)
 
@@ -248,8 +250,8 @@ def test_nftables_binding_of_the_system(monkeypatch):
     """Debian's python3-nftables (tests/run-all.sh installs it and leaves
     the virtualenv without it), loaded by path and working."""
     not_importable(monkeypatch)
-    module = firewall.load_binding()
-    assert module.__file__.startswith(firewall.SYSTEM_BINDINGS[0])
+    module = binding.load_binding()
+    assert module.__file__.startswith(binding.SYSTEM_BINDINGS[0])
     nft = module.Nftables()
     nft.set_json_output(True)
     rc, out, _err = nft.cmd('describe tcp dport')
