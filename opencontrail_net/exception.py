@@ -26,6 +26,13 @@ class BodyTooLarge(InvalidRequest):
     code = 413
 
 
+class EmptyRequest(InvalidRequest):
+    msg_fmt = ('%(call)s came with an empty body: Docker sends a call again '
+               'without its body when the driver stopped or restarted in the '
+               'middle of it, so nothing was done for this one; run the '
+               'command again')
+
+
 class InvalidOption(InvalidRequest):
     msg_fmt = 'invalid value %(value)r for option %(key)s: %(reason)s'
 

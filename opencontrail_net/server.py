@@ -29,6 +29,11 @@ CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json'
 # reply they cannot read is no reply. A body longer still is cut off.
 DRAIN_LIMIT = 16 * 1024 * 1024
 _READ_SIZE = 64 * 1024
+# The calls Docker sends without a body; any other arrives empty only
+# when Docker re-sends one whose first try the driver's stop cut short.
+BODILESS = frozenset(('Plugin.Activate', 'NetworkDriver.GetCapabilities',
+                      'IpamDriver.GetCapabilities',
+                      'IpamDriver.GetDefaultAddressSpaces'))
 
 
 def error_body(exc, request_id=None):
@@ -109,6 +114,8 @@ class App:
         handler = self.calls.get(call)
         if handler is None:
             raise exception.UnknownCall(call=call)
+        if call not in BODILESS and not raw.strip():
+            raise exception.EmptyRequest(call=call)
         body = self._decode(raw)
         if _debug():
             LOG.debug('%s %s', call, body)

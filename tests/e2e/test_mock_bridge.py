@@ -323,3 +323,27 @@ def test_engine_is_read_once_and_sets_the_spacing(dockerd, drv):
     log = drv.log_text()
     assert log.count('Docker Engine %s' % text) == log.count(
         'Starting: backend')
+
+
+def test_run_cut_off_by_a_driver_restart(dockerd, drv, cleanup):
+    """The driver dies while Docker waits on it at "docker run": Docker
+    sends the call again, with no body, to the restarted driver. The user
+    reads why the run failed and what to do; the run again works, and
+    nothing of the first one is left."""
+    net = network(dockerd, drv, cleanup, 'netcut', '--subnet',
+                  '192.168.13.0/24')
+    cleanup['containers'].append('ccut')
+    result = {}
+    plugin_mod.kill_during(drv, lambda: result.update(run=dockerd.cli(
+        'run', '--name', 'ccut', '--net', 'netcut', 'bb:latest', 'true',
+        check=False)))
+    failed = result['run']
+    assert failed.returncode != 0
+    assert 'came with an empty body' in failed.stderr, failed.stderr
+    assert 'run the command again' in failed.stderr
+    dockerd.cli('rm', '-f', 'ccut', check=False)
+    out = dockerd.cli('run', '--rm', '--name', 'ccut', '--net', 'netcut',
+                      'bb:latest', 'echo', 'ran').stdout
+    assert out.strip() == 'ran'
+    assert [e for e in drv.mock_rows('endpoints')
+            if e.get('network_id') == net['Id']] == []

@@ -255,7 +255,9 @@ BAD = [
         {'NetworkID': NID, 'EndpointID': EID, 'SandboxKey': '/'}).encode(),
      400, 'SandboxKey'),
     ('NetworkDriver.CreateNetwork', b'[' * 4000, 400, 'not JSON'),
-    ('NetworkDriver.Leave', b'', 400, 'NetworkID'),
+    ('NetworkDriver.Leave', b'', 400, 'empty body'),
+    ('NetworkDriver.Join', b'  ', 400, 'run the command again'),
+    ('NetworkDriver.Leave', b'{}', 400, 'missing NetworkID'),
     ('NetworkDriver.DeleteEndpoint', b'{"NetworkID": 7}', 400, 'NetworkID'),
     ('NetworkDriver.DeleteNetwork', b'{}', 400, 'NetworkID'),
     ('NetworkDriver.Bogus', b'{}', 404, 'unknown call'),
@@ -280,6 +282,13 @@ def test_body_size_limit(env):
     res = call(app, 'NetworkDriver.CreateNetwork',
                raw=b'{"x": "' + b'a' * 5000 + b'"}', status=413)
     assert 'exceeds' in res['Err']
+
+
+@pytest.mark.parametrize('name', sorted(
+    n for n in server.BODILESS if not n.startswith('IpamDriver.')))
+def test_calls_docker_sends_without_a_body(env, name):
+    app, _, _ = env
+    assert 'Err' not in call(app, name, raw=b'')
 
 
 def test_get_is_refused(env):

@@ -52,6 +52,18 @@ def test_capabilities_and_spaces(app):
         'GlobalDefaultAddressSpace': 'OpenContrailGlobal'}
 
 
+def test_an_empty_body_only_where_docker_sends_one(app):
+    for name in ('IpamDriver.GetCapabilities',
+                 'IpamDriver.GetDefaultAddressSpaces'):
+        assert 'Err' not in app.post('/' + name, params=b'',
+                                     content_type='').json
+    res = app.post('/IpamDriver.RequestAddress', params=b'',
+                   content_type='', status=400).json
+    assert res['Err'].startswith('IpamDriver.RequestAddress came with an '
+                                 'empty body')
+    assert 'run the command again' in res['Err']
+
+
 def test_range_gateway_aux_and_ip(app):
     pid = pool(app, '10.20.0.0/24', '10.20.0.128/25')['PoolID']
     assert address(app, pid, '10.20.0.1', GW) == '10.20.0.1/24'
