@@ -3,7 +3,7 @@
 
 from oslo_log import log as logging
 
-from opencontrail_net import audit
+from opencontrail_net.audit import periodic
 from opencontrail_net.backends import base as backend_base
 from opencontrail_net import config
 from opencontrail_net import engine
@@ -40,8 +40,8 @@ class Service:
             few=max(1, conf.server_threads // 4))
         self.driver.delete_pacer.threads = self.held_threads
         self.ipam = ipam.IpamDriver(conf, self.backend)
-        self.audit = audit.PeriodicAudit(conf, self.backend, self.ports,
-                                         self.driver.inflight)
+        self.audit = periodic.PeriodicAudit(conf, self.backend, self.ports,
+                                            self.driver.inflight)
         # The engine's version and firewall backend, read once Docker
         # answers: the DeleteEndpoint spacing and the port driver's
         # firewall follow them.

@@ -17,7 +17,8 @@ import time
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from opencontrail_net import audit
+from opencontrail_net.audit import compare
+from opencontrail_net.audit import repairs
 from opencontrail_net.backends import base as backend_base
 from opencontrail_net import config
 from opencontrail_net import exception
@@ -68,10 +69,10 @@ class Tool:
         self.conf = conf
         self.backend = backend_cls(conf)
         self.ports = port_cls(conf)
-        self.view = audit.docker_view(conf)
+        self.view = compare.docker_view(conf)
 
     def collect(self):
-        return audit.collect(self.conf, self.backend, self.ports, self.view)
+        return compare.collect(self.conf, self.backend, self.ports, self.view)
 
     def close(self):
         self.ports.stop()
@@ -217,10 +218,10 @@ def audit_command(tool, args):
         second = tool.collect()
         confirmed = {f.key for f in report.findings}
         try:
-            actions = audit.repair(second, tool.backend, tool.ports,
-                                   tool.view,
-                                   DriverClaims(tool.conf.socket_path),
-                                   confirmed)
+            actions = repairs.repair(second, tool.backend, tool.ports,
+                                     tool.view,
+                                     DriverClaims(tool.conf.socket_path),
+                                     confirmed)
         except exception.AuditUnsure as exc:
             # Stopped part-way: what was repaired is said all the same.
             _print_actions(getattr(exc, 'done', []))

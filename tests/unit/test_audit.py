@@ -8,7 +8,10 @@ import threading
 
 import pytest
 
-from opencontrail_net import audit
+from opencontrail_net.audit import compare
+from opencontrail_net.audit import findings
+from opencontrail_net.audit import periodic as periodic_mod
+from opencontrail_net.audit import repairs
 from opencontrail_net.cmd import manage
 from opencontrail_net import docker_api
 from opencontrail_net import exception
@@ -22,14 +25,14 @@ EB2 = 'e' * 62 + 'b2'
 ED = 'e' * 63 + 'd'
 SANDBOX = '/var/run/docker/netns/0123456789ab'
 
-NM, NL = audit.NETWORK_MISSING, audit.NETWORK_LEAKED
-EM, EL = audit.ENDPOINT_MISSING, audit.ENDPOINT_LEAKED
-IM, IS = audit.INTERFACE_MISSING, audit.INTERFACE_STRAY
-PM, AU = audit.PORT_MISSING, audit.AGENT_UNREACHABLE
-VU = audit.VROUTER_UNLINKED
-PS = audit.POLICY_STALE
-NE = audit.NETWORK_ELSEWHERE
-GO = audit.GROUP_ORPHAN
+NM, NL = findings.NETWORK_MISSING, findings.NETWORK_LEAKED
+EM, EL = findings.ENDPOINT_MISSING, findings.ENDPOINT_LEAKED
+IM, IS = findings.INTERFACE_MISSING, findings.INTERFACE_STRAY
+PM, AU = findings.PORT_MISSING, findings.AGENT_UNREACHABLE
+VU = findings.VROUTER_UNLINKED
+PS = findings.POLICY_STALE
+NE = findings.NETWORK_ELSEWHERE
+GO = findings.GROUP_ORPHAN
 EX = 'e' * 63 + 'f'      # an endpoint bound on another host, h2
 
 
@@ -193,7 +196,7 @@ class Claims:
                 '/run/docker/plugins/opencontrail.sock (ConnectionResetError'
                 ': [Errno 104] Connection reset by peer)')
         self.asked.append(ids)
-        return audit.NoClaims().repair(*ids)
+        return repairs.NoClaims().repair(*ids)
 
 
 def cid(endpoint_id):
@@ -230,7 +233,7 @@ def audited(docker, networks, endpoints=None, interfaces=(), states=None,
                       **backend_kwargs)
     ports = Ports(interfaces, states, calls=calls)
     view = View(docker, sandboxes)
-    report = audit.collect(Conf(), backend, ports, view)
+    report = compare.collect(Conf(), backend, ports, view)
     return report, backend, ports, view
 
 
@@ -285,18 +288,18 @@ def keys(report):
          kinds=[], deleted=[]),
     # Docker dropped network B while keeping A: B leaked, repaired.
     dict(docker={A: docker_net('a')}, backend=[A, B], eps={},
-         interfaces=[], kinds=[audit.NETWORK_LEAKED], deleted=[B]),
+         interfaces=[], kinds=[findings.NETWORK_LEAKED], deleted=[B]),
     # An endpoint Docker forgot, idle: leaked, repaired.
     dict(docker={A: docker_net('a')}, backend=[A], eps={A: [EA]},
          interfaces=[('vethA', EA, False)],
-         kinds=[audit.ENDPOINT_LEAKED], deleted=[EA]),
+         kinds=[findings.ENDPOINT_LEAKED], deleted=[EA]),
     # B leaked, but a container still has B's interface: left alone.
     dict(docker={A: docker_net('a')}, backend=[A, B], eps={B: [EB]},
          interfaces=[('vethB', EB, True)],
-         kinds=[audit.NETWORK_LEAKED], deleted=[]),
+         kinds=[findings.NETWORK_LEAKED], deleted=[]),
     # Docker has a network the backend lost: shown, not repairable.
     dict(docker={A: docker_net('a'), B: docker_net('b')}, backend=[A],
-         eps={}, interfaces=[], kinds=[audit.NETWORK_MISSING], deleted=[]),
+         eps={}, interfaces=[], kinds=[findings.NETWORK_MISSING], deleted=[]),
 ], ids=['in-step', 'network-leaked', 'endpoint-leaked',
         'leaked-but-in-use', 'network-missing'])
 def test_findings_and_repairs(case):
@@ -308,9 +311,9 @@ def test_findings_and_repairs(case):
                                            endpoints, case['interfaces'])
     assert sorted(f.kind for f in report.findings) == sorted(case['kinds'])
     assert report.unsure() is None
-    done = audit.repair(report, backend, ports, view)
+    done = repairs.repair(report, backend, ports, view)
     assert backend.deleted == case['deleted']
-    if case['kinds'] == [audit.NETWORK_LEAKED] and not case['deleted']:
+    if case['kinds'] == [findings.NETWORK_LEAKED] and not case['deleted']:
         assert 'running containers (vethB)' in done[0][1]
 
 
@@ -319,10 +322,10 @@ def test_docker_listing_none_of_ours_repairs_nothing():
     every network of this host looks leaked. Nothing is deleted."""
     networks = [model.Network(id=n, uuid='u') for n in (A, B)]
     report, backend, ports, view = audited({}, networks)
-    assert [f.kind for f in report.findings] == [audit.NETWORK_LEAKED] * 2
+    assert [f.kind for f in report.findings] == [findings.NETWORK_LEAKED] * 2
     assert 'no network of driver' in report.unsure()
     with pytest.raises(exception.AuditUnsure) as err:
-        audit.repair(report, backend, ports, view)
+        repairs.repair(report, backend, ports, view)
     assert "driver_name" in str(err.value)
     assert backend.deleted == [] and ports.unplugged == []
 
@@ -336,10 +339,10 @@ def test_periodic_audit_repairs_nothing_when_unsure(tmp_path):
         audit_interval = 0
         socket_path = str(tmp_path / 'x.sock')
         driver_name = 'opencontrail'
-    periodic = audit.PeriodicAudit.__new__(audit.PeriodicAudit)
+    periodic = periodic_mod.PeriodicAudit.__new__(periodic_mod.PeriodicAudit)
     periodic.conf, periodic.backend, periodic.ports = Conf2(), backend, ports
     periodic.claims, periodic.view = None, View({})
-    periodic._previous = {(audit.NETWORK_LEAKED, A, None, None)}
+    periodic._previous = {(findings.NETWORK_LEAKED, A, None, None)}
     for _ in range(2):
         periodic.run_once()
     assert backend.deleted == []
@@ -525,7 +528,7 @@ def test_docker_endpoints_of_this_host_only(containers, expected):
     view._client = lambda: client
     backend = Backend([net(A)], {A: [ep(EA, A)]})
     ports = Ports([('vethA', EA, True)])
-    report = audit.collect(Conf(), backend, ports, view)
+    report = compare.collect(Conf(), backend, ports, view)
     assert keys(report) == expected
     assert [row['id'] for row in report.networks] == [A]
 
@@ -543,7 +546,7 @@ def repaired(kind, claims=None, confirmed='all', **changes):
     report, backend, ports, view = audited(**scenario(kind, **changes))
     if confirmed == 'all':
         confirmed = set(keys(report))
-    done = audit.repair(report, backend, ports, view, claims, confirmed)
+    done = repairs.repair(report, backend, ports, view, claims, confirmed)
     return [(f.kind, action) for f, action in done], backend.calls
 
 
@@ -588,7 +591,7 @@ def test_repair_of_confirmed_finding(kind, changes, action, calls, claimed):
     assert claims.asked == [claimed]
 
 
-REPAIRABLE = sorted(audit.REPAIRABLE)
+REPAIRABLE = sorted(findings.REPAIRABLE)
 NOT_REPAIRABLE = [NM, EM, AU, VU, NE]
 
 
@@ -688,8 +691,8 @@ def test_repair_that_fails_says_so(kind, where, name, error, action, calls):
         view.sandboxes[cid(EA)] = error
     else:
         {'backend': backend, 'ports': ports}[where].fail[name] = error
-    done = audit.repair(report, backend, ports, view, None,
-                        set(keys(report)))
+    done = repairs.repair(report, backend, ports, view, None,
+                          set(keys(report)))
     assert [(f.kind, a) for f, a in done] == [(kind, action)]
     assert backend.calls == calls
 
@@ -700,8 +703,8 @@ def test_a_failed_repair_does_not_stop_the_others():
         endpoints={A: [ep(EA, A)], B: [ep(EB, B)]})
     backend.fail['delete_endpoint'] = exception.BackendUnavailable(
         reason='api down')
-    done = audit.repair(report, backend, ports, view, None,
-                        set(keys(report)))
+    done = repairs.repair(report, backend, ports, view, None,
+                          set(keys(report)))
     assert [(f.key, a) for f, a in done] == [
         ((EL, A, EA, None), 'failed: backend unavailable: api down'),
         ((NL, B, None, None), 'deleted network %s (backend uuid u-b) and '
@@ -732,8 +735,8 @@ def test_docker_listing_none_while_backend_holds_some(docker, networks,
     assert IS in [f.kind for f in report.findings]
     if unsure:
         with pytest.raises(exception.AuditUnsure) as err:
-            audit.repair(report, backend, ports, view, None,
-                         set(keys(report)))
+            repairs.repair(report, backend, ports, view, None,
+                           set(keys(report)))
         assert str(err.value) == (
             "the audit repairs nothing: Docker lists no network of driver "
             "'opencontrail' while the backend holds %d of this host's: is "
@@ -741,7 +744,7 @@ def test_docker_listing_none_while_backend_holds_some(docker, networks,
             "serves?" % len(networks))
     else:
         assert report.unsure() is None
-        audit.repair(report, backend, ports, view, None, set(keys(report)))
+        repairs.repair(report, backend, ports, view, None, set(keys(report)))
     assert backend.calls == calls
 
 
@@ -757,8 +760,8 @@ def claims_case():
 def test_claims_unreadable_repairs_nothing():
     report, backend, ports, view = claims_case()
     with pytest.raises(exception.AuditUnsure) as err:
-        audit.repair(report, backend, ports, view, Claims(0),
-                     set(keys(report)))
+        repairs.repair(report, backend, ports, view, Claims(0),
+                       set(keys(report)))
     assert not isinstance(err.value, exception.AuditStopped)
     assert 'cannot read the calls in flight' in str(err.value)
     assert backend.calls == []
@@ -769,8 +772,8 @@ def test_claims_unreadable_after_a_repair_say_what_was_done():
     it repaired and what it left."""
     report, backend, ports, view = claims_case()
     with pytest.raises(exception.AuditStopped) as err:
-        audit.repair(report, backend, ports, view, Claims(1),
-                     set(keys(report)))
+        repairs.repair(report, backend, ports, view, Claims(1),
+                       set(keys(report)))
     assert str(err.value).startswith(
         'the audit stopped, repairing nothing more: cannot read the calls '
         'in flight')
@@ -806,7 +809,7 @@ def test_network_with_live_interfaces_is_never_deleted(interfaces, live,
         interfaces=[('vethA', EA, True)] + interfaces))
     assert keys(report) == [(NL, B, None, None)]
     # Neither confirmation nor claims stand in the way: only the check.
-    done = audit.repair(report, backend, ports, view)
+    done = repairs.repair(report, backend, ports, view)
     if live:
         assert [a for _f, a in done] == [
             'left: its endpoints have interfaces in running containers '
@@ -821,7 +824,7 @@ def test_network_with_live_interfaces_is_never_deleted(interfaces, live,
 def test_network_whose_container_started_since_the_look_is_kept():
     report, backend, ports, view = audited(**scenario(NL))
     ports.interfaces = [('vethB', EB, True)]
-    done = audit.repair(report, backend, ports, view)
+    done = repairs.repair(report, backend, ports, view)
     assert [a for _f, a in done] == [
         'left: its endpoints have interfaces in running containers (vethB)']
     assert backend.calls == []
@@ -834,7 +837,7 @@ def periodic(backend, ports, view):
         docker_url = ''
         audit_interval = 0
         driver_name = 'opencontrail'
-    audits = audit.PeriodicAudit.__new__(audit.PeriodicAudit)
+    audits = periodic_mod.PeriodicAudit.__new__(periodic_mod.PeriodicAudit)
     audits.conf, audits.backend, audits.ports = PeriodicConf(), backend, ports
     audits.claims, audits.view = inflight.InFlight(), view
     audits._previous = None
@@ -876,8 +879,8 @@ def test_leaked_endpoint_in_a_running_container_is_kept(in_container,
     has its interface: Docker's view is wrong, the endpoint stays."""
     report, backend, ports, view = audited(**scenario(
         EL, interfaces=[('vethA', EA, in_container)]))
-    [(finding, action)] = audit.repair(report, backend, ports, view,
-                                       confirmed=set(keys(report)))
+    [(finding, action)] = repairs.repair(report, backend, ports, view,
+                                         confirmed=set(keys(report)))
     assert finding.kind == EL
     assert backend.calls == calls
     if in_container:
@@ -905,8 +908,8 @@ def test_network_with_endpoints_on_other_hosts(changes, expected):
         assert 'endpoints on other hosts: h2: ' + EX in finding.detail
         [row] = [r for r in report.networks if r['id'] == B]
         assert 'h2' in row['elsewhere']
-    done = audit.repair(report, backend, ports, view,
-                        confirmed=set(keys(report)))
+    done = repairs.repair(report, backend, ports, view,
+                          confirmed=set(keys(report)))
     if expected[0][0] == NE:
         assert [action for _f, action in done] == [
             'left: not repairable by the audit']
@@ -918,8 +921,8 @@ def test_endpoint_elsewhere_since_the_look_keeps_the_network():
     container joined it: left, nothing deleted."""
     report, backend, ports, view = audited(**scenario(NL))
     backend.elsewhere = {B: {'h2': [EX]}}
-    done = audit.repair(report, backend, ports, view,
-                        confirmed=set(keys(report)))
+    done = repairs.repair(report, backend, ports, view,
+                          confirmed=set(keys(report)))
     assert [(f.kind, action) for f, action in done] == [
         (NL, 'left: endpoints on other hosts use it (h2: %s)' % EX)]
     assert backend.calls == []
