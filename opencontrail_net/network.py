@@ -10,6 +10,7 @@ import threading
 
 from oslo_log import log as logging
 
+from opencontrail_net import allow_names
 from opencontrail_net import config
 from opencontrail_net import docker_api
 from opencontrail_net import engine
@@ -160,7 +161,8 @@ class NetworkDriver:
         the manager made stands rather than being compared.
         """
         net = netopts.parse_network(body, self.backend.route_target_rules)
-        self._allow_ids(net)
+        if net.allow:
+            net.allow = allow_names.full_ids(self.docker, net.allow)
         if ids.is_swarm_network_id(net.id):
             try:
                 found = self.backend.get_network(net.id)
@@ -175,43 +177,6 @@ class NetworkDriver:
         if created and not net.existing:
             self.labels.watch(net)
         return {}
-
-    def _allow_ids(self, net):
-        """The networks of ``-o opencontrail.allow`` as full Docker IDs.
-
-        A full ID is taken as it is (the backend finds it or refuses it);
-        a name or an ID's prefix is Docker's to resolve, and must be a
-        network of this driver.
-        """
-        if not net.allow:
-            return
-        key, value = 'opencontrail.allow', ','.join(net.allow)
-        found = []
-        for name in net.allow:
-            if ids.is_docker_id(name, network=True):
-                found.append(name)
-                continue
-            try:
-                known = self.docker.network(name)
-            except exception.DockerUnavailable as exc:
-                raise exception.InvalidOption(
-                    key=key, value=value, reason='%r is no full network ID, '
-                    'and Docker cannot be asked for it (%s): give the full '
-                    'ID' % (name, exc))
-            if known is None:
-                raise exception.InvalidOption(
-                    key=key, value=value,
-                    reason='Docker has no network %r' % name)
-            if known[1] != self.docker.driver_name:
-                raise exception.InvalidOption(
-                    key=key, value=value, reason='network %r is of driver '
-                    '%s, not of this driver (%s)' % (
-                        name, known[1], self.docker.driver_name))
-            found.append(known[0])
-        if len(set(found)) != len(found):
-            raise exception.InvalidOption(key=key, value=value,
-                                          reason='a network is named twice')
-        net.allow = found
 
     def _free_subnets(self, net):
         """Remove what a leaked network of this driver holds of ``net``'s
@@ -307,7 +272,8 @@ class NetworkDriver:
         """
         net = netopts.parse_network(body, self.backend.route_target_rules,
                                     flat=True)
-        self._allow_ids(net)
+        if net.allow:
+            net.allow = allow_names.full_ids(self.docker, net.allow)
         net, created = self.backend.create_network(net)
         self._remember(net, created)
         return {'Options': netopts.allocated_options(body)}
