@@ -18,6 +18,7 @@ from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import inflight
 from opencontrail_net import labels
+from opencontrail_net import leaked_subnets
 from opencontrail_net import model
 from opencontrail_net import netopts
 from opencontrail_net import pacing
@@ -171,61 +172,13 @@ class NetworkDriver:
             else:
                 self._remember(found, False)
                 return {}
-        self._free_subnets(net)
+        leaked_subnets.free(net, self.ports, self.docker, self.backend,
+                            self._forget)
         net, created = self.backend.create_network(net)
         self._remember(net, created)
         if created and not net.existing:
             self.labels.watch(net)
         return {}
-
-    def _free_subnets(self, net):
-        """Remove what a leaked network of this driver holds of ``net``'s
-        subnets on this host, or refuse ``net`` naming it.
-
-        A network Docker removed while the driver was down leaks (Docker
-        swallows the failed DeleteNetwork); its bridge still has the
-        gateway address a new network of the same subnet needs. Only a
-        network Docker no longer has and the backend has (so of this
-        driver) goes.
-        """
-        holders = self.ports.subnet_holders(net)
-        for holder_id, held in sorted(holders.items()):
-            what = '; '.join(sorted({h[1] for h in held}))
-            subnets = ', '.join(sorted({h[0] for h in held}))
-            try:
-                in_docker = self.docker.has_network(holder_id)
-            except exception.DockerUnavailable as exc:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by network %s of this '
-                    'driver (%s), and Docker cannot say whether it still '
-                    'has that network (%s); if it does not, '
-                    '"opencontrail-net-manage audit --fix" removes it'
-                    % (subnets, holder_id, what, exc)))
-            if in_docker:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by Docker network %s '
-                    '(%s): remove that network first'
-                    % (subnets, holder_id, what)))
-            try:
-                self.backend.get_network(holder_id)
-            except exception.NetworkNotFound:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by %s, for network %s, '
-                    'which neither Docker nor this driver\'s backend has: '
-                    'left as it is, remove it by hand if nothing uses it'
-                    % (subnets, what, holder_id)))
-            LOG.warning('Network %s holds subnet %s on this host (%s) and '
-                        'Docker no longer has it (removed while the driver '
-                        'was down): removing it for network %s',
-                        holder_id, subnets, what, net.id)
-            try:
-                self.backend.delete_network(holder_id)
-            except exception.OpenContrailNetError as exc:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by network %s of this '
-                    'driver, which Docker no longer has, and removing it '
-                    'failed: %s' % (subnets, holder_id, exc)))
-            self._forget(holder_id)
 
     def _remember(self, net, created):
         with self._lock:
