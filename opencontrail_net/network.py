@@ -21,6 +21,7 @@ from opencontrail_net import labels
 from opencontrail_net import leaked_subnets
 from opencontrail_net import model
 from opencontrail_net import netopts
+from opencontrail_net import oper_info
 from opencontrail_net import pacing
 from opencontrail_net import portopts
 
@@ -40,7 +41,7 @@ class NetworkDriver:
         # Docker networks never change once made: caching them spares the
         # backend a lookup on every endpoint call.
         self._networks = {}
-        self._oper_info = {}
+        self._oper_info = oper_info.OperInfo()
         self._lock = threading.Lock()
         self.labels = labels.LabelReader(conf, backend)
         # Docker decrements its endpoint count right after DeleteEndpoint:
@@ -111,21 +112,9 @@ class NetworkDriver:
         in_backend = self.backend.published(
             [ep for _net, ep in plugged]) if plugged else {}
         for _net, ep in plugged:
-            self._oper_info[ep.id] = self._oper_value(ep)
-            if published.get(ep.id):
-                self._oper_info[ep.id][portopts.PORTMAP] = portmap(
-                    ep, published[ep.id])
-            if ep.id in in_backend:
-                self._oper_info[ep.id].update(
-                    backend_port_info(in_backend[ep.id]))
-
-    def _oper_value(self, ep, host_if=None):
-        value = {'host_if': host_if or self.ports.host_interface(ep.id),
-                 'mac': ep.mac, 'contrail_vmi': ep.uuid,
-                 'contrail_vm': ep.vm_uuid}
-        if ep.security_groups is not None:
-            value['security_groups'] = ep.security_groups
-        return value
+            self._oper_info.restored(ep, self.ports.host_interface(ep.id),
+                                     published.get(ep.id),
+                                     in_backend.get(ep.id))
 
     def networks_held(self):
         """Networks this process knows in use (for the metrics)."""
@@ -263,7 +252,7 @@ class NetworkDriver:
         """NetworkDriver.EndpointOperInfo: from memory, no backend I/O."""
         netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        return {'Value': self._oper_info.get(endpoint_id, {})}
+        return {'Value': self._oper_info.get(endpoint_id)}
 
     def delete_endpoint(self, body):
         """NetworkDriver.DeleteEndpoint: port (if Leave was lost), backend.
@@ -280,7 +269,7 @@ class NetworkDriver:
             net = (self._networks.get(network_id) or
                    model.Network(id=network_id))
             self.backend.delete_endpoint(net, endpoint_id)
-            self._oper_info.pop(endpoint_id, None)
+            self._oper_info.forget(endpoint_id)
         return {}
 
     def join(self, body):
@@ -304,7 +293,8 @@ class NetworkDriver:
             if attached:
                 self._undo_attach(net, ep)
             raise
-        self._oper_info[endpoint_id] = self._oper_value(ep, info.host_if)
+        self._oper_info.joined(
+            ep, info.host_if or self.ports.host_interface(ep.id))
         reply = {'InterfaceName': {'SrcName': info.src_name,
                                    'DstPrefix': info.dst_prefix},
                  'DisableGatewayService': info.disable_gateway_service}
@@ -374,7 +364,7 @@ class NetworkDriver:
         info = self.backend.publish_ports(net, endpoint_id, exposed,
                                           bindings)
         if info is not None:
-            info = backend_port_info(info)
+            info = oper_info.backend_port_info(info)
         else:
             ep = self.backend.get_endpoint(net, endpoint_id)
             mappings = self.ports.publish(net, ep, bindings)
@@ -382,10 +372,8 @@ class NetworkDriver:
                 raise exception.CannotPublish(
                     reason='neither backend %s nor port driver %s publishes '
                     'ports' % (self.conf.backend, self.conf.port_driver))
-            info = {portopts.PORTMAP: portmap(ep, mappings or [])}
-        with self._lock:
-            value = self._oper_info.setdefault(endpoint_id, {})
-            value.update(info)
+            info = {portopts.PORTMAP: oper_info.portmap(ep, mappings or [])}
+        self._oper_info.published(endpoint_id, info)
         return {}
 
     def revoke_external_connectivity(self, body):
@@ -399,35 +387,5 @@ class NetworkDriver:
         net = (self._networks.get(network_id) or
                model.Network(id=network_id))
         self.backend.unpublish_ports(net, endpoint_id)
-        with self._lock:
-            value = self._oper_info.get(endpoint_id)
-            if value:
-                for key in PORT_INFO:
-                    value.pop(key, None)
+        self._oper_info.revoked(endpoint_id)
         return {}
-
-
-# What EndpointOperInfo shows of published ports; Contrail adds its own.
-PORT_INFO = (portopts.PORTMAP, 'floating_ip', 'floating_ip_pool')
-
-
-def portmap(ep, mappings):
-    """Published ports as Docker's bridge reports them (PortBinding)."""
-    address = ep.ipv4 or ep.ipv6
-    return portopts.portmap(address.split('/')[0] if address else '',
-                            mappings)
-
-
-def backend_port_info(record):
-    """What EndpointOperInfo shows of ports a backend published.
-
-    ``record``: the backend's plain record (see Backend.publish_ports):
-    its ``ports`` (model.PortBinding, host side on the published address)
-    and ``container_ip`` become Docker's portmap; the rest shows as is.
-    """
-    info = {k: v for k, v in record.items()
-            if k not in ('ports', 'container_ip')}
-    if 'ports' in record:
-        info[portopts.PORTMAP] = portopts.portmap(
-            record.get('container_ip', ''), record['ports'])
-    return info
