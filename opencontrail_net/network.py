@@ -6,7 +6,6 @@ errors are exceptions from :mod:`opencontrail_net.exception`.
 
 import functools
 import os
-import threading
 
 from oslo_log import log as logging
 
@@ -17,6 +16,7 @@ from opencontrail_net import engine
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import inflight
+from opencontrail_net import known_networks
 from opencontrail_net import labels
 from opencontrail_net import leaked_subnets
 from opencontrail_net import model
@@ -38,11 +38,8 @@ class NetworkDriver:
         self.conf = conf
         self.backend = backend
         self.ports = port_driver
-        # Docker networks never change once made: caching them spares the
-        # backend a lookup on every endpoint call.
-        self._networks = {}
+        self._networks = known_networks.KnownNetworks(backend)
         self._oper_info = oper_info.OperInfo()
-        self._lock = threading.Lock()
         self.labels = labels.LabelReader(conf, backend)
         # Docker decrements its endpoint count right after DeleteEndpoint:
         # those answers are the ones spaced (Leave's answers need not be).
@@ -125,14 +122,6 @@ class NetworkDriver:
         (for the metrics)."""
         return len(self._oper_info)
 
-    def _network(self, network_id):
-        net = self._networks.get(network_id)
-        if net is None:
-            net = self.backend.get_network(network_id)
-            with self._lock:
-                self._networks[network_id] = net
-        return net
-
     def activate(self, body):
         """Plugin.Activate: the handshake, naming what this plugin serves."""
         return {'Implements': list(IMPLEMENTS)}
@@ -170,14 +159,7 @@ class NetworkDriver:
         return {}
 
     def _remember(self, net, created):
-        with self._lock:
-            self._networks[net.id] = net
-            # A network it may talk to learns of it here (a network read
-            # from the backend later knows it by itself).
-            for peer in net.allowed:
-                known = self._networks.get(peer)
-                if known is not None and net.id not in known.allowed:
-                    known.allowed = known.allowed + [net.id]
+        self._networks.add(net)
         LOG.info('%s network %s: subnets %s, route targets %s',
                  'Created' if created else 'Found', net.id,
                  [s.cidr for s in net.subnets], net.route_targets)
@@ -201,8 +183,7 @@ class NetworkDriver:
     def _forget(self, network_id):
         self.ports.network_deleted(network_id)
         self.delete_pacer.forget(network_id)
-        with self._lock:
-            self._networks.pop(network_id, None)
+        self._networks.forget(network_id)
 
     def allocate_network(self, body):
         """NetworkDriver.AllocateNetwork (swarm manager): make the network.
@@ -228,8 +209,7 @@ class NetworkDriver:
         """
         network_id = netopts.require_id(body, 'NetworkID')
         self.backend.delete_network(network_id)
-        with self._lock:
-            self._networks.pop(network_id, None)
+        self._networks.forget(network_id)
         return {}
 
     def create_endpoint(self, body):
@@ -240,7 +220,7 @@ class NetworkDriver:
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         ipv4, ipv6, mac = netopts.parse_interface(body)
-        net = self._network(network_id)
+        net = self._networks.get(network_id)
         ep = model.Endpoint(
             id=endpoint_id, network_id=network_id, mac=mac, ipv4=ipv4,
             ipv6=ipv6, host=self.conf.host, ports=portopts.has_ports(body),
@@ -266,8 +246,7 @@ class NetworkDriver:
             self.ports.unplug(network_id, endpoint_id, background=True)
             # Deleting needs no more of the network than its ID: spare the
             # backend a lookup when the network is not at hand.
-            net = (self._networks.get(network_id) or
-                   model.Network(id=network_id))
+            net = self._networks.at_hand(network_id)
             self.backend.delete_endpoint(net, endpoint_id)
             self._oper_info.forget(endpoint_id)
         return {}
@@ -284,7 +263,7 @@ class NetworkDriver:
             raise exception.InvalidRequest(
                 reason='SandboxKey %r is not the path of a sandbox'
                 % (sandbox_key[:200],))
-        net = self._network(network_id)
+        net = self._networks.get(network_id)
         ep = self.backend.get_endpoint(net, endpoint_id)
         ep, attached = self.backend.attach_endpoint(net, ep, sandbox)
         try:
@@ -360,7 +339,7 @@ class NetworkDriver:
         exposed, bindings = portopts.parse_ports(body)
         if not exposed and not bindings:
             return {}
-        net = self._network(network_id)
+        net = self._networks.get(network_id)
         info = self.backend.publish_ports(net, endpoint_id, exposed,
                                           bindings)
         if info is not None:
@@ -384,8 +363,7 @@ class NetworkDriver:
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         self.ports.unpublish(network_id, endpoint_id)
-        net = (self._networks.get(network_id) or
-               model.Network(id=network_id))
+        net = self._networks.at_hand(network_id)
         self.backend.unpublish_ports(net, endpoint_id)
         self._oper_info.revoked(endpoint_id)
         return {}
