@@ -6,19 +6,22 @@ errors are exceptions from :mod:`opencontrail_net.exception`.
 
 import functools
 import os
-import threading
 
 from oslo_log import log as logging
 
+from opencontrail_net import allow_names
 from opencontrail_net import config
 from opencontrail_net import docker_api
 from opencontrail_net import engine
 from opencontrail_net import exception
 from opencontrail_net import ids
 from opencontrail_net import inflight
+from opencontrail_net import known_networks
 from opencontrail_net import labels
+from opencontrail_net import leaked_subnets
 from opencontrail_net import model
 from opencontrail_net import netopts
+from opencontrail_net import oper_info
 from opencontrail_net import pacing
 from opencontrail_net import portopts
 
@@ -35,11 +38,8 @@ class NetworkDriver:
         self.conf = conf
         self.backend = backend
         self.ports = port_driver
-        # Docker networks never change once made: caching them spares the
-        # backend a lookup on every endpoint call.
-        self._networks = {}
-        self._oper_info = {}
-        self._lock = threading.Lock()
+        self._networks = known_networks.KnownNetworks(backend)
+        self._oper_info = oper_info.OperInfo()
         self.labels = labels.LabelReader(conf, backend)
         # Docker decrements its endpoint count right after DeleteEndpoint:
         # those answers are the ones spaced (Leave's answers need not be).
@@ -109,21 +109,9 @@ class NetworkDriver:
         in_backend = self.backend.published(
             [ep for _net, ep in plugged]) if plugged else {}
         for _net, ep in plugged:
-            self._oper_info[ep.id] = self._oper_value(ep)
-            if published.get(ep.id):
-                self._oper_info[ep.id][portopts.PORTMAP] = portmap(
-                    ep, published[ep.id])
-            if ep.id in in_backend:
-                self._oper_info[ep.id].update(
-                    backend_port_info(in_backend[ep.id]))
-
-    def _oper_value(self, ep, host_if=None):
-        value = {'host_if': host_if or self.ports.host_interface(ep.id),
-                 'mac': ep.mac, 'contrail_vmi': ep.uuid,
-                 'contrail_vm': ep.vm_uuid}
-        if ep.security_groups is not None:
-            value['security_groups'] = ep.security_groups
-        return value
+            self._oper_info.restored(ep, self.ports.host_interface(ep.id),
+                                     published.get(ep.id),
+                                     in_backend.get(ep.id))
 
     def networks_held(self):
         """Networks this process knows in use (for the metrics)."""
@@ -133,14 +121,6 @@ class NetworkDriver:
         """Endpoints joined on this host, as EndpointOperInfo knows them
         (for the metrics)."""
         return len(self._oper_info)
-
-    def _network(self, network_id):
-        net = self._networks.get(network_id)
-        if net is None:
-            net = self.backend.get_network(network_id)
-            with self._lock:
-                self._networks[network_id] = net
-        return net
 
     def activate(self, body):
         """Plugin.Activate: the handshake, naming what this plugin serves."""
@@ -160,7 +140,8 @@ class NetworkDriver:
         the manager made stands rather than being compared.
         """
         net = netopts.parse_network(body, self.backend.route_target_rules)
-        self._allow_ids(net)
+        if net.allow:
+            net.allow = allow_names.full_ids(self.docker, net.allow)
         if ids.is_swarm_network_id(net.id):
             try:
                 found = self.backend.get_network(net.id)
@@ -169,108 +150,16 @@ class NetworkDriver:
             else:
                 self._remember(found, False)
                 return {}
-        self._free_subnets(net)
+        leaked_subnets.free(net, self.ports, self.docker, self.backend,
+                            self._forget)
         net, created = self.backend.create_network(net)
         self._remember(net, created)
         if created and not net.existing:
             self.labels.watch(net)
         return {}
 
-    def _allow_ids(self, net):
-        """The networks of ``-o opencontrail.allow`` as full Docker IDs.
-
-        A full ID is taken as it is (the backend finds it or refuses it);
-        a name or an ID's prefix is Docker's to resolve, and must be a
-        network of this driver.
-        """
-        if not net.allow:
-            return
-        key, value = 'opencontrail.allow', ','.join(net.allow)
-        found = []
-        for name in net.allow:
-            if ids.is_docker_id(name, network=True):
-                found.append(name)
-                continue
-            try:
-                known = self.docker.network(name)
-            except exception.DockerUnavailable as exc:
-                raise exception.InvalidOption(
-                    key=key, value=value, reason='%r is no full network ID, '
-                    'and Docker cannot be asked for it (%s): give the full '
-                    'ID' % (name, exc))
-            if known is None:
-                raise exception.InvalidOption(
-                    key=key, value=value,
-                    reason='Docker has no network %r' % name)
-            if known[1] != self.docker.driver_name:
-                raise exception.InvalidOption(
-                    key=key, value=value, reason='network %r is of driver '
-                    '%s, not of this driver (%s)' % (
-                        name, known[1], self.docker.driver_name))
-            found.append(known[0])
-        if len(set(found)) != len(found):
-            raise exception.InvalidOption(key=key, value=value,
-                                          reason='a network is named twice')
-        net.allow = found
-
-    def _free_subnets(self, net):
-        """Remove what a leaked network of this driver holds of ``net``'s
-        subnets on this host, or refuse ``net`` naming it.
-
-        A network Docker removed while the driver was down leaks (Docker
-        swallows the failed DeleteNetwork); its bridge still has the
-        gateway address a new network of the same subnet needs. Only a
-        network Docker no longer has and the backend has (so of this
-        driver) goes.
-        """
-        holders = self.ports.subnet_holders(net)
-        for holder_id, held in sorted(holders.items()):
-            what = '; '.join(sorted({h[1] for h in held}))
-            subnets = ', '.join(sorted({h[0] for h in held}))
-            try:
-                in_docker = self.docker.has_network(holder_id)
-            except exception.DockerUnavailable as exc:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by network %s of this '
-                    'driver (%s), and Docker cannot say whether it still '
-                    'has that network (%s); if it does not, '
-                    '"opencontrail-net-manage audit --fix" removes it'
-                    % (subnets, holder_id, what, exc)))
-            if in_docker:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by Docker network %s '
-                    '(%s): remove that network first'
-                    % (subnets, holder_id, what)))
-            try:
-                self.backend.get_network(holder_id)
-            except exception.NetworkNotFound:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by %s, for network %s, '
-                    'which neither Docker nor this driver\'s backend has: '
-                    'left as it is, remove it by hand if nothing uses it'
-                    % (subnets, what, holder_id)))
-            LOG.warning('Network %s holds subnet %s on this host (%s) and '
-                        'Docker no longer has it (removed while the driver '
-                        'was down): removing it for network %s',
-                        holder_id, subnets, what, net.id)
-            try:
-                self.backend.delete_network(holder_id)
-            except exception.OpenContrailNetError as exc:
-                raise exception.Conflict(reason=(
-                    'subnet %s is held on this host by network %s of this '
-                    'driver, which Docker no longer has, and removing it '
-                    'failed: %s' % (subnets, holder_id, exc)))
-            self._forget(holder_id)
-
     def _remember(self, net, created):
-        with self._lock:
-            self._networks[net.id] = net
-            # A network it may talk to learns of it here (a network read
-            # from the backend later knows it by itself).
-            for peer in net.allowed:
-                known = self._networks.get(peer)
-                if known is not None and net.id not in known.allowed:
-                    known.allowed = known.allowed + [net.id]
+        self._networks.add(net)
         LOG.info('%s network %s: subnets %s, route targets %s',
                  'Created' if created else 'Found', net.id,
                  [s.cidr for s in net.subnets], net.route_targets)
@@ -294,8 +183,7 @@ class NetworkDriver:
     def _forget(self, network_id):
         self.ports.network_deleted(network_id)
         self.delete_pacer.forget(network_id)
-        with self._lock:
-            self._networks.pop(network_id, None)
+        self._networks.forget(network_id)
 
     def allocate_network(self, body):
         """NetworkDriver.AllocateNetwork (swarm manager): make the network.
@@ -307,7 +195,8 @@ class NetworkDriver:
         """
         net = netopts.parse_network(body, self.backend.route_target_rules,
                                     flat=True)
-        self._allow_ids(net)
+        if net.allow:
+            net.allow = allow_names.full_ids(self.docker, net.allow)
         net, created = self.backend.create_network(net)
         self._remember(net, created)
         return {'Options': netopts.allocated_options(body)}
@@ -320,8 +209,7 @@ class NetworkDriver:
         """
         network_id = netopts.require_id(body, 'NetworkID')
         self.backend.delete_network(network_id)
-        with self._lock:
-            self._networks.pop(network_id, None)
+        self._networks.forget(network_id)
         return {}
 
     def create_endpoint(self, body):
@@ -332,7 +220,7 @@ class NetworkDriver:
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         ipv4, ipv6, mac = netopts.parse_interface(body)
-        net = self._network(network_id)
+        net = self._networks.get(network_id)
         ep = model.Endpoint(
             id=endpoint_id, network_id=network_id, mac=mac, ipv4=ipv4,
             ipv6=ipv6, host=self.conf.host, ports=portopts.has_ports(body),
@@ -344,7 +232,7 @@ class NetworkDriver:
         """NetworkDriver.EndpointOperInfo: from memory, no backend I/O."""
         netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
-        return {'Value': self._oper_info.get(endpoint_id, {})}
+        return {'Value': self._oper_info.get(endpoint_id)}
 
     def delete_endpoint(self, body):
         """NetworkDriver.DeleteEndpoint: port (if Leave was lost), backend.
@@ -358,10 +246,9 @@ class NetworkDriver:
             self.ports.unplug(network_id, endpoint_id, background=True)
             # Deleting needs no more of the network than its ID: spare the
             # backend a lookup when the network is not at hand.
-            net = (self._networks.get(network_id) or
-                   model.Network(id=network_id))
+            net = self._networks.at_hand(network_id)
             self.backend.delete_endpoint(net, endpoint_id)
-            self._oper_info.pop(endpoint_id, None)
+            self._oper_info.forget(endpoint_id)
         return {}
 
     def join(self, body):
@@ -376,7 +263,7 @@ class NetworkDriver:
             raise exception.InvalidRequest(
                 reason='SandboxKey %r is not the path of a sandbox'
                 % (sandbox_key[:200],))
-        net = self._network(network_id)
+        net = self._networks.get(network_id)
         ep = self.backend.get_endpoint(net, endpoint_id)
         ep, attached = self.backend.attach_endpoint(net, ep, sandbox)
         try:
@@ -385,7 +272,8 @@ class NetworkDriver:
             if attached:
                 self._undo_attach(net, ep)
             raise
-        self._oper_info[endpoint_id] = self._oper_value(ep, info.host_if)
+        self._oper_info.joined(
+            ep, info.host_if or self.ports.host_interface(ep.id))
         reply = {'InterfaceName': {'SrcName': info.src_name,
                                    'DstPrefix': info.dst_prefix},
                  'DisableGatewayService': info.disable_gateway_service}
@@ -451,11 +339,11 @@ class NetworkDriver:
         exposed, bindings = portopts.parse_ports(body)
         if not exposed and not bindings:
             return {}
-        net = self._network(network_id)
+        net = self._networks.get(network_id)
         info = self.backend.publish_ports(net, endpoint_id, exposed,
                                           bindings)
         if info is not None:
-            info = backend_port_info(info)
+            info = oper_info.backend_port_info(info)
         else:
             ep = self.backend.get_endpoint(net, endpoint_id)
             mappings = self.ports.publish(net, ep, bindings)
@@ -463,10 +351,8 @@ class NetworkDriver:
                 raise exception.CannotPublish(
                     reason='neither backend %s nor port driver %s publishes '
                     'ports' % (self.conf.backend, self.conf.port_driver))
-            info = {portopts.PORTMAP: portmap(ep, mappings or [])}
-        with self._lock:
-            value = self._oper_info.setdefault(endpoint_id, {})
-            value.update(info)
+            info = {portopts.PORTMAP: oper_info.portmap(ep, mappings or [])}
+        self._oper_info.published(endpoint_id, info)
         return {}
 
     def revoke_external_connectivity(self, body):
@@ -477,38 +363,7 @@ class NetworkDriver:
         network_id = netopts.require_id(body, 'NetworkID')
         endpoint_id = netopts.require_id(body, 'EndpointID')
         self.ports.unpublish(network_id, endpoint_id)
-        net = (self._networks.get(network_id) or
-               model.Network(id=network_id))
+        net = self._networks.at_hand(network_id)
         self.backend.unpublish_ports(net, endpoint_id)
-        with self._lock:
-            value = self._oper_info.get(endpoint_id)
-            if value:
-                for key in PORT_INFO:
-                    value.pop(key, None)
+        self._oper_info.revoked(endpoint_id)
         return {}
-
-
-# What EndpointOperInfo shows of published ports; Contrail adds its own.
-PORT_INFO = (portopts.PORTMAP, 'floating_ip', 'floating_ip_pool')
-
-
-def portmap(ep, mappings):
-    """Published ports as Docker's bridge reports them (PortBinding)."""
-    address = ep.ipv4 or ep.ipv6
-    return portopts.portmap(address.split('/')[0] if address else '',
-                            mappings)
-
-
-def backend_port_info(record):
-    """What EndpointOperInfo shows of ports a backend published.
-
-    ``record``: the backend's plain record (see Backend.publish_ports):
-    its ``ports`` (model.PortBinding, host side on the published address)
-    and ``container_ip`` become Docker's portmap; the rest shows as is.
-    """
-    info = {k: v for k, v in record.items()
-            if k not in ('ports', 'container_ip')}
-    if 'ports' in record:
-        info[portopts.PORTMAP] = portopts.portmap(
-            record.get('container_ip', ''), record['ports'])
-    return info

@@ -398,8 +398,8 @@ def test_a_network_learns_of_one_that_allows_it(conf):
     web, db = '2' * 64, '3' * 64
     try:
         driver.create_network(net_body(web))
-        known = driver._network(web)
+        known = driver._networks.get(web)
         driver.create_network(net_body(db, {'opencontrail.allow': web}))
-        assert driver._network(web) is known and known.allowed == [db]
+        assert driver._networks.get(web) is known and known.allowed == [db]
     finally:
         backend.stop()
