@@ -248,9 +248,6 @@ class AgentClient(object):
         self.ports_dir = ports_dir
         self.timeout = timeout
 
-    def close(self):
-        """Nothing is kept between calls: nothing to release."""
-
     # -- HTTP ---------------------------------------------------------------
 
     def _request(self, method, path, body=None, timeout=None):

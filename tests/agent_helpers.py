@@ -43,16 +43,7 @@ def read_port_file(ports_dir, vmi_uuid):
 
 
 class AgentTestClient(vrouter_agent.AgentClient):
-    """The driver's agent client with the calls only tests make.
-
-    Usable as a context manager, so a fixture closes it.
-    """
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    """The driver's agent client with the calls only tests make."""
 
     def add_port(self, port):
         """``POST /port`` one port (a dict) or several (a list, all or none).
