@@ -1,5 +1,7 @@
 """Errors of the driver; each knows the HTTP status Docker is answered with."""
 
+from typing import Any, Optional
+
 
 class OpenContrailNetError(Exception):
     """Base of every error the driver reports to Docker."""
@@ -7,7 +9,7 @@ class OpenContrailNetError(Exception):
     msg_fmt = 'An unknown error occurred'
     code = 500
 
-    def __init__(self, message=None, **kwargs):
+    def __init__(self, message: Optional[str] = None, **kwargs: Any) -> None:
         self.kwargs = kwargs
         if message is None:
             message = self.msg_fmt % kwargs

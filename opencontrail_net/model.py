@@ -7,14 +7,22 @@ import typing
 from opencontrail_net import optnames
 
 
-def address(version, value):
+#: An IPv4 or IPv6 network.
+IPNetwork = typing.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+#: A backend's ref to one of its objects: {'to': fq_name, 'uuid': ...},
+#: and what else the backend keeps with it.
+Ref = typing.Dict[str, typing.Any]
+
+
+def address(version: int, value: int
+            ) -> typing.Union[ipaddress.IPv4Address, ipaddress.IPv6Address]:
     """The IPv4 or IPv6 address whose integer is ``value``."""
     if version == 4:
         return ipaddress.IPv4Address(value)
     return ipaddress.IPv6Address(value)
 
 
-def usable(net, first, last):
+def usable(net: IPNetwork, first: int, last: int) -> typing.Tuple[int, int]:
     """``first``..``last`` (integers) without the addresses of ``net`` no
     host may hold: its network address, and the broadcast one in IPv4."""
     if net.num_addresses > 2:
@@ -36,7 +44,7 @@ class Subnet:
     ip_range: typing.Optional[str] = None
 
     @property
-    def version(self):
+    def version(self) -> int:
         return ipaddress.ip_network(self.cidr).version
 
 
@@ -72,41 +80,43 @@ class Network:
     # Addresses come from the driver's own IPAM (--ipam-driver).
     own_ipam: bool = False
     # [{'to': fq_name, 'uuid': ...}] every interface of the network gets.
-    security_group_refs: typing.List[dict] = dataclasses.field(
+    security_group_refs: typing.List[Ref] = dataclasses.field(
         default_factory=list)
     # [{'to': fq_name, 'uuid': ...}] of the policies, in order.
-    policy_refs: typing.List[dict] = dataclasses.field(default_factory=list)
+    policy_refs: typing.List[Ref] = dataclasses.field(default_factory=list)
     # {'to': fq_name, 'uuid': ...} of the logical-router, or None.
-    router_ref: typing.Optional[dict] = None
+    router_ref: typing.Optional[Ref] = None
     # Every network this one may talk to, as the backend knows: those of
     # its ``allow`` and those whose ``allow`` names it.
     allowed: typing.List[str] = dataclasses.field(default_factory=list)
     # {'id', 'to', 'uuid', 'sequence'} of each network in ``allow``: its
     # virtual-network and the sequence our policy has there.
-    allow_peers: typing.List[dict] = dataclasses.field(default_factory=list)
+    allow_peers: typing.List[Ref] = dataclasses.field(default_factory=list)
     # com.docker.network.bridge.enable_ip_masquerade (bridge ports).
     masquerade: bool = True
     # opencontrail.floating_ip_pool: where -p takes its floating IPs
     # (DOMAIN:PROJECT:NETWORK:POOL); None: [contrail] floating_ip_pool.
     floating_ip_pool: typing.Optional[str] = None
 
-    def gateway(self, version):
+    def gateway(self, version: int) -> typing.Optional[str]:
         for subnet in self.subnets:
             if subnet.version == version and subnet.gateway:
                 return subnet.gateway
         return None
 
-    def to_dict(self):
+    def to_dict(self) -> typing.Dict[str, typing.Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: typing.Mapping[str, typing.Any]) -> 'Network':
         data = dict(data)
         data['subnets'] = [Subnet(**s) for s in data.get('subnets', [])]
         return cls(**data)
 
 
-def option_differences(old, new):
+def option_differences(old: typing.Mapping[str, typing.Any],
+                       new: typing.Mapping[str, typing.Any]
+                       ) -> typing.List[str]:
     """How two networks (as dicts) differ, one text per option.
 
     Each names the option users give the setting with (see
@@ -144,14 +154,15 @@ class Endpoint:
     # Addresses of the driver's IPAM the endpoint took over (backend ids).
     instance_ips: typing.List[str] = dataclasses.field(default_factory=list)
     # [{'to': fq_name, 'uuid': ...}] of security_groups.
-    security_group_refs: typing.List[dict] = dataclasses.field(
+    security_group_refs: typing.List[Ref] = dataclasses.field(
         default_factory=list)
 
-    def to_dict(self):
+    def to_dict(self) -> typing.Dict[str, typing.Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: typing.Mapping[str, typing.Any]
+                  ) -> 'Endpoint':
         return cls(**data)
 
 
@@ -175,12 +186,12 @@ class PortBinding:
     host_port: int = 0
     host_port_end: int = 0
 
-    def at(self, host_port):
+    def at(self, host_port: int) -> 'PortBinding':
         """The binding published on ``host_port`` alone."""
         return dataclasses.replace(self, host_port=host_port,
                                    host_port_end=host_port)
 
-    def clashes(self, other):
+    def clashes(self, other: 'PortBinding') -> bool:
         """Whether both cannot be published at once on one host (both
         published, on one host port each)."""
         return (self.proto == other.proto and
@@ -189,7 +200,7 @@ class PortBinding:
                  ipaddress.ip_address(self.host_ip) ==
                  ipaddress.ip_address(other.host_ip)))
 
-    def __str__(self):
+    def __str__(self) -> str:
         """The host side as -p writes it: ``[IP:]PORT[-END]/PROTO``."""
         ports = '%d' % self.host_port
         if self.host_port_end > self.host_port:
@@ -226,7 +237,7 @@ class Pool:
     owner: typing.Optional[str] = None
 
     @property
-    def key(self):
+    def key(self) -> str:
         """Names the pool in the backend: one pool per subnet and project."""
         return '%s/%s' % (':'.join(self.project or ()), self.cidr)
 
@@ -239,8 +250,50 @@ class JoinInfo:
     dst_prefix: str = 'eth'
     gateway: typing.Optional[str] = None
     gateway_ipv6: typing.Optional[str] = None
-    static_routes: typing.List[dict] = dataclasses.field(
-        default_factory=list)
+    # Docker's StaticRoutes: {'Destination', 'RouteType', 'NextHop'}.
+    static_routes: typing.List[typing.Dict[str, typing.Any]] = \
+        dataclasses.field(default_factory=list)
     disable_gateway_service: bool = False
     # The host end, for EndpointOperInfo.
     host_if: typing.Optional[str] = None
+
+
+class PublishedPorts(typing.TypedDict, total=False):
+    """What a backend published for an endpoint (Backend.publish_ports).
+
+    ``ports`` (host side on the published address) and ``container_ip``
+    make Docker's portmap in EndpointOperInfo; the other keys show there
+    as they are. Empty when nothing was published.
+    """
+
+    ports: typing.List[PortBinding]
+    container_ip: str
+    floating_ip: str
+    floating_ip_pool: str
+
+
+class OrphanGroup(typing.TypedDict):
+    """A security group the driver made for a network that does not exist
+    (Backend.orphan_groups)."""
+
+    uuid: str
+    fq_name: typing.List[str]
+    # The Docker network ID it was made for.
+    network: str
+
+
+class AllowPolicy(typing.TypedDict):
+    """The driver's own policy between two networks (``-o
+    opencontrail.allow``) and the state of both (Backend.allow_policies).
+    """
+
+    uuid: str
+    fq_name: typing.List[str]
+    # The two Docker network IDs.
+    networks: typing.List[str]
+    # Those of the two whose network is gone.
+    gone: typing.List[str]
+    # (network ID, backend uuid) of the two that still refer to it.
+    ours: typing.List[typing.Tuple[str, str]]
+    # Descriptions of anything else that refers to it.
+    others: typing.List[str]

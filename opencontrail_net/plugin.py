@@ -2,7 +2,7 @@
 
 import abc
 from importlib import metadata
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Type, TypeVar
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -15,6 +15,8 @@ LOG = logging.getLogger(__name__)
 BACKENDS = 'opencontrail_net.backends'
 PORT_DRIVERS = 'opencontrail_net.port_drivers'
 
+Plugin = TypeVar('Plugin', bound='PluginBase')
+
 
 class PluginBase(metaclass=abc.ABCMeta):
     """What every plugin shares: its own option group and the config."""
@@ -23,33 +25,36 @@ class PluginBase(metaclass=abc.ABCMeta):
     CONFIG_OPTS: Sequence[cfg.Opt] = ()
     CONFIG_GROUP: Optional[str] = None
 
-    def __init__(self, conf):
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
 
-    def start(self):
+    def start(self) -> None:
         """Called once the service is ready to serve; may do I/O."""
 
-    def stop(self):
+    def stop(self) -> None:
         """Called when the service shuts down."""
 
 
-def installed(namespace):
+def installed(namespace: str) -> List[str]:
     return sorted({ep.name for ep in metadata.entry_points(group=namespace)})
 
 
-def load(namespace, name, base, conf, kind):
+def load(namespace: str, name: str, base: Type[Plugin],
+         conf: cfg.ConfigOpts, kind: str) -> Type[Plugin]:
     """Load the plugin ``name`` of ``namespace``, a subclass of ``base``."""
-    failures = []
+    failures: List[BaseException] = []
 
-    def on_failure(manager, entrypoint, exc):
+    def on_failure(manager: object, entrypoint: metadata.EntryPoint,
+                   exc: BaseException) -> None:
         failures.append(exc)
 
     choices = ', '.join(installed(namespace)) or 'none'
     try:
-        mgr = driver.DriverManager(namespace, name, invoke_on_load=False,
-                                   on_load_failure_callback=on_failure)
+        mgr: driver.DriverManager[object] = driver.DriverManager(
+            namespace, name, invoke_on_load=False,
+            on_load_failure_callback=on_failure)
     except Exception as exc:
-        reason = failures[0] if failures else exc
+        reason: object = failures[0] if failures else exc
         if not failures and name not in installed(namespace):
             reason = 'no such %s' % kind
         raise exception.PluginLoadError(kind=kind, name=name,

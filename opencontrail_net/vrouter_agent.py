@@ -25,11 +25,9 @@ from opencontrail_net import metrics
 DEFAULT_URL = 'http://127.0.0.1:9091'
 DEFAULT_PORTS_DIR = '/var/lib/contrail/ports'
 
-# Values of the "type" field.  Containers are VM ports: only for these does the
-# agent subscribe to the VM's and the network's config.
+# The "type" of a container's port: only for a VM port does the agent
+# subscribe to the VM's and the network's config.
 PORT_TYPE_VM = 0
-PORT_TYPE_NAMESPACE = 1
-PORT_TYPE_REMOTE = 2
 
 NO_VLAN = -1
 # The agent keeps vlan ids in 16 bits: -1 becomes 0xffff, and that is what it
@@ -37,8 +35,6 @@ NO_VLAN = -1
 _VLAN_MASK = 0xffff
 _IFNAMSIZ = 15
 _AUTHOR = 'opencontrail-net'
-_UUID_NAME = re.compile(
-    r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z')
 _TMP_PREFIX = '.tmp-'
 _NIL_UUID = str(uuid.UUID(int=0))
 
@@ -72,7 +68,7 @@ class AgentUnreachable(AgentError):
     code = 503
 
 
-def normalize_uuid(value, field='uuid', allow_nil=False):
+def normalize_uuid(value, field='uuid'):
     """Return ``value`` as the lowercase dashed uuid the agent's URLs need.
 
     The agent routes ``/port/<uuid>`` only for lowercase uuids, and it turns a
@@ -83,7 +79,7 @@ def normalize_uuid(value, field='uuid', allow_nil=False):
         text = str(uuid.UUID(str(value)))
     except (TypeError, ValueError, AttributeError):
         raise ValueError('%s: %r is not a uuid' % (field, value)) from None
-    if text == _NIL_UUID and not allow_nil:
+    if text == _NIL_UUID:
         raise ValueError('%s: the nil uuid is not allowed' % field)
     return text
 
@@ -121,56 +117,6 @@ def _normalize_ip(value, version, field):
     return str(addr)
 
 
-def _is_json_int(value):
-    # The agent reads these fields as 32-bit JSON integers; a bool, a float or
-    # a numeric string is "Invalid or missing field".
-    return (isinstance(value, int) and not isinstance(value, bool)
-            and -2 ** 31 <= value < 2 ** 31)
-
-
-def validate_port(port):
-    """Raise ValueError unless the agent would accept ``port``.
-
-    A port file is read by the agent only at its start, and it skips a port
-    it refuses without a word, so a file is checked before it is written.
-    Stricter than the agent about uuids, which it would turn into the nil
-    uuid.
-    """
-    if not isinstance(port, dict):
-        raise ValueError('a port must be a JSON object, not %s'
-                         % type(port).__name__)
-    for field in ('id', 'instance-id', 'vn-id', 'vm-project-id'):
-        value = port.get(field)
-        if not isinstance(value, str):
-            raise ValueError('Invalid or missing data for <%s>' % field)
-        if not _UUID_NAME.match(value):
-            raise ValueError('%s: %r is not a lowercase dashed uuid'
-                             % (field, value))
-    for field in ('display-name', 'ip-address', 'ip6-address'):
-        if not isinstance(port.get(field), str):
-            raise ValueError('Invalid or missing field for <%s>' % field)
-    if not _is_json_int(port.get('type')):
-        raise ValueError('Invalid or missing field for <type>')
-    if port['type'] not in (PORT_TYPE_NAMESPACE, PORT_TYPE_REMOTE) \
-            and port['vn-id'] == _NIL_UUID:
-        raise ValueError('Invalid VN uuid')
-    if not isinstance(port.get('system-name'), str):
-        raise ValueError('Invalid or missing field for <system-name>')
-    mac = port.get('mac-address')
-    if not isinstance(mac, str):
-        raise ValueError('Invalid or missing field for <mac-address>')
-    if mac.count(':') != 5:
-        raise ValueError('Invalid MAC, Use xx:xx:xx:xx:xx:xx format')
-    try:
-        normalize_mac(mac)
-    except ValueError as exc:
-        raise ValueError('Invalid MAC, Use xx:xx:xx:xx:xx:xx format (%s)'
-                         % exc) from None
-    for field in ('rx-vlan-id', 'tx-vlan-id'):
-        if not _is_json_int(port.get(field)):
-            raise ValueError('Invalid or missing field for <%s>' % field)
-
-
 def _boost_duration(usecs):
     """Format microseconds like boost's time_duration: ``H:MM:SS[.ffffff]``."""
     secs, frac = divmod(usecs, 1000000)
@@ -182,52 +128,33 @@ def _boost_duration(usecs):
     return text
 
 
-def _agent_ip(value, version):
-    """The address as the agent stores it: unparsable or '' is all zeroes."""
-    try:
-        addr = ipaddress.ip_address(value)
-    except ValueError:
-        addr = None
-    if addr is None or addr.version != version:
-        return '0.0.0.0' if version == 4 else '::'
-    return str(addr)
-
-
 def format_port_file(port):
-    """Return the text the agent writes to ``<ports_dir>/<id>`` for ``port``.
+    """Return the text the agent writes to ``<ports_dir>/<id>`` for ``port``
+    (a port ``build_port`` made).
 
     The agent (``PortIpcHandler::MakeVmiUuidJson``) writes a rapidjson
     PrettyWriter object: 4-space indent, ``"key": value``, no final newline,
-    keys in this order, addresses as it parsed them ('' -> ``0.0.0.0`` and
-    ``::``), vlan ids in 16 bits (-1 -> 65535), ``link-state`` only for remote
-    ports, then ``author`` (this program) and ``time`` (microseconds since
-    the epoch printed as a boost duration).  It reads every field back at
-    start except ``author`` and ``time``.
+    keys in this order, no address as ``0.0.0.0`` and ``::`` (the others
+    are as it parses them, as ``build_port`` made them), vlan ids in 16 bits
+    (-1 -> 65535), then ``author`` (this program) and ``time``
+    (microseconds since the epoch printed as a boost duration).  It reads
+    every field back at start except ``author`` and ``time``.
     """
-    validate_port(port)
-    ptype = port['type'] if port['type'] in (PORT_TYPE_NAMESPACE,
-                                             PORT_TYPE_REMOTE) else 0
-    vhostuser = port.get('vhostuser-mode', 0)
     data = {
         'id': port['id'],
         'instance-id': port['instance-id'],
         'display-name': port['display-name'],
-        'ip-address': _agent_ip(port['ip-address'], 4),
-        'ip6-address': _agent_ip(port['ip6-address'], 6),
+        'ip-address': port['ip-address'] or '0.0.0.0',
+        'ip6-address': port['ip6-address'] or '::',
         'vn-id': port['vn-id'],
         'vm-project-id': port['vm-project-id'],
         'mac-address': port['mac-address'],
         'system-name': port['system-name'],
-        'type': ptype,
+        'type': port['type'],
         'rx-vlan-id': port['rx-vlan-id'] & _VLAN_MASK,
         'tx-vlan-id': port['tx-vlan-id'] & _VLAN_MASK,
-        'vhostuser-mode': (vhostuser & 0xff) if _is_json_int(vhostuser)
-        else 0,
+        'vhostuser-mode': port['vhostuser-mode'],
     }
-    if ptype == PORT_TYPE_REMOTE:
-        link_state = port.get('link-state', 0)
-        data['link-state'] = (link_state & 0xff) if _is_json_int(link_state) \
-            else 0
     now = datetime.datetime.now(datetime.timezone.utc)
     epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
     usecs = (now - epoch) // datetime.timedelta(microseconds=1)
@@ -247,9 +174,6 @@ class AgentClient(object):
         self.url = url.rstrip('/')
         self.ports_dir = ports_dir
         self.timeout = timeout
-
-    def close(self):
-        """Nothing is kept between calls: nothing to release."""
 
     # -- HTTP ---------------------------------------------------------------
 

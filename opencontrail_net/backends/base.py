@@ -1,7 +1,9 @@
 """The backend plugin point: where networks, endpoints and VMs live."""
 
 import abc
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
+from opencontrail_net import model
 from opencontrail_net import plugin
 
 
@@ -13,7 +15,8 @@ class Backend(plugin.PluginBase):
     """
 
     @abc.abstractmethod
-    def create_network(self, network):
+    def create_network(self, network: model.Network
+                       ) -> Tuple[model.Network, bool]:
         """Create ``network``; return ``(network, created)``.
 
         A network that already exists with the same content is returned
@@ -21,11 +24,12 @@ class Backend(plugin.PluginBase):
         """
 
     @abc.abstractmethod
-    def get_network(self, network_id):
+    def get_network(self, network_id: str) -> model.Network:
         """Return the network, or raise NetworkNotFound."""
 
     @abc.abstractmethod
-    def delete_network(self, network_id, only_host=None):
+    def delete_network(self, network_id: str,
+                       only_host: Optional[str] = None) -> None:
         """Delete the network and whatever endpoints it still holds.
 
         With ``only_host`` (the audit's repair), endpoints bound on other
@@ -34,7 +38,9 @@ class Backend(plugin.PluginBase):
         """
 
     @abc.abstractmethod
-    def create_endpoint(self, network, endpoint):
+    def create_endpoint(self, network: model.Network,
+                        endpoint: model.Endpoint
+                        ) -> Tuple[model.Endpoint, bool]:
         """Create ``endpoint``; return ``(endpoint, created)``.
 
         The returned endpoint carries its MAC: the one Docker gave, else
@@ -42,15 +48,19 @@ class Backend(plugin.PluginBase):
         """
 
     @abc.abstractmethod
-    def get_endpoint(self, network, endpoint_id):
+    def get_endpoint(self, network: model.Network,
+                     endpoint_id: str) -> model.Endpoint:
         """Return the endpoint, or raise EndpointNotFound."""
 
     @abc.abstractmethod
-    def delete_endpoint(self, network, endpoint_id):
+    def delete_endpoint(self, network: model.Network,
+                        endpoint_id: str) -> None:
         """Delete the endpoint, and its VM when no other endpoint uses it."""
 
     @abc.abstractmethod
-    def attach_endpoint(self, network, endpoint, sandbox):
+    def attach_endpoint(self, network: model.Network,
+                        endpoint: model.Endpoint, sandbox: str
+                        ) -> Tuple[model.Endpoint, bool]:
         """Bind the endpoint to the VM of container sandbox ``sandbox``.
 
         Returns ``(endpoint, attached)``: the endpoint with ``vm_uuid``
@@ -58,28 +68,35 @@ class Backend(plugin.PluginBase):
         """
 
     @abc.abstractmethod
-    def detach_endpoint(self, network, endpoint):
+    def detach_endpoint(self, network: model.Network,
+                        endpoint: model.Endpoint) -> None:
         """Undo attach_endpoint: unbind, delete the VM if it is unused."""
 
     @abc.abstractmethod
-    def set_route_targets(self, network_id, route_targets=None,
-                          import_targets=None, export_targets=None):
+    def set_route_targets(
+            self, network_id: str,
+            route_targets: Optional[List[str]] = None,
+            import_targets: Optional[List[str]] = None,
+            export_targets: Optional[List[str]] = None) -> None:
         """Replace the given route-target lists of a network."""
 
     @abc.abstractmethod
-    def request_pool(self, pool, defaults):
-        """Take ``pool`` (a model.Pool); return it with its CIDR.
+    def request_pool(
+            self, pool: model.Pool,
+            defaults: Sequence[Tuple[model.IPNetwork, int]]) -> model.Pool:
+        """Take ``pool``; return it with its CIDR.
 
         Without a CIDR, the first subnet of ``defaults`` ([(range,
         prefixlen)]) that overlaps no subnet of the project.
         """
 
     @abc.abstractmethod
-    def release_pool(self, pool):
+    def release_pool(self, pool: model.Pool) -> None:
         """Give the pool back; what it still holds goes with it."""
 
     @abc.abstractmethod
-    def request_address(self, pool, address, gateway=False):
+    def request_address(self, pool: model.Pool, address: Optional[str],
+                        gateway: bool = False) -> str:
         """Take ``address`` of the pool, or a free one of its range.
 
         Returns the plain address; AddressInUse or PoolExhausted, naming
@@ -87,32 +104,32 @@ class Backend(plugin.PluginBase):
         """
 
     @abc.abstractmethod
-    def release_address(self, pool, address):
+    def release_address(self, pool: model.Pool, address: str) -> None:
         """Give ``address`` back to the pool; unknown is not an error."""
 
-    def publish_ports(self, network, endpoint_id, exposed, bindings):
+    def publish_ports(self, network: model.Network, endpoint_id: str,
+                      exposed: Sequence[model.ExposedPort],
+                      bindings: Sequence[model.PortBinding]
+                      ) -> Optional[model.PublishedPorts]:
         """Open ``exposed`` ports and publish ``bindings`` in the backend.
 
-        ``exposed``: [model.ExposedPort]; ``bindings``: [model.PortBinding].
-        Returns a plain record of what was published, or None when this
-        backend leaves ports to the port driver; ``{}`` when nothing was.
-        The record's ``ports`` ([model.PortBinding], host side on the
-        published address) and ``container_ip`` make Docker's portmap in
-        EndpointOperInfo; its other keys (``floating_ip``, ...) show there
-        as they are. Idempotent.
+        Returns what was published (``{}`` when nothing was), or None when
+        this backend leaves ports to the port driver. Idempotent.
         """
         return None
 
-    def unpublish_ports(self, network, endpoint_id):
+    def unpublish_ports(self, network: model.Network,
+                        endpoint_id: str) -> None:
         """Undo publish_ports; nothing there is not an error."""
 
-    def published(self, endpoints):
-        """What publish_ports returned for these endpoints (``[model.
-        Endpoint]``), found again after a restart: ``{endpoint ID: dict}``.
-        """
+    def published(self, endpoints: Sequence[model.Endpoint]
+                  ) -> Dict[str, model.PublishedPorts]:
+        """What publish_ports returned for these endpoints, found again
+        after a restart, by endpoint ID."""
         return {}
 
-    def find_endpoints(self, host, endpoint_ids):
+    def find_endpoints(self, host: str, endpoint_ids: Sequence[str]
+                       ) -> List[Tuple[model.Network, model.Endpoint]]:
         """Return ``[(network, endpoint)]`` of those IDs bound on ``host``.
 
         Start-up asks for the endpoints whose interfaces this host has:
@@ -122,7 +139,7 @@ class Backend(plugin.PluginBase):
 
     # Inventory, for the audit ----------------------------------------
 
-    def owned_networks(self):
+    def owned_networks(self) -> List[model.Network]:
         """Return the networks this driver made for this host's Docker.
 
         Scoped to what this host made, never a scan of the whole backend:
@@ -130,54 +147,49 @@ class Backend(plugin.PluginBase):
         """
         return []
 
-    def network_endpoints(self, network, host=None):
+    def network_endpoints(self, network: model.Network,
+                          host: Optional[str] = None
+                          ) -> List[model.Endpoint]:
         """Return the endpoints of ``network`` bound on ``host``; with
         None, those of every host, each with its ``host`` (the audit
         leaves other hosts' to them)."""
         return []
 
-    def vrouter_links(self):
+    def vrouter_links(self) -> Optional[Set[str]]:
         """The VM uuids this host's virtual-router refers to, or None where
         the backend makes no such link."""
         return None
 
-    def foreign_objects(self, network):
+    def foreign_objects(self, network: model.Network) -> List[str]:
         """Describe what others put in ``network`` (texts, for operators).
 
         The driver never deletes those.
         """
         return []
 
-    def orphan_groups(self):
+    def orphan_groups(self) -> List[model.OrphanGroup]:
         """Security groups the driver made for a network that does not
         exist (a create that failed and could not be undone), in the
-        audited projects: dicts of ``uuid``, ``fq_name``, ``network``
-        (the Docker network ID it was made for)."""
+        audited projects."""
         return []
 
-    def remove_orphan_group(self, group):
+    def remove_orphan_group(self, group: model.OrphanGroup) -> None:
         """Delete an orphan group (one of ``orphan_groups``); a group
         something refers to is a Conflict that names it."""
         raise NotImplementedError()
 
-    def allow_policies(self):
+    def allow_policies(self) -> List[model.AllowPolicy]:
         """The driver's own policies between two networks (``-o
-        opencontrail.allow``) in the audited projects, for the audit.
-
-        Each a dict: ``uuid``, ``fq_name``, ``networks`` (the two Docker
-        network IDs), ``gone`` (those of the two whose network is gone),
-        ``ours`` (``[(network ID, backend uuid)]`` of the two that still
-        refer to it) and ``others`` (descriptions of anything else that
-        refers to it).
-        """
+        opencontrail.allow``) in the audited projects, each with the state
+        of both, for the audit."""
         return []
 
-    def remove_allow_policy(self, policy):
+    def remove_allow_policy(self, policy: model.AllowPolicy) -> None:
         """Remove ``policy`` (one of :meth:`allow_policies`): the refs of
         its networks that still refer to it, then the policy. Refers to
         by others: Conflict, naming them."""
         raise NotImplementedError
 
-    def route_target_rules(self):
+    def route_target_rules(self) -> Tuple[int, bool]:
         """Return ``(global ASN, 4-byte ASNs allowed)`` for route targets."""
         return self.conf.global_asn, False

@@ -66,10 +66,6 @@ class VrouterDriver(veth.VethDriver):
         self.client = vrouter_agent.AgentClient(
             url=self.opts.agent_url, ports_dir=self.opts.ports_dir)
 
-    def stop(self):
-        self.client.close()
-        super().stop()
-
     def mtu(self, network):
         return self.opts.mtu or super().mtu(network)
 

@@ -40,9 +40,7 @@ def agent(ports_dir):
 
 @pytest.fixture
 def client(agent, ports_dir):
-    with AgentTestClient(url=agent.url, ports_dir=ports_dir,
-                         timeout=2.0) as c:
-        yield c
+    return AgentTestClient(url=agent.url, ports_dir=ports_dir, timeout=2.0)
 
 
 def make_port(**changes):
