@@ -116,13 +116,6 @@ class AgentTestClient(vrouter_agent.AgentClient):
                 raise ValueError('port %d: %s' % (index, exc)) from None
         self._call('POST', '/port', list(port))
 
-    def write_port_file(self, port):
-        """Write ``port`` as the driver does, once :func:`validate_port`
-        passes it (the driver writes only ports ``build_port`` made and
-        checked)."""
-        validate_port(port)
-        return super().write_port_file(port)
-
     def sync_ports(self):
         """``POST /syncports``: start the agent's stale-port cleanup.
 
