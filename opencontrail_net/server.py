@@ -29,11 +29,13 @@ CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json'
 # reply they cannot read is no reply. A body longer still is cut off.
 DRAIN_LIMIT = 16 * 1024 * 1024
 _READ_SIZE = 64 * 1024
-# The calls Docker sends without a body; any other arrives empty only
-# when Docker re-sends one whose first try the driver's stop cut short.
+# The calls sent without a body (Docker's, and the one the driver's
+# manage command sends); any other arrives empty only when Docker
+# re-sends one whose first try the driver's stop cut short.
 BODILESS = frozenset(('Plugin.Activate', 'NetworkDriver.GetCapabilities',
                       'IpamDriver.GetCapabilities',
-                      'IpamDriver.GetDefaultAddressSpaces'))
+                      'IpamDriver.GetDefaultAddressSpaces',
+                      'OpenContrailNet.InFlight'))
 
 
 def error_body(exc, request_id=None):

@@ -286,7 +286,7 @@ def test_body_size_limit(env):
 
 @pytest.mark.parametrize('name', sorted(
     n for n in server.BODILESS if not n.startswith('IpamDriver.')))
-def test_calls_docker_sends_without_a_body(env, name):
+def test_calls_sent_without_a_body(env, name):
     app, _, _ = env
     assert 'Err' not in call(app, name, raw=b'')
 
