@@ -24,8 +24,9 @@ Reported per N: starts/s (whole start-and-stop cycles that all four
 calls answered 200), p50/p99 of each call, API requests per start
 (counted at the proxy, including what the driver sends after answering),
 errors, and the efficiency: starts/s x requests per start / the
-server's ceiling. The ceiling is measured in the same run from a minimal
-client that replays the requests of one recorded start, with fresh IDs,
+server's ceiling. The ceiling is measured for each N right after its
+run, the hosts up but idle, from a minimal client that replays the
+requests of one start recorded on that N's first host, with fresh IDs,
 straight at the server (``benchmarks/cluster_ceiling.py``). Also the
 drivers' memory (PSS, summed) and their start-up time.
 
@@ -214,15 +215,13 @@ def run_hosts(n, ctx):
             hosts[i], layout.nets[i][0], layout.addresses[i].take(), warm))
         if warm.errors:
             raise RuntimeError('warm-up failed: %s' % warm.last_error)
-        if ctx.template is None:
-            ctx.template = record_start(hosts[0], layout, ctx.proxy)
-            if ctx.args.ceiling_seconds > 0:
-                ctx.ceiling = cluster_ceiling.ceiling(
-                    ctx.api.host, ctx.api.port, ctx.template,
-                    layout.replay, ctx.args.ceiling_seconds)
+        template = record_start(hosts[0], layout, ctx.proxy)
         settle(ctx.proxy)
         ctx.proxy.reset()
         stats = [Stats() for _ in hosts]
+        # The machine's load as the clients begin: other work on it shows.
+        result['load1'] = os.getloadavg()[0]
+        cpu = cpu_now(hosts, ctx)
         began = time.monotonic()
         deadline = began + ctx.args.duration
         threads = [threading.Thread(target=client, args=(
@@ -235,7 +234,19 @@ def run_hosts(n, ctx):
         elapsed = max(s.end for s in stats) - began
         settle(ctx.proxy)
         requests = ctx.proxy.count()
-        result.update(summarize(stats, elapsed, requests, ctx.ceiling))
+        used = {k: v - cpu[k] for k, v in cpu_now(hosts, ctx).items()}
+        # The ceiling under the same conditions: the hosts up but idle.
+        ceiling = None
+        if ctx.args.ceiling_seconds > 0:
+            ceiling = cluster_ceiling.ceiling(
+                ctx.api.host, ctx.api.port, template, layout.replay,
+                ctx.args.ceiling_seconds)
+        result.update(summarize(stats, elapsed, requests, ceiling))
+        result['ceiling'] = ceiling
+        result['requests_one_start'] = len(template.requests)
+        if result['starts']:
+            result['cpu_ms_per_start'] = {
+                k: v * 1e3 / result['starts'] for k, v in used.items()}
         result['pss_mib'] = sum(pss_kib(h.proc.pid) for h in hosts) / 1024
         for i, h in enumerate(hosts):
             if not (layout.shared and i):
@@ -244,6 +255,18 @@ def run_hosts(n, ctx):
     finally:
         on_all(hosts, lambda i: hosts[i].stop())
     return result
+
+
+def cpu_now(hosts, ctx):
+    """CPU seconds used so far: the drivers (summed), the server (where
+    it runs here), the proxy, this process (the hosts' clients)."""
+    out = {'drivers': sum(cluster_servers.cpu_seconds(h.proc.pid)
+                          for h in hosts),
+           'proxy': cluster_servers.cpu_seconds(ctx.proxy.pid),
+           'clients': cluster_servers.cpu_seconds(os.getpid())}
+    if ctx.api.pid:
+        out['server'] = cluster_servers.cpu_seconds(ctx.api.pid)
+    return out
 
 
 def record_start(host, layout, proxy):
@@ -289,8 +312,6 @@ class Context:
         self.proxy, self.project, self.token = proxy, project, token
         self.pythonpath = null_port.entry_point_dir(
             os.path.join(workdir, 'entry-points')) + os.pathsep + ROOT
-        self.template = None
-        self.ceiling = None
 
 
 def parse(argv):
@@ -342,7 +363,6 @@ def main(argv=None):
                   'workdir': workdir}
         for n in [int(x) for x in args.hosts.split(',')]:
             report['results'].append(run_hosts(n, ctx))
-            report['ceiling'] = ctx.ceiling
             print(json.dumps(report['results'][-1]), file=sys.stderr,
                   flush=True)
         report['servers_pss_mib'] = {

@@ -1,8 +1,8 @@
 """The cluster benchmark's report: the markdown table and the plot.
 
 ``report`` is what ``bench_cluster.main`` returns: the server, the
-network layout, the duration, the machine, the ceiling and one result
-per host count.
+network layout, the duration, the machine and one result per host
+count (with the server's ceiling measured for it).
 """
 
 import os
@@ -23,32 +23,35 @@ def machine():
     return '%d x %s, %.0f GiB' % (os.cpu_count(), cpu, mem / 2 ** 30)
 
 
+def _row(r):
+    ceiling = r.get('ceiling')
+    cells = ['%d' % r['hosts'], '%.1f' % r['starts_per_s']]
+    cells += ['%.1f / %.1f' % (r['ms'][c]['p50'], r['ms'][c]['p99'])
+              if c in r['ms'] else '-' for c in CALLS]
+    cells += ['%.2f' % r['requests_per_start'], '%d' % r['errors'],
+              '%.0f (%d errors)' % (ceiling['rate'], ceiling['errors'])
+              if ceiling else '-',
+              '%.2f' % r['efficiency'] if 'efficiency' in r else '-',
+              '%.0f (%.0f)' % (r['pss_mib'], r['pss_mib'] / r['hosts']),
+              '%.1f' % r['startup_s'],
+              '%.1f' % r['load1'] if 'load1' in r else '-',
+              ', '.join('%s %.1f' % kv for kv in
+                        sorted(r.get('cpu_ms_per_start', {}).items()))]
+    return '| ' + ' | '.join(cells) + ' |'
+
+
 def table(report):
-    lines = ['| hosts | starts/s | ' + ' | '.join(
-        '%s p50 / p99 ms' % c for c in CALLS) +
-        ' | API requests / start | errors | efficiency | drivers PSS MiB'
-        ' (per host) | start-up s |',
-        '|' + '---|' * (len(CALLS) + 8)]
-    for r in report['results']:
-        lines.append('| %d | %.1f | %s | %.2f | %d | %s | %.0f (%.0f) | %.1f |'
-                     % (r['hosts'], r['starts_per_s'], ' | '.join(
-                         '%.1f / %.1f' % (r['ms'][c]['p50'], r['ms'][c]['p99'])
-                         if c in r['ms'] else '-' for c in CALLS),
-                        r['requests_per_start'], r['errors'],
-                        '%.2f' % r['efficiency'] if 'efficiency' in r
-                        else '-', r['pss_mib'], r['pss_mib'] / r['hosts'],
-                        r['startup_s']))
-    c = report.get('ceiling')
-    head = ['Server: %s; %s networks; %g s per N; machine: %s.' % (
+    heads = (['hosts', 'starts/s'] +
+             ['%s p50 / p99 ms' % c for c in CALLS] +
+             ['API requests / start', 'errors', 'ceiling requests/s',
+              'efficiency', 'drivers PSS MiB (per host)', 'start-up s',
+              'load', 'CPU ms / start'])
+    lines = ['Server: %s; %s networks; %g s per N; machine: %s.' % (
         report['server'], report['network'], report['duration'],
-        report['machine'])]
-    if c:
-        head.append('Ceiling for the same request mix (minimal client): '
-                    '%.0f requests/s (%s; %d errors).' % (
-                        c['rate'], ', '.join('%s threads %.0f' % kv for kv in
-                                             sorted(c['by_threads'].items())),
-                        c['errors']))
-    return '\n'.join(head + [''] + lines) + '\n'
+        report['machine']), '',
+        '| ' + ' | '.join(heads) + ' |', '|' + '---|' * len(heads)]
+    lines += [_row(r) for r in report['results']]
+    return '\n'.join(lines) + '\n'
 
 
 def plot(report, path):
@@ -59,7 +62,13 @@ def plot(report, path):
     results = report['results']
     ns = [r['hosts'] for r in results]
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(10, 4))
-    left.plot(ns, [r['starts_per_s'] for r in results], 'o-')
+    left.plot(ns, [r['starts_per_s'] for r in results], 'o-',
+              label='measured')
+    if all(r.get('ceiling') and r['requests_per_start'] for r in results):
+        left.plot(ns, [r['ceiling']['rate'] / r['requests_per_start']
+                       for r in results], 'k--',
+                  label="the server's ceiling / requests per start")
+    left.legend()
     left.set_title('starts/s')
     for c in CALLS:
         right.plot(ns, [r['ms'].get(c, {}).get('p99') for r in results],

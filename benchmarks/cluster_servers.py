@@ -125,6 +125,34 @@ class Served:
         self.proc.stdout.close()
 
 
+def cpu_seconds(pid):
+    """User and system CPU time process ``pid`` has used, in seconds."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def listening_pid(port):
+    """The process listening on TCP ``port`` of this machine, or None."""
+    inodes = set()
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                cols = line.split()
+                if cols[3] == '0A' and int(cols[1].rsplit(':', 1)[1],
+                                           16) == port:
+                    inodes.add('socket:[%s]' % cols[9])
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            fds = os.listdir('/proc/%s/fd' % pid)
+            if any(os.readlink('/proc/%s/fd/%s' % (pid, fd)) in inodes
+                   for fd in fds):
+                return int(pid)
+        except OSError:
+            continue
+    return None
+
+
 class RealProject:
     """A real API server, and the project of this run on it."""
 
@@ -137,6 +165,8 @@ class RealProject:
                                   api_server_port=port, auth_type='noauth')
         self.vnc.project_create(vnc_api.Project(
             project, vnc_api.Domain('default-domain')))
+        # Its CPU time is read where it runs on this machine.
+        self.pid = listening_pid(self.port)
 
     def delete(self):
         """The project, and the drivers' records that name this run."""

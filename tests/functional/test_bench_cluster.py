@@ -15,8 +15,8 @@ def test_two_hosts_start_containers_without_errors(capsys):
     assert result['errors'] == 0, result['last_error']
     # A start makes Contrail objects: the proxy counted their requests.
     assert result['requests_per_start'] > 0, result
-    assert report['ceiling']['rate'] > 0
-    assert report['ceiling']['errors'] == 0, report['ceiling']
+    assert result['ceiling']['rate'] > 0
+    assert result['ceiling']['errors'] == 0, result['ceiling']
     assert 0 < result['efficiency']
     table = capsys.readouterr().out
     assert '\n| 2 | %.1f |' % result['starts_per_s'] in table, table
