@@ -28,7 +28,10 @@ def _row(r):
     cells = ['%d' % r['hosts'], '%.1f' % r['starts_per_s']]
     cells += ['%.1f / %.1f' % (r['ms'][c]['p50'], r['ms'][c]['p99'])
               if c in r['ms'] else '-' for c in CALLS]
-    cells += ['%.2f' % r['requests_per_start'], '%d' % r['errors'],
+    errors = '%d' % r['errors']
+    if r.get('warm_up_errors'):
+        errors += ' (warm-up: %d)' % r['warm_up_errors']
+    cells += ['%.2f' % r['requests_per_start'], errors,
               '%.0f (%d errors)' % (ceiling['rate'], ceiling['errors'])
               if ceiling else '-',
               '%.2f' % r['efficiency'] if 'efficiency' in r else '-',

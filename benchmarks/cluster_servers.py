@@ -169,13 +169,45 @@ class RealProject:
         self.pid = listening_pid(self.port)
 
     def delete(self):
-        """The project, and the drivers' records that name this run."""
+        """Everything of this run: the drivers' records that name it, the
+        objects a failed start or run left in its project (interfaces,
+        their addresses and containers, groups, networks), the project.
+        """
+        from vnc_api import exceptions
         token = self.name.rsplit('-', 1)[1]
-        for pair in self.vnc.kv_retrieve():
+        vnc = self.vnc
+        for pair in vnc.kv_retrieve():
             if token in (pair['key'] or ''):
-                self.vnc.kv_delete(pair['key'])
+                vnc.kv_delete(pair['key'])
+        fq_name = ['default-domain', self.name]
+        parent = vnc.fq_name_to_id('project', fq_name)
+        gone = (exceptions.NoIdError, exceptions.RefsExistError)
+        for ref in vnc.resource_list('virtual-machine-interface',
+                                     parent_id=parent)[
+                                         'virtual-machine-interfaces']:
+            vmi = vnc.virtual_machine_interface_read(
+                id=ref['uuid'],
+                fields=['instance_ip_back_refs', 'virtual_machine_refs'])
+            for iip in vmi.get_instance_ip_back_refs() or []:
+                vnc.instance_ip_delete(id=iip['uuid'])
+            vnc.virtual_machine_interface_delete(id=ref['uuid'])
+            for vm in vmi.get_virtual_machine_refs() or []:
+                try:
+                    vnc.virtual_machine_delete(id=vm['uuid'])
+                except gone:
+                    pass
+        for vm in vnc.resource_list('virtual-machine', detail=True):
+            if token in (vm.display_name or ''):
+                try:
+                    vnc.virtual_machine_delete(id=vm.uuid)
+                except gone:
+                    pass
+        for res_type in ('security-group', 'virtual-network'):
+            for ref in vnc.resource_list(res_type, parent_id=parent)[
+                    res_type + 's']:
+                vnc._object_delete(res_type, id=ref['uuid'])
         try:
-            self.vnc.project_delete(fq_name=['default-domain', self.name])
+            vnc.project_delete(fq_name=fq_name)
         except Exception as exc:
             print('project %s left on the server: %s' % (self.name, exc),
                   file=sys.stderr)
