@@ -1,0 +1,399 @@
+"""Many hosts on one Contrail API server: container starts per second.
+
+For each N of ``--hosts`` (default 1, 4, 16, 64): N hosts, each a driver
+process of its own (its own ``[DEFAULT] host``, socket and state_path),
+all with the contrail backend against one API server: the fake of
+``tests/fakes/contrail_api.py`` served in a process of its own, or a real
+server given by ``--api HOST:PORT`` (noauth; the run works in a project
+of its own, deleted at the end). Every host's requests go through one
+counting proxy (``tests/fakes/api_proxy.py``, also a process of its own).
+The port driver is ``null`` (``benchmarks/null_port.py``): no interfaces
+are made, so the figures are the driver's and the server's, not the
+kernel's; it is loaded by name through a stevedore entry point that only
+this benchmark's driver processes see (a ``.dist-info`` record in the
+run's temporary directory, on their ``PYTHONPATH``).
+
+Each host's client does what Docker does for ``docker run --rm``, one
+container after the other, on all hosts at once for ``--duration``
+seconds: CreateEndpoint, Join, Leave, DeleteEndpoint, with random full
+64-hex endpoint and sandbox IDs and Docker-assigned addresses. Networks:
+one per host (``--network per-host``, Docker's local scope) or one
+multi-host network that every host creates (``--network shared``).
+
+Reported per N: starts/s (whole start-and-stop cycles that all four
+calls answered 200), p50/p99 of each call, API requests per start
+(counted at the proxy, including what the driver sends after answering),
+errors, and the efficiency: starts/s x requests per start / the
+server's ceiling. The ceiling is measured for each N right after its
+run, the hosts up but idle, from a minimal client that replays the
+requests of one start recorded on that N's first host, with fresh IDs,
+straight at the server (``benchmarks/cluster_ceiling.py``). Also the
+drivers' memory (PSS, summed) and their start-up time.
+
+Run from the repository: ``python benchmarks/bench_cluster.py
+[--api HOST:PORT] [--plot benchmarks/x.png] [--table x.md]``; the plot
+needs matplotlib (``benchmarks/requirements.txt``).
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import cluster_ceiling  # noqa: E402
+from benchmarks import cluster_report  # noqa: E402
+from benchmarks import cluster_servers  # noqa: E402
+from benchmarks import null_port  # noqa: E402
+from tests import driverproc  # noqa: E402
+
+CALLS = cluster_report.CALLS
+
+
+class Host(driverproc.DriverProcess):
+    """One host: a driver process with its own host name, socket, state."""
+
+    def __init__(self, workdir, name, api, project, pythonpath, spacing):
+        os.makedirs(workdir)
+        super().__init__(
+            workdir, os.path.join(workdir, 's.sock'), backend='contrail',
+            port_driver=null_port.NAME, debug='false', host=name,
+            delete_spacing_ms=spacing, **{
+                'contrail.api_server': api.host,
+                'contrail.api_port': api.port,
+                'contrail.auth_type': 'noauth',
+                'contrail.project': project})
+        self.pythonpath = pythonpath
+
+    def command(self):
+        return ['env', 'PYTHONPATH=' + self.pythonpath] + super().command()
+
+
+def pss_kib(pid):
+    """The proportional set size of process ``pid``, in KiB."""
+    with open('/proc/%d/smaps_rollup' % pid) as f:
+        for line in f:
+            if line.startswith('Pss:'):
+                return int(line.split()[1])
+    return 0
+
+
+class Layout:
+    """The networks of N hosts and the addresses each host's client and
+    the ceiling's replay take (never the same address twice at once)."""
+
+    def __init__(self, token, hosts, shared):
+        self.shared = shared
+        if shared:
+            nid = ('5%s' % token).ljust(64, '0')
+            self.nets = [(nid, '10.200')] * hosts
+            per = 32000 // hosts
+            self.addresses = [cluster_ceiling.Addresses(
+                '10.200.%d.%d' % divmod(2 + i * per, 256), per)
+                for i in range(hosts)]
+        else:
+            self.nets = [(('%02x%s' % (i, token)).ljust(64, '0'),
+                          '10.%d' % (i + 1)) for i in range(hosts)]
+            self.addresses = [cluster_ceiling.Addresses(
+                '10.%d.0.2' % (i + 1), 32000) for i in range(hosts)]
+        # The replay's: the upper half of host 0's network.
+        self.replay = cluster_ceiling.Addresses(
+            self.nets[0][1] + '.128.0', 32000)
+
+    def create_body(self, i):
+        nid, prefix = self.nets[i]
+        return {'NetworkID': nid, 'Options': {}, 'IPv6Data': [],
+                'IPv4Data': [{'AddressSpace': 'LocalDefault',
+                              'Pool': prefix + '.0.0/16',
+                              'Gateway': prefix + '.0.1/16'}]}
+
+
+class Stats:
+    def __init__(self):
+        self.times = collections.defaultdict(list)
+        self.errors = collections.Counter()
+        self.starts = 0
+        self.end = 0.0
+        self.last_error = None
+
+
+def lifecycle(host, nid, address, stats, eid=None, sandbox=None):
+    """One ``docker run --rm``'s calls; after a failed call only those
+    Docker still sends (no Join without an endpoint, no Leave without a
+    Join)."""
+    body = {'NetworkID': nid, 'EndpointID': eid or secrets.token_hex(32)}
+    sandbox = sandbox or secrets.token_hex(32)[:12]
+    steps = [
+        ('CreateEndpoint', dict(body, Options={}, Interface={
+            'Address': address + '/16', 'AddressIPv6': '',
+            'MacAddress': ''})),
+        ('Join', dict(body, Options={},
+                      SandboxKey='/var/run/docker/netns/' + sandbox)),
+        ('Leave', body), ('DeleteEndpoint', body)]
+    done = set()
+    needs = {'Join': 'CreateEndpoint', 'Leave': 'Join',
+             'DeleteEndpoint': 'CreateEndpoint'}
+    for name, call_body in steps:
+        if name in needs and needs[name] not in done:
+            continue
+        start = time.perf_counter()
+        try:
+            status, reply = host.call('NetworkDriver.' + name, call_body)
+        except OSError as exc:
+            status, reply = None, str(exc)
+        stats.times[name].append(time.perf_counter() - start)
+        if status == 200:
+            done.add(name)
+        else:
+            stats.errors[name] += 1
+            stats.last_error = '%s: %s %s' % (name, status, reply)
+    if len(done) == len(CALLS):
+        stats.starts += 1
+
+
+def client(host, nid, addresses, deadline, stats):
+    while time.monotonic() < deadline:
+        lifecycle(host, nid, addresses.take(), stats)
+    stats.end = time.monotonic()
+
+
+def settle(proxy, quiet=1.0, limit=60.0):
+    """Wait until the proxy has seen no request for ``quiet`` seconds."""
+    end = time.monotonic() + limit
+    seen, since = proxy.count(), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.2)
+        now = proxy.count()
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def on_all(hosts, fn):
+    with concurrent.futures.ThreadPoolExecutor(min(len(hosts), 16)) as ex:
+        return list(ex.map(fn, range(len(hosts))))
+
+
+def run_hosts(n, ctx):
+    """Start N hosts, run their clients for the duration, stop them."""
+    layout = Layout(ctx.token, n, ctx.args.network == 'shared')
+    hosts = [Host(os.path.join(ctx.workdir, 'n%d-h%d' % (n, i)),
+                  'bench-%s-h%d' % (ctx.token, i), ctx.proxy, ctx.project,
+                  ctx.pythonpath, ctx.args.delete_spacing_ms)
+             for i in range(n)]
+    result = {'hosts': n, 'pids': []}
+    created = []
+    try:
+        began = time.monotonic()
+        for h in hosts:
+            h.start(wait=False)
+            result['pids'].append(h.proc.pid)
+        for h in hosts:
+            h.wait_ready(timeout=60 + 3 * n)
+        result['startup_s'] = time.monotonic() - began
+        for i, h in enumerate(hosts):
+            h.ok('NetworkDriver.CreateNetwork', layout.create_body(i))
+            created.append(i)
+        warm = Stats()
+        on_all(hosts, lambda i: lifecycle(
+            hosts[i], layout.nets[i][0], layout.addresses[i].take(), warm))
+        # Reported, not fatal: the timed run shows whether they last.
+        result['warm_up_errors'] = sum(warm.errors.values())
+        result['warm_up_last_error'] = warm.last_error
+        template = record_start(hosts[0], layout, ctx.proxy)
+        settle(ctx.proxy)
+        ctx.proxy.reset()
+        stats = [Stats() for _ in hosts]
+        # The machine's load as the clients begin: other work on it shows.
+        result['load1'] = os.getloadavg()[0]
+        cpu = cpu_now(hosts, ctx)
+        began = time.monotonic()
+        deadline = began + ctx.args.duration
+        threads = [threading.Thread(target=client, args=(
+            h, layout.nets[i][0], layout.addresses[i], deadline, stats[i]))
+            for i, h in enumerate(hosts)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = max(s.end for s in stats) - began
+        settle(ctx.proxy)
+        requests = ctx.proxy.count()
+        used = {k: v - cpu[k] for k, v in cpu_now(hosts, ctx).items()}
+        # The ceiling under the same conditions: the hosts up but idle.
+        ceiling = None
+        if ctx.args.ceiling_seconds > 0:
+            ceiling = cluster_ceiling.ceiling(
+                ctx.api.host, ctx.api.port, template, layout.replay,
+                ctx.args.ceiling_seconds)
+        result.update(summarize(stats, elapsed, requests, ceiling))
+        result['ceiling'] = ceiling
+        result['requests_one_start'] = len(template.requests)
+        if result['starts']:
+            result['cpu_ms_per_start'] = {
+                k: v * 1e3 / result['starts'] for k, v in used.items()}
+        result['pss_mib'] = sum(pss_kib(h.proc.pid) for h in hosts) / 1024
+    finally:
+        # As Docker removes a network: on every host that has it.
+        for i in created:
+            hosts[i].call('NetworkDriver.DeleteNetwork',
+                          {'NetworkID': layout.nets[i][0]})
+        on_all(hosts, lambda i: hosts[i].stop())
+    return result
+
+
+def cpu_now(hosts, ctx):
+    """CPU seconds used so far: the drivers (summed), the server (where
+    it runs here), the proxy, this process (the hosts' clients)."""
+    out = {'drivers': sum(cluster_servers.cpu_seconds(h.proc.pid)
+                          for h in hosts),
+           'proxy': cluster_servers.cpu_seconds(ctx.proxy.pid),
+           'clients': cluster_servers.cpu_seconds(os.getpid())}
+    if ctx.api.pid:
+        out['server'] = cluster_servers.cpu_seconds(ctx.api.pid)
+    return out
+
+
+def record_start(host, layout, proxy):
+    """The requests of one start on ``host``, as a StartTemplate: the
+    first of three tries that all calls answer."""
+    for _ in range(3):
+        settle(proxy)
+        eid, sandbox = secrets.token_hex(32), secrets.token_hex(6)
+        address = layout.addresses[0].take()
+        proxy.record()
+        stats = Stats()
+        lifecycle(host, layout.nets[0][0], address, stats, eid, sandbox)
+        settle(proxy)
+        recorded = proxy.take()
+        if not stats.errors:
+            return cluster_ceiling.StartTemplate(recorded, eid, sandbox,
+                                                 address)
+    raise RuntimeError('recording a start failed: %s' % stats.last_error)
+
+
+def summarize(stats, elapsed, requests, ceiling):
+    times = collections.defaultdict(list)
+    errors = collections.Counter()
+    for s in stats:
+        for name, values in s.times.items():
+            times[name].extend(values)
+        errors.update(s.errors)
+    starts = sum(s.starts for s in stats)
+    rate = starts / elapsed if elapsed > 0 else 0.0
+    per_start = requests / starts if starts else 0.0
+    out = {'starts': starts, 'elapsed_s': elapsed, 'starts_per_s': rate,
+           'requests': requests, 'requests_per_start': per_start,
+           'errors': sum(errors.values()), 'errors_by_call': dict(errors),
+           'last_error': next((s.last_error for s in stats if s.last_error),
+                              None),
+           'ms': {name: {'p50': statistics.median(times[name]) * 1e3,
+                         'p99': percentile(times[name], 0.99) * 1e3}
+                  for name in CALLS if times[name]}}
+    if ceiling:
+        out['efficiency'] = rate * per_start / ceiling['rate']
+    return out
+
+
+class Context:
+    def __init__(self, args, workdir, api, proxy, project, token):
+        self.args, self.workdir, self.api = args, workdir, api
+        self.proxy, self.project, self.token = proxy, project, token
+        self.pythonpath = null_port.entry_point_dir(
+            os.path.join(workdir, 'entry-points')) + os.pathsep + ROOT
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--hosts', default='1,4,16,64',
+                   help='comma-separated host counts')
+    p.add_argument('--duration', type=float, default=10.0,
+                   help='seconds of starts per host count')
+    p.add_argument('--api', help='HOST:PORT of a real API server (noauth); '
+                   'default: the fake')
+    p.add_argument('--network', choices=('per-host', 'shared'),
+                   default='per-host')
+    p.add_argument('--ceiling-seconds', type=float, default=3.0,
+                   help='seconds per concurrency of the ceiling (0: none)')
+    p.add_argument('--delete-spacing-ms', type=int, default=0,
+                   help="the drivers' delete_spacing_ms: one container "
+                   'after the other is a burst to it, so 0, off')
+    p.add_argument('--plot', help='write a PNG plot here')
+    p.add_argument('--table', help='write the markdown table here')
+    p.add_argument('--json', help='write the results as JSON here')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    token = secrets.token_hex(4)
+    project = 'ocn-bench-%s' % token
+    workdir = tempfile.mkdtemp(prefix='ocnbc-')
+    servers = []
+    real = None
+    on_term = None
+    if threading.current_thread() is threading.main_thread():
+        # Stopped: the hosts and servers go with it (the finally below).
+        on_term = signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    try:
+        if args.api:
+            real = cluster_servers.RealProject(args.api, project)
+            api = real
+        else:
+            api = cluster_servers.Served('fake', project)
+            servers.append(api)
+        proxy = cluster_servers.Served('proxy', api.host, api.port)
+        servers.append(proxy)
+        ctx = Context(args, workdir, api, proxy, project, token)
+        report = {'server': ('Tungsten Fabric API server at %s' % args.api
+                             if args.api else 'the fake API server'),
+                  'network': args.network, 'duration': args.duration,
+                  'machine': cluster_report.machine(), 'results': [],
+                  'workdir': workdir}
+        for n in [int(x) for x in args.hosts.split(',')]:
+            report['results'].append(run_hosts(n, ctx))
+            print(json.dumps(report['results'][-1]), file=sys.stderr,
+                  flush=True)
+        report['servers_pss_mib'] = {
+            'fake' if s is not proxy else 'proxy': pss_kib(s.pid) / 1024
+            for s in servers}
+    finally:
+        for s in servers:
+            s.stop()
+        if real is not None:
+            real.delete()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
+    text = cluster_report.table(report)
+    print(text)
+    for path, write in ((args.table, lambda f: f.write(text)),
+                        (args.json, lambda f: json.dump(report, f, indent=1))):
+        if path:
+            with open(path, 'w') as f:
+                write(f)
+    if args.plot:
+        cluster_report.plot(report, args.plot)
+    return report
+
+
+if __name__ == '__main__':
+    main()
