@@ -151,7 +151,7 @@ class Target:
     ``tokens``, ``refused``, ``reset``, ``populate_foreign``)."""
 
     _PROXIED = frozenset(('requests', 'request_ids', 'count',
-                          'reset_requests',
+                          'reset_requests', 'answered',
                           'fail_request', 'clear_faults', 'set_down',
                           'is_down', 'host', 'port', 'url', 'timeout_hold'))
 

@@ -6,7 +6,8 @@ server) and keeps the test controls that make a request budget or a
 fault at every request measurable against either:
 
 * ``requests``: (method, path) of every request received, path without
-  query; ``reset_requests()``, ``count(method, path)``;
+  query; ``reset_requests()``, ``count(method, path)``; ``answered()``:
+  the bytes of each answer's body, in the same order;
 * ``fail_request(k, kind)``: the k-th request from now (1-based) fails
   before it reaches the upstream, so it has no effect: '500', '503'
   (error answers), 'timeout' (held without an answer for
@@ -81,6 +82,7 @@ class ApiProxy(httpfake.ServedFake):
         self._release = threading.Event()
         self._requests = []
         self._request_ids = []
+        self._answered = []
         self._seq = 0
         self._faults = {}
         self._local = threading.local()
@@ -106,12 +108,19 @@ class ApiProxy(httpfake.ServedFake):
         with self._lock:
             self._requests = []
             self._request_ids = []
+            self._answered = []
 
     def request_ids(self):
         """The X-Request-Id header of each request, in order (None where
         there was none)."""
         with self._lock:
             return list(self._request_ids)
+
+    def answered(self):
+        """The size (bytes) of each answer's body, in order (0 where none
+        came)."""
+        with self._lock:
+            return list(self._answered)
 
     def count(self, method=None, path=None):
         with self._lock:
@@ -165,6 +174,8 @@ class ApiProxy(httpfake.ServedFake):
             self._seq += 1
             self._requests.append((handler.command, path))
             self._request_ids.append(handler.headers.get('X-Request-Id'))
+            self._answered.append(0)
+            index = len(self._answered) - 1
             fault = self._faults.pop(self._seq, None)
         if fault == 'drop':
             handler.drop()
@@ -182,4 +193,7 @@ class ApiProxy(httpfake.ServedFake):
         except (http.client.HTTPException, OSError):
             handler.drop()
             return
+        with self._lock:
+            if index < len(self._answered):
+                self._answered[index] = len(data)
         handler.answer(status, data, headers)
