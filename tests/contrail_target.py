@@ -152,7 +152,8 @@ class Target:
 
     _PROXIED = frozenset(('requests', 'request_ids', 'count',
                           'reset_requests', 'answered',
-                          'fail_request', 'clear_faults', 'set_down',
+                          'fail_request', 'fail_all', 'delay', 'clear_faults',
+                          'set_down',
                           'is_down', 'host', 'port', 'url', 'timeout_hold'))
 
     def __init__(self, server, proxy, keystone_server=None):

@@ -12,7 +12,10 @@ fault at every request measurable against either:
   before it reaches the upstream, so it has no effect: '500', '503'
   (error answers), 'timeout' (held without an answer for
   ``timeout_hold`` seconds, then closed), 'drop' (the connection closed
-  without an answer); ``clear_faults()``;
+  without an answer); ``fail_all(kind)``: every request from now on, so;
+  ``clear_faults()`` ends both;
+* ``delay``: seconds each request waits before it is forwarded (a slow
+  server);
 * ``set_down(True)``: connections refused and open ones cut, as a dead
   API server's; ``set_down(False)``: back on the same port.
 
@@ -85,6 +88,8 @@ class ApiProxy(httpfake.ServedFake):
         self._answered = []
         self._seq = 0
         self._faults = {}
+        self._fail_all = None
+        self.delay = 0.0
         self._local = threading.local()
 
     def start(self):
@@ -136,9 +141,16 @@ class ApiProxy(httpfake.ServedFake):
         with self._lock:
             self._faults[self._seq + int(k)] = kind
 
+    def fail_all(self, kind):
+        if kind not in FAULT_KINDS:
+            raise ValueError('kind must be one of %s' % (FAULT_KINDS,))
+        with self._lock:
+            self._fail_all = kind
+
     def clear_faults(self):
         with self._lock:
             self._faults.clear()
+            self._fail_all = None
 
     # -- forwarding ----------------------------------------------------
 
@@ -176,7 +188,8 @@ class ApiProxy(httpfake.ServedFake):
             self._request_ids.append(handler.headers.get('X-Request-Id'))
             self._answered.append(0)
             index = len(self._answered) - 1
-            fault = self._faults.pop(self._seq, None)
+            fault = self._faults.pop(self._seq, None) or self._fail_all
+            delay = self.delay
         if fault == 'drop':
             handler.drop()
             return
@@ -187,6 +200,9 @@ class ApiProxy(httpfake.ServedFake):
         if fault in ('500', '503'):
             handler.answer(int(fault), ('Injected fault %s' % fault).encode(),
                            [('Content-Type', 'text/html; charset=UTF-8')])
+            return
+        if delay and self._release.wait(delay):
+            handler.drop()
             return
         try:
             status, data, headers = self._forward(handler, body)
