@@ -16,7 +16,8 @@ from vnc_api import exceptions as vnc_exc
 # Tries of one request the server turned away, and the waits between
 # them: 0.2 s, then 0.4 s, each plus up to 0.2 s at random.
 ATTEMPTS = 3
-BACKOFF = tenacity.wait_exponential_jitter(initial=0.2, max=2.0, jitter=0.2)
+BACKOFF = tenacity.wait_exponential_jitter(multiplier=0.2, max=2.0,
+                                           jitter=0.2)
 # Time a try needs at least: none is started with less left.
 LEAST = 0.05
 
