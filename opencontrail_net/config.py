@@ -44,8 +44,11 @@ default_opts = [
                help='Seconds between audits of Docker against the backend '
                     'inside the driver: what was out of step on two '
                     'audits in a row is repaired (the driver\'s own '
-                    'objects only) and logged. 0 turns it off. Needs '
-                    'docker_url. SIGHUP applies a new value.'),
+                    'objects only) and logged. The first audit comes at '
+                    'a random point within this time, the next ones 0.8 '
+                    'to 1.2 times it apart, so that hosts never audit in '
+                    'step. 0 turns it off. Needs docker_url. SIGHUP '
+                    'applies a new value.'),
     cfg.StrOpt('backend', default='mock',
                help='Config backend, by entry point name in '
                     'opencontrail_net.backends ("mock", "contrail").'),

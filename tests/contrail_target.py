@@ -151,8 +151,9 @@ class Target:
     ``tokens``, ``refused``, ``reset``, ``populate_foreign``)."""
 
     _PROXIED = frozenset(('requests', 'request_ids', 'count',
-                          'reset_requests',
-                          'fail_request', 'clear_faults', 'set_down',
+                          'reset_requests', 'answered',
+                          'fail_request', 'fail_all', 'delay', 'clear_faults',
+                          'set_down',
                           'is_down', 'host', 'port', 'url', 'timeout_hold'))
 
     def __init__(self, server, proxy, keystone_server=None):

@@ -38,12 +38,22 @@ def _network_row(net_id, docker_net, record, foreign):
     return row
 
 
-def collect(conf, backend, ports, view):
-    """Compare Docker, the backend and this host; return a Report."""
+def collect(conf, backend, ports, view, known=None):
+    """Compare Docker, the backend and this host; return a Report.
+
+    ``known`` None: the backend's networks of this host are listed in the
+    audited projects (a full look). A set of network IDs: only those,
+    Docker's, and those the backend's record of this host names are
+    read (what it costs follows this host alone).
+    """
     host = conf.host
     docker_nets = view.networks()
     report = findings.Report(host=host, driver=view.driver_name)
-    owned = {n.id: n for n in backend.owned_networks()}
+    if known is None:
+        owned = {n.id: n for n in backend.owned_networks()}
+    else:
+        known = set(known) | set(docker_nets)
+        owned = {n.id: n for n in backend.owned_networks(known)}
     report.docker_networks, report.backend_networks = (len(docker_nets),
                                                        len(owned))
     links = backend.vrouter_links()
@@ -111,8 +121,14 @@ def collect(conf, backend, ports, view):
             report.interfaces.append({'name': name, 'endpoint': ep_id})
             report.findings.append(findings.Finding(
                 findings.INTERFACE_STRAY, endpoint=ep_id, interface=name))
-    _check_policies(report, backend)
-    for group in backend.orphan_groups():
+    _check_policies(report, backend, known is not None)
+    if known is None:
+        groups = backend.orphan_groups()
+    else:
+        # A network that stands has no orphan group: only the others'.
+        groups = backend.orphan_groups(sorted(
+            known - set(docker_nets) - set(owned)))
+    for group in groups:
         if group['network'] in docker_nets:
             continue    # Docker has it: its create is under way here.
         report.records[('group', group['uuid'])] = group
@@ -123,10 +139,11 @@ def collect(conf, backend, ports, view):
     return report
 
 
-def _check_policies(report, backend):
+def _check_policies(report, backend, scoped=False):
     """Our allow policies whose network is gone (removed on a host that
     did not make the policy, or while the driver that did was down)."""
-    report.policies = backend.allow_policies()
+    report.policies = (backend.allow_policies(scoped=True) if scoped
+                       else backend.allow_policies())
     for policy in report.policies:
         if not policy['gone']:
             continue

@@ -3,6 +3,15 @@
 :class:`PeriodicAudit` collects and repairs what two audits in a row saw
 out of step, logs each repair, and counts its runs, findings and repairs
 in the driver's metrics.
+
+The first audit comes at a random point within the interval, each next
+one after 0.8-1.2 x the interval (:mod:`opencontrail_net.jitter`), so
+that hosts started together never audit in step. The first audit of a
+process, and every :data:`FULL_EVERY`-th after it, looks at every
+network of the audited projects: that finds what this host left while
+no driver of it ran (a network Docker removed meanwhile). The others
+read only the networks of this host: Docker's, those the last audit saw
+and those the backend's record of this host names.
 """
 
 import threading
@@ -13,9 +22,14 @@ from opencontrail_net.audit import compare
 from opencontrail_net.audit import findings
 from opencontrail_net.audit import repairs
 from opencontrail_net import exception
+from opencontrail_net import jitter
 from opencontrail_net import metrics
 
 LOG = logging.getLogger(__name__)
+
+# One audit in this many (and the first) lists the audited projects: at
+# the default interval, one an hour.
+FULL_EVERY = 12
 
 
 class PeriodicAudit:
@@ -24,6 +38,10 @@ class PeriodicAudit:
     A finding is repaired when two audits in a row saw it and no call in
     flight holds its IDs; each repair is logged at WARNING.
     """
+
+    # Audits done, and the networks the last one saw.
+    _rounds = 0
+    _known: frozenset = frozenset()
 
     def __init__(self, conf, backend, ports, claims):
         self.conf = conf
@@ -57,20 +75,23 @@ class PeriodicAudit:
     def _loop(self):
         # The interval is read anew each round: a reload may change it, or
         # turn the audit off (0).
-        while self.conf.audit_interval and not self._stop.wait(
-                self.conf.audit_interval):
+        wait = jitter.first(self.conf.audit_interval or 0)
+        while self.conf.audit_interval and not self._stop.wait(wait):
             if not self.conf.audit_interval:
                 break
             try:
                 self.run_once()
             except Exception:
                 LOG.exception('Audit failed')
+            wait = jitter.between(self.conf.audit_interval or 0)
         LOG.info('Periodic audit stopped')
 
     def run_once(self):
+        full = self._rounds % FULL_EVERY == 0
         try:
             report = compare.collect(self.conf, self.backend, self.ports,
-                                     self.view)
+                                     self.view,
+                                     None if full else self._known)
         except exception.DockerUnavailable as exc:
             # Never guess what Docker has: skip, and start over.
             LOG.info('Audit skipped: %s', exc)
@@ -82,6 +103,8 @@ class PeriodicAudit:
             self._previous = None
             metrics.AUDIT_RUNS.labels('skipped').inc()
             return None
+        self._rounds += 1
+        self._known = frozenset(row['id'] for row in report.networks)
         _count_findings(report)
         confirmed = self._previous or set()
         # What was repaired or left is checked afresh by the next audit.

@@ -1,7 +1,7 @@
 """The backend plugin point: where networks, endpoints and VMs live."""
 
 import abc
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from opencontrail_net import model
 from opencontrail_net import plugin
@@ -139,11 +139,15 @@ class Backend(plugin.PluginBase):
 
     # Inventory, for the audit ----------------------------------------
 
-    def owned_networks(self) -> List[model.Network]:
+    def owned_networks(self, networks: Optional[Iterable[str]] = None
+                       ) -> List[model.Network]:
         """Return the networks this driver made for this host's Docker.
 
         Scoped to what this host made, never a scan of the whole backend:
-        the audit compares them with this host's Docker networks.
+        the audit compares them with this host's Docker networks. With
+        ``networks`` (Docker network IDs), only those and the ones this
+        host's own record names are looked at; None: every network of
+        the audited projects.
         """
         return []
 
@@ -167,10 +171,12 @@ class Backend(plugin.PluginBase):
         """
         return []
 
-    def orphan_groups(self) -> List[model.OrphanGroup]:
+    def orphan_groups(self, networks: Optional[Iterable[str]] = None
+                      ) -> List[model.OrphanGroup]:
         """Security groups the driver made for a network that does not
         exist (a create that failed and could not be undone), in the
-        audited projects."""
+        audited projects; with ``networks``, only the groups of those
+        Docker networks."""
         return []
 
     def remove_orphan_group(self, group: model.OrphanGroup) -> None:
@@ -178,10 +184,12 @@ class Backend(plugin.PluginBase):
         something refers to is a Conflict that names it."""
         raise NotImplementedError()
 
-    def allow_policies(self) -> List[model.AllowPolicy]:
+    def allow_policies(self, scoped: bool = False
+                       ) -> List[model.AllowPolicy]:
         """The driver's own policies between two networks (``-o
         opencontrail.allow``) in the audited projects, each with the state
-        of both, for the audit."""
+        of both, for the audit; ``scoped``: only those this host's own
+        record names."""
         return []
 
     def remove_allow_policy(self, policy: model.AllowPolicy) -> None:

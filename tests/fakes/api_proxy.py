@@ -6,12 +6,16 @@ server) and keeps the test controls that make a request budget or a
 fault at every request measurable against either:
 
 * ``requests``: (method, path) of every request received, path without
-  query; ``reset_requests()``, ``count(method, path)``;
+  query; ``reset_requests()``, ``count(method, path)``; ``answered()``:
+  the bytes of each answer's body, in the same order;
 * ``fail_request(k, kind)``: the k-th request from now (1-based) fails
   before it reaches the upstream, so it has no effect: '500', '503'
   (error answers), 'timeout' (held without an answer for
   ``timeout_hold`` seconds, then closed), 'drop' (the connection closed
-  without an answer); ``clear_faults()``;
+  without an answer); ``fail_all(kind)``: every request from now on, so;
+  ``clear_faults()`` ends both;
+* ``delay``: seconds each request waits before it is forwarded (a slow
+  server);
 * ``set_down(True)``: connections refused and open ones cut, as a dead
   API server's; ``set_down(False)``: back on the same port.
 
@@ -81,8 +85,11 @@ class ApiProxy(httpfake.ServedFake):
         self._release = threading.Event()
         self._requests = []
         self._request_ids = []
+        self._answered = []
         self._seq = 0
         self._faults = {}
+        self._fail_all = None
+        self.delay = 0.0
         self._local = threading.local()
 
     def start(self):
@@ -106,12 +113,19 @@ class ApiProxy(httpfake.ServedFake):
         with self._lock:
             self._requests = []
             self._request_ids = []
+            self._answered = []
 
     def request_ids(self):
         """The X-Request-Id header of each request, in order (None where
         there was none)."""
         with self._lock:
             return list(self._request_ids)
+
+    def answered(self):
+        """The size (bytes) of each answer's body, in order (0 where none
+        came)."""
+        with self._lock:
+            return list(self._answered)
 
     def count(self, method=None, path=None):
         with self._lock:
@@ -127,9 +141,16 @@ class ApiProxy(httpfake.ServedFake):
         with self._lock:
             self._faults[self._seq + int(k)] = kind
 
+    def fail_all(self, kind):
+        if kind not in FAULT_KINDS:
+            raise ValueError('kind must be one of %s' % (FAULT_KINDS,))
+        with self._lock:
+            self._fail_all = kind
+
     def clear_faults(self):
         with self._lock:
             self._faults.clear()
+            self._fail_all = None
 
     # -- forwarding ----------------------------------------------------
 
@@ -165,7 +186,10 @@ class ApiProxy(httpfake.ServedFake):
             self._seq += 1
             self._requests.append((handler.command, path))
             self._request_ids.append(handler.headers.get('X-Request-Id'))
-            fault = self._faults.pop(self._seq, None)
+            self._answered.append(0)
+            index = len(self._answered) - 1
+            fault = self._faults.pop(self._seq, None) or self._fail_all
+            delay = self.delay
         if fault == 'drop':
             handler.drop()
             return
@@ -177,9 +201,15 @@ class ApiProxy(httpfake.ServedFake):
             handler.answer(int(fault), ('Injected fault %s' % fault).encode(),
                            [('Content-Type', 'text/html; charset=UTF-8')])
             return
+        if delay and self._release.wait(delay):
+            handler.drop()
+            return
         try:
             status, data, headers = self._forward(handler, body)
         except (http.client.HTTPException, OSError):
             handler.drop()
             return
+        with self._lock:
+            if index < len(self._answered):
+                self._answered[index] = len(data)
         handler.answer(status, data, headers)

@@ -311,8 +311,9 @@ def _fault_at_every_request(fake, drv, name, setup, body, kind):
         fake.clear_faults()
         state = snapshot(fake)
         if status == 200:
-            # vnc_api re-sends a dropped request once by itself.
-            assert kind == 'drop', (k, reply)
+            # vnc_api re-sends a dropped request once by itself; the
+            # driver a 503 (tests/functional/test_contrail_overload.py).
+            assert kind in ('drop', '503'), (k, reply)
             assert state == after_success
         else:
             assert reply['Err'] and reply['Err'] == reply['Error']

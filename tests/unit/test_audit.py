@@ -92,21 +92,21 @@ class Backend(Recorder):
         self.elsewhere = dict(elsewhere or {})
         self.groups = list(groups)
 
-    def orphan_groups(self):
+    def orphan_groups(self, networks=None):
         return self.groups
 
     def remove_orphan_group(self, group):
         self._call('remove_orphan_group', group['uuid'])
         self.deleted.append(group['uuid'])
 
-    def allow_policies(self):
+    def allow_policies(self, scoped=False):
         return self.policies
 
     def remove_allow_policy(self, policy):
         self._call('remove_allow_policy', policy['uuid'])
         self.deleted.append(policy['uuid'])
 
-    def owned_networks(self):
+    def owned_networks(self, networks=None):
         return list(self.networks.values())
 
     def get_network(self, network_id):

@@ -68,7 +68,8 @@ class ContrailBackend(base.Backend):
                                              self.vrouter)
         self.ports = ports.Ports(self.ctx, records, self.endpoints.cached)
         self.inventory = inventory.Inventory(self.ctx, self.networks,
-                                             records, self.vrouter)
+                                             records, self.vrouter,
+                                             self.pending)
 
     # Start and stop ---------------------------------------------------
 
@@ -141,8 +142,8 @@ class ContrailBackend(base.Backend):
     def find_endpoints(self, host, endpoint_ids):
         return self.inventory.find_endpoints(host, endpoint_ids)
 
-    def owned_networks(self):
-        return self.inventory.owned_networks()
+    def owned_networks(self, networks=None):
+        return self.inventory.owned_networks(networks)
 
     def network_endpoints(self, network, host=None):
         return self.inventory.network_endpoints(network, host)
@@ -153,11 +154,11 @@ class ContrailBackend(base.Backend):
     def foreign_objects(self, network):
         return self.inventory.foreign_objects(network)
 
-    def allow_policies(self):
-        return self.inventory.allow_policies()
+    def allow_policies(self, scoped=False):
+        return self.inventory.allow_policies(scoped)
 
-    def orphan_groups(self):
-        return self.inventory.orphan_groups()
+    def orphan_groups(self, networks=None):
+        return self.inventory.orphan_groups(networks)
 
     def remove_orphan_group(self, group):
         return groups.remove_orphan(self.ctx, group)

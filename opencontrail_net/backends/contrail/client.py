@@ -2,7 +2,8 @@
 
 vnc_api's client is not thread-safe and, left alone, retries for about
 30 s on a dead server: each Docker call borrows its own client from the
-pool and every request it sends is bounded by the call's deadline.
+pool and every request it sends is bounded by the call's deadline, and
+sent again only as :mod:`.retries` says.
 """
 
 import contextlib
@@ -18,6 +19,7 @@ from vnc_api import exceptions as vnc_exc
 from vnc_api import vnc_api
 
 from opencontrail_net.backends.contrail import keystone
+from opencontrail_net.backends.contrail import retries
 from opencontrail_net import exception
 from opencontrail_net import metrics
 from opencontrail_net import optnames
@@ -127,7 +129,9 @@ CONFIG_OPTS = [
     cfg.IntOpt('retry_interval', default=30, min=0,
                help='Seconds between attempts to delete a network that '
                     'Docker removed while objects of others still held '
-                    'it in Contrail (0: only at start).'),
+                    'it in Contrail (0: only at start). The first attempt '
+                    'comes at a random point within this time, the next '
+                    'ones 0.8 to 1.2 times it apart.'),
 ]
 
 
@@ -220,8 +224,10 @@ class BoundedVncApi(vnc_api.VncApi):
         self.tls = tls
         self.opts = opts
         # vnc_api's session swallows the cause of a failed connection
-        # (it raises a bare ConnectionError): kept here.
+        # (it raises a bare ConnectionError): kept here; and what the
+        # server said with a 502 or 503, which vnc_api drops.
         self.last_error = None
+        self.last_refusal = None
         super().__init__(*args, **kwargs)
 
     def _create_api_server_session(self):
@@ -245,10 +251,15 @@ class BoundedVncApi(vnc_api.VncApi):
                 # REQUESTS_CA_BUNDLE in requests' merge.
                 kwargs['verify'], kwargs['cert'] = self.tls
             try:
-                return request(*args, **kwargs)
+                response = request(*args, **kwargs)
             except requests.exceptions.RequestException as exc:
                 self.last_error = exc
                 raise
+            if response.status_code in (502, 503):
+                self.last_refusal = '%s %s: %s' % (
+                    response.status_code, response.reason,
+                    ' '.join(response.text.split())[:200])
+            return response
         return keep
 
     def failure(self, exc):
@@ -274,6 +285,14 @@ class BoundedVncApi(vnc_api.VncApi):
 
     def _request(self, op, url, data=None, retry_on_error=True,
                  retry_after_authn=False, retry_count=0):
+        retried = retries.retrying(self.deadline)
+        try:
+            return retried(self._request_once, op, url, data,
+                           retry_after_authn)
+        except vnc_exc.ServiceUnavailableError:
+            raise unavailable(retries.refusal(retried, self.last_refusal))
+
+    def _request_once(self, op, url, data, retry_after_authn):
         if self.keystone is not None and \
                 'X-AUTH-TOKEN' not in self._headers:
             # Spares the 401 every first request would get.
@@ -281,20 +300,21 @@ class BoundedVncApi(vnc_api.VncApi):
         session = self._api_server_session
         if self.deadline is not None:
             remaining = self.deadline - time.monotonic()
-            if remaining <= 0.05:
+            if remaining <= retries.LEAST:
                 raise unavailable('no answer in time')
             session.timeout = min(self.request_timeout, remaining)
             session.connection_timeout = min(2.0, remaining)
         method = _METHODS.get(op, str(op))
         self.last_error = None
+        self.last_refusal = None
         try:
             result = super()._request(op, url, data=data,
                                       retry_on_error=False,
                                       retry_after_authn=retry_after_authn,
                                       retry_count=0)
-        except vnc_exc.ServiceUnavailableError as exc:
+        except vnc_exc.ServiceUnavailableError:
             metrics.CONTRAIL_REQUESTS.labels(method, '503').inc()
-            raise unavailable('service unavailable (%s)' % exc)
+            raise
         except requests.exceptions.RequestException as exc:
             metrics.CONTRAIL_REQUESTS.labels(method, 'none').inc()
             raise unavailable(self.failure(exc))

@@ -1,7 +1,12 @@
 """What start-up, ``status`` and the audit read of Contrail.
 
 Each read is scoped to this host or to one network (parent- or
-back-ref-scoped lists), never a scan of the cluster.
+back-ref-scoped lists), never a scan of the cluster. The audit's
+periodic rounds read only this host's networks, by their derived uuids
+(those Docker lists, those this host's record names, those made or
+deleted here since): what they cost does not grow with the networks of
+other hosts. Its full rounds list the audited projects (see
+``audit.periodic``).
 """
 
 from oslo_log import log as logging
@@ -18,11 +23,12 @@ LOG = logging.getLogger(__name__)
 class Inventory:
     """This host's endpoints and networks, as Contrail holds them."""
 
-    def __init__(self, ctx, networks, records, vrouter):
+    def __init__(self, ctx, networks, records, vrouter, pending):
         self.ctx = ctx
         self.networks = networks
         self.records = records
         self.vrouter = vrouter
+        self.pending = pending
 
     def find_endpoints(self, host, endpoint_ids):
         if not endpoint_ids:
@@ -49,22 +55,34 @@ class Inventory:
             self.records.of_vmi(vmi)
         return result
 
-    def owned_networks(self):
+    def owned_networks(self, networks=None):
         """Our virtual-networks made by this host, in the audited projects.
 
-        One parent-scoped list per project, never a cluster-wide scan.
+        None: one parent-scoped list per project, never a cluster-wide
+        scan. With ``networks`` (Docker network IDs): those, the ones
+        this host's record names and the ones made or deleted here since
+        the last look, in one read by uuid (none if there are none).
         Networks made before the host was recorded are not listed.
         """
         found = []
         with self.ctx.api() as api:
-            for parent in self._audited_projects(api):
-                for vn in api.virtual_networks_list(parent_id=parent,
-                                                    detail=True):
-                    view = objects.annotation(vn)
-                    if (objects.is_ours(vn) and view.get('id') and
-                            view.get('host') == self.ctx.host):
-                        found.append(objects.network_from_vn(vn,
-                                                             view['id']))
+            if networks is None:
+                vns = [vn for parent in self._audited_projects(api)
+                       for vn in api.virtual_networks_list(
+                           parent_id=parent, detail=True)]
+            else:
+                self.pending.ensure_loaded(api)
+                wanted = (set(networks) | self.pending.ids |
+                          set(self.pending.allowed) |
+                          self.networks.take_recent())
+                vns = api.virtual_networks_list(
+                    obj_uuids=sorted(ids.network_uuid(n) for n in wanted),
+                    detail=True) if wanted else []
+            for vn in vns:
+                view = objects.annotation(vn)
+                if (objects.is_ours(vn) and view.get('id') and
+                        view.get('host') == self.ctx.host):
+                    found.append(objects.network_from_vn(vn, view['id']))
         return found
 
     def _audited_projects(self, api):
@@ -78,39 +96,59 @@ class Inventory:
                 LOG.warning('Audit: no project %s in Contrail',
                             ':'.join(fq_name))
 
-    def allow_policies(self):
+    def allow_policies(self, scoped=False):
         """Our allow policies in the audited projects, each with the
         state of its two networks (see Backend.allow_policies).
 
-        One list per project; a network of the pair that no longer
-        refers to its policy costs one read, to tell whether it is gone.
+        One list per project, or (``scoped``) one read by uuid of the
+        pairs this host's record names (none without a pair); a network
+        of the pair that no longer refers to its policy costs one read,
+        to tell whether it is gone.
         """
+        fields = ['virtual_network_back_refs', 'annotations']
         found = []
         with self.ctx.api() as api:
-            for parent in self._audited_projects(api):
-                for policy in api.network_policys_list(
-                        parent_id=parent, detail=True,
-                        fields=['virtual_network_back_refs',
-                                'annotations']):
-                    pair = objects.annotation(policy).get('allow')
-                    if not objects.is_ours(policy) or not pair:
-                        continue
-                    found.append(self._allow_state(api, policy, pair))
+            if scoped:
+                self.pending.ensure_loaded(api)
+                uuids = sorted({ids.allow_policy_uuid(one, other)
+                                for one, others in self.pending.allowed.items()
+                                for other in others})
+                policies = api.network_policys_list(
+                    obj_uuids=uuids, detail=True, fields=fields
+                ) if uuids else []
+            else:
+                policies = [p for parent in self._audited_projects(api)
+                            for p in api.network_policys_list(
+                                parent_id=parent, detail=True,
+                                fields=fields)]
+            for policy in policies:
+                pair = objects.annotation(policy).get('allow')
+                if not objects.is_ours(policy) or not pair:
+                    continue
+                found.append(self._allow_state(api, policy, pair))
         return found
 
-    def orphan_groups(self):
+    def orphan_groups(self, networks=None):
         """Our network groups, in the audited projects, whose network has
-        no virtual-network: two lists per project."""
+        no virtual-network: two lists per project; with ``networks``
+        (Docker network IDs), the groups of those only: two reads by uuid
+        (none without a network, one without a group)."""
         found = []
         with self.ctx.api() as api:
-            for parent in self._audited_projects(api):
+            if networks is None:
+                parents = [{'parent_id': p}
+                           for p in self._audited_projects(api)]
+            else:
+                wanted = sorted(ids.security_group_uuid(n) for n in networks)
+                parents = [{'obj_uuids': wanted}] if wanted else []
+            for scope in parents:
                 groups = [g for g in api.security_groups_list(
-                    parent_id=parent, detail=True, fields=['id_perms'])
+                    detail=True, fields=['id_perms'], **scope)
                     if objects.is_ours(g)]
                 if not groups:
                     continue
-                vns = {vn['uuid'] for vn in api.virtual_networks_list(
-                    parent_id=parent)['virtual-networks']}
+                vns = self._standing(api, scope, [
+                    objects.group_network(g) for g in groups])
                 for group in groups:
                     network_id = objects.group_network(group)
                     if network_id and ids.network_uuid(network_id) not in \
@@ -119,6 +157,19 @@ class Inventory:
                                       'fq_name': group.get_fq_name(),
                                       'network': network_id})
         return found
+
+    @staticmethod
+    def _standing(api, scope, network_ids):
+        """uuids of the virtual-networks that stand: of the project in
+        ``scope``, or of those Docker networks."""
+        if 'parent_id' in scope:
+            listed = api.virtual_networks_list(parent_id=scope['parent_id'])
+        else:
+            uuids = sorted(ids.network_uuid(n) for n in network_ids if n)
+            if not uuids:
+                return set()
+            listed = api.virtual_networks_list(obj_uuids=uuids)
+        return {vn['uuid'] for vn in listed['virtual-networks']}
 
     @staticmethod
     def _allow_state(api, policy, pair):

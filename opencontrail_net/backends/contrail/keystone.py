@@ -6,8 +6,13 @@ the project's Keystone domain, it builds the JSON body by string
 formatting, and every failure is a bare ``RuntimeError``. keystoneauth1
 (the library OpenStack services use) does the token request here; vnc_api
 keeps its part: the header it sends and one retry after a 401.
+
+A token is renewed at a random point between 75 % and 90 % of its life
+(:data:`RENEW_SHARE`), not at its end: hosts that got their tokens
+together renew them apart.
 """
 
+import datetime
 import os
 import threading
 import time
@@ -18,10 +23,13 @@ from keystoneauth1 import session as ks_session
 from oslo_log import log as logging
 
 from opencontrail_net import exception
+from opencontrail_net import jitter
 
 LOG = logging.getLogger(__name__)
 
 TOKEN_PATH = '/auth/tokens'
+# The share of a token's life left when it is renewed, drawn per token.
+RENEW_SHARE = (0.10, 0.25)
 
 
 def identity_url(opts):
@@ -107,6 +115,8 @@ class KeystoneAuth:
         self._session = ks_session.Session(verify=verify, cert=cert)
         self._lock = threading.Lock()
         self._last = None
+        # When (UTC) the token in hand is renewed.
+        self._renew_at = None
 
     def _unavailable(self, why):
         return exception.BackendUnavailable(
@@ -126,6 +136,8 @@ class KeystoneAuth:
                     and self._plugin.auth_ref.auth_token == stale:
                 LOG.info('The Contrail API refused the Keystone token of '
                          'user %s: asking Keystone for a new one', self.user)
+                self._plugin.invalidate()
+            elif self._renew_at is not None and _utcnow() >= self._renew_at:
                 self._plugin.invalidate()
             remaining = deadline - time.monotonic()
             if remaining <= 0.05:
@@ -155,6 +167,28 @@ class KeystoneAuth:
             raise self._unavailable(type(exc).__name__)
         if token != self._last:
             self._last = token
+            self._renew_at = renewal(self._plugin.auth_ref)
             LOG.info('Keystone at %s gave user %s a token', self.url,
                      self.user)
         return token
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def renewal(auth_ref, rng=None):
+    """When (UTC) to renew the token of ``auth_ref``: a random point
+    between 75 % and 90 % of its life; None if it does not say."""
+    try:
+        expires, issued = auth_ref.expires, auth_ref.issued
+    except Exception:
+        return None
+    if expires is None or issued is None:
+        return None
+    life = (expires - issued).total_seconds()
+    if life <= 0:
+        return None
+    share = (jitter.share(*RENEW_SHARE) if rng is None
+             else jitter.share(*RENEW_SHARE, rng=rng))
+    return expires - datetime.timedelta(seconds=life * share)

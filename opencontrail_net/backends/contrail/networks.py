@@ -7,6 +7,8 @@ uuids derive from the Docker network's ID, with its router join
 virtual-network is attached instead (:mod:`existing`).
 """
 
+import threading
+
 from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
 
@@ -34,6 +36,21 @@ class Networks:
         self.pending = pending
         self.allow = allow_mod.AllowPolicies(ctx, pending)
         self.existing = existing_mod.ExistingNetworks(ctx, self._resolve)
+        # Networks this process made or deleted since the audit last
+        # asked (take_recent): a delete that failed may have left one
+        # that Docker no longer lists.
+        self._recent = set()
+        self._recent_lock = threading.Lock()
+
+    def _note(self, network_id):
+        with self._recent_lock:
+            self._recent.add(network_id)
+
+    def take_recent(self):
+        """The networks made or deleted here since the last call."""
+        with self._recent_lock:
+            recent, self._recent = self._recent, set()
+        return recent
 
     def _resolve(self, api, network):
         """Fill in the project, ipam and security groups of ``network``."""
@@ -105,6 +122,7 @@ class Networks:
     def create(self, network):
         if network.existing:
             return self.existing.attach(network)
+        self._note(network.id)
         with undo.Made(self.ctx.client) as made:
             with self.ctx.api(budget=2 / 3) as api:
                 ipam = self._resolve(api, network)
@@ -165,6 +183,7 @@ class Networks:
             return self.existing.find(api, network_id)
 
     def delete(self, network_id, only_host=None):
+        self._note(network_id)
         vn_uuid = ids.network_uuid(network_id)
         with self.ctx.api() as api:
             # Whether a policy or a held delete of ours goes with it.

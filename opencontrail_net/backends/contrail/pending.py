@@ -18,6 +18,7 @@ from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
 
 from opencontrail_net import exception
+from opencontrail_net import jitter
 
 LOG = logging.getLogger(__name__)
 
@@ -171,7 +172,9 @@ class PendingDeletes:
     def start(self, delete, api_factory=None):
         """Every ``[contrail] retry_interval`` seconds, ``delete`` each
         kept network (0: never); first, until it succeeds, ``load`` with
-        a client of ``api_factory`` every LOAD_RETRY seconds."""
+        a client of ``api_factory`` every LOAD_RETRY seconds. Each wait
+        is spread (:mod:`opencontrail_net.jitter`): the first retry
+        within the interval, the next ones 0.8-1.2 x it apart."""
         if self.loaded and not self.ctx.opts.retry_interval:
             return
         self._thread = threading.Thread(
@@ -184,7 +187,7 @@ class PendingDeletes:
 
     def _loop(self, delete, api_factory):
         while not self.loaded and api_factory is not None:
-            if self._stopping.wait(LOAD_RETRY):
+            if self._stopping.wait(jitter.between(LOAD_RETRY)):
                 return
             try:
                 with api_factory() as api:
@@ -197,10 +200,13 @@ class PendingDeletes:
                          'allow pairs: %d kept, %d allow pairs',
                          len(self.ids), sum(map(len,
                                                 self.allowed.values())) // 2)
-        if not self.ctx.opts.retry_interval:
+        interval = self.ctx.opts.retry_interval
+        if not interval:
             return
-        while not self._stopping.wait(self.ctx.opts.retry_interval):
+        wait = jitter.first(interval)
+        while not self._stopping.wait(wait):
             self.retry(delete)
+            wait = jitter.between(interval)
 
     def retry(self, delete):
         """Delete the kept networks whose blockers have gone."""
