@@ -173,22 +173,32 @@ def cold(namespaces, runs):
     return activate, serving, cpu
 
 
-def _lifecycles(socket_path, stop, index, joined):
-    """Endpoint lifecycles until ``stop``; ``joined`` of them are left
-    joined (the first), as containers that were running."""
+def _lifecycles(socket_path, stop, index, joined, ns, sandbox):
+    """Endpoint lifecycles until ``stop``; the first ``joined`` are left
+    joined, their container ends moved into ``sandbox`` as Docker does,
+    as containers that were running."""
     n = 0
     while not stop.is_set():
         ep = uuid.uuid4().hex * 2
         body = {'NetworkID': NID, 'EndpointID': ep}
-        calls = [('CreateEndpoint', dict(body, Interface={
-                     'Address': '10.96.%d.%d/16' % (index, n % 250 + 2)})),
-                 ('Join', dict(body, SandboxKey='/var/run/docker/netns/b'))]
-        if n >= joined:
-            calls += [('Leave', body), ('DeleteEndpoint', body)]
         try:
-            for name, call_body in calls:
-                driverproc.call(socket_path, 'NetworkDriver.' + name,
-                                call_body, timeout=5)
+            driverproc.call(socket_path, 'NetworkDriver.CreateEndpoint',
+                            dict(body, Interface={'Address': '10.96.%d.%d/16'
+                                                  % (index, n % 250 + 2)}),
+                            timeout=5)
+            status, reply = driverproc.call(
+                socket_path, 'NetworkDriver.Join',
+                dict(body, SandboxKey='/var/run/netns/' + sandbox),
+                timeout=5)
+            if n < joined:
+                if status == 200:
+                    nsmod.sh('ip', '-n', ns, 'link', 'set', reply[
+                        'InterfaceName']['SrcName'], 'netns', sandbox,
+                        check=False)
+            else:
+                for name in ('Leave', 'DeleteEndpoint'):
+                    driverproc.call(socket_path, 'NetworkDriver.' + name,
+                                    body, timeout=5)
         except (OSError, ValueError, http.client.HTTPException):
             return      # Killed under us.
         n += 1
@@ -198,6 +208,7 @@ def killed_busy(namespaces, runs, clients, joined):
     from_exec_a, from_exec_s, from_kill_a, cpu = [], [], [], []
     for _ in range(runs):
         ns = namespaces.add(nsmod.unique('ocnsu'))
+        sandbox = namespaces.add(nsmod.unique('ocnsb'))
         workdir = tempfile.mkdtemp(prefix='ocnbench-')
         try:
             config_path, socket_path = write_config(workdir)
@@ -208,8 +219,9 @@ def killed_busy(namespaces, runs, clients, joined):
                     {'Pool': '10.96.0.0/16', 'Gateway': '10.96.0.1/16'}]})
             stop = threading.Event()
             threads = [threading.Thread(
-                target=_lifecycles, args=(socket_path, stop, i, joined),
-                daemon=True) for i in range(1, clients + 1)]
+                target=_lifecycles, daemon=True,
+                args=(socket_path, stop, i, joined, ns, sandbox))
+                for i in range(1, clients + 1)]
             for t in threads:
                 t.start()
             time.sleep(0.5)
@@ -229,8 +241,9 @@ def killed_busy(namespaces, runs, clients, joined):
             cpu.append(second.cpu)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-            nsmod.sh('ip', 'netns', 'del', ns, check=False)
-            namespaces.names.remove(ns)
+            for name in (sandbox, ns):
+                nsmod.sh('ip', 'netns', 'del', name, check=False)
+                namespaces.names.remove(name)
     return from_exec_a, from_exec_s, from_kill_a, cpu
 
 
