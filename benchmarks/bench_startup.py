@@ -14,10 +14,12 @@ its own, the baseline run through the same ``ip netns exec``:
     the new exec and from the kill.
 
 Each row: median and p90 of ``--runs``, in ms of wall-clock time, and
-the median CPU time (user + system) the process had used by then, which
-a busy machine changes less. The driver runs with its bytecode written
-(an untimed first start writes it, as an installed package has it), also
-where ``PYTHONDONTWRITEBYTECODE`` is set. Run as root from the
+the median CPU time (user + system) the process's main thread had used
+by then, which a busy machine changes less (the main thread does all of
+the start; what starts once serving runs in threads of its own). The
+driver runs with its bytecode written (an untimed first start writes
+it, as an installed package has it), also where
+``PYTHONDONTWRITEBYTECODE`` is set. Run as root from the
 repository: ``python benchmarks/bench_startup.py``.
 """
 
@@ -117,9 +119,10 @@ class Started:
         return activate, serving
 
     def _cpu(self):
-        """CPU seconds (user + system) the process has used so far: ``ip
-        netns exec`` execs the driver in its own place."""
-        with open('/proc/%d/stat' % self.proc.pid) as f:
+        """CPU seconds (user + system) the main thread has used so far:
+        ``ip netns exec`` execs the driver in its own place."""
+        pid = self.proc.pid
+        with open('/proc/%d/task/%d/stat' % (pid, pid)) as f:
             fields = f.read().rsplit(')', 1)[1].split()
         return (int(fields[11]) + int(fields[12])) * TICK
 
@@ -278,8 +281,8 @@ def main():
         namespaces.close()
     b = statistics.median(base)
     print('Start-up, embedded default, %d runs (ms; "over": median minus '
-          'the baseline\'s; "cpu": median CPU time used by then):'
-          % args.runs)
+          'the baseline\'s; "cpu": median CPU time of the main thread by '
+          'then):' % args.runs)
     print('  %-46s %7s %7s %7s %7s' % ('', 'median', 'p90', 'over', 'cpu'))
     row('python -c pass (baseline)', base, b, base_cpu)
     row('(a) exec -> Plugin.Activate answered', activate, b, cpu)
