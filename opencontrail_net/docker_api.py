@@ -2,16 +2,23 @@
 
 Docker being unreachable is an error here (DockerUnavailable), never an
 empty answer: callers then decide nothing rather than guess.
+
+docker-py is imported at the first request, not with this module: the
+driver serves before it asks Docker anything.
 """
 
 import contextlib
-
-import docker
+import importlib
 
 from opencontrail_net import exception
 from opencontrail_net import ids
 
 DockerUnavailable = exception.DockerUnavailable
+
+
+def docker_py():
+    """The ``docker`` package (docker-py), imported at first use."""
+    return importlib.import_module('docker')
 
 
 class DockerView:
@@ -26,11 +33,12 @@ class DockerView:
         if not self.url:
             raise DockerUnavailable(url='(none)',
                                     reason='docker_url is not set')
-        return docker.APIClient(base_url=self.url, timeout=self.timeout)
+        return docker_py().APIClient(base_url=self.url, timeout=self.timeout)
 
     @contextlib.contextmanager
     def _session(self):
         """A client whose failures, but a NotFound, are DockerUnavailable."""
+        docker = docker_py()
         try:
             client = self._client()
         except docker.errors.DockerException as exc:
@@ -47,6 +55,7 @@ class DockerView:
 
     def networks(self):
         """{network ID: {'name', 'endpoints': {endpoint ID: {...}}}}."""
+        docker = docker_py()
         found = {}
         with self._session() as client:
             for net in client.networks(filters={'driver': self.driver_name}):
@@ -62,6 +71,7 @@ class DockerView:
 
     def sandbox_key(self, container_id):
         """The network namespace path of a running container, or None."""
+        docker = docker_py()
         client = self._client()
         try:
             info = client.inspect_container(container_id)
@@ -86,6 +96,7 @@ class DockerView:
 
         Raises DockerUnavailable when Docker cannot say.
         """
+        docker = docker_py()
         with self._session() as client:
             try:
                 client.inspect_network(network_id)
@@ -99,6 +110,7 @@ class DockerView:
 
         Raises DockerUnavailable when Docker cannot say.
         """
+        docker = docker_py()
         with self._session() as client:
             try:
                 found = client.inspect_network(name)

@@ -8,9 +8,9 @@ only after CreateNetwork has answered: so in a thread of its own.
 import threading
 import time
 
-import docker
 from oslo_log import log as logging
 
+from opencontrail_net import docker_api
 from opencontrail_net import exception
 from opencontrail_net import netopts
 from opencontrail_net import optnames
@@ -44,6 +44,7 @@ class LabelReader:
         return thread
 
     def _labels(self, network_id):
+        docker = docker_api.docker_py()
         client = docker.APIClient(base_url=self.conf.docker_url, timeout=5)
         try:
             deadline = time.monotonic() + self.wait

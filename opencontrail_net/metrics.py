@@ -1,71 +1,128 @@
 """Prometheus metrics of the driver, served at ``[DEFAULT] metrics_address``.
 
-Off by default: with no address nothing listens. The instruments are
-counted all the same (a few microseconds a call) and live in a registry of
-the driver's own, served by prometheus_client's WSGI app on CherryPy's
-server (cheroot), on loopback or a Unix socket.
+Off by default: with no address nothing listens, nothing is counted and
+prometheus_client is not imported. Once an :class:`Exporter` is made (at
+start, before any call), the instruments count (a few microseconds a
+call) in a registry of the driver's own, served by prometheus_client's
+WSGI app on CherryPy's server (cheroot), on loopback or a Unix socket.
 """
 
+import importlib
 import ipaddress
 import os
 import threading
 
 from cheroot import wsgi
 from oslo_log import log as logging
-import prometheus_client as prom
 
 from opencontrail_net import exception
 from opencontrail_net import unix_socket
 
 LOG = logging.getLogger(__name__)
 
-REGISTRY = prom.CollectorRegistry(auto_describe=True)
 _NS = 'opencontrail_net'
+_INSTRUMENTS: list = []
+# prometheus_client's registry once the metrics are served, else None.
+REGISTRY = None
 
-CALL_SECONDS = prom.Histogram(
-    'call_seconds', 'Time the driver took to answer a libnetwork call',
-    ['call'], namespace=_NS, registry=REGISTRY,
+
+class _Uncounted:
+    """What an instrument's labels give while nothing is counted."""
+
+    def inc(self, amount=1):
+        pass
+
+    def set(self, value):
+        pass
+
+    def observe(self, value):
+        pass
+
+
+_UNCOUNTED = _Uncounted()
+
+
+class _Instrument(_Uncounted):
+    """One instrument: prometheus_client's once :func:`enable` made it,
+    counting nothing before."""
+
+    def __init__(self, kind, name, documentation, labelnames=(), **kwargs):
+        self._spec = (kind, name, documentation, tuple(labelnames), kwargs)
+        self._made = None
+        self._function = None
+        _INSTRUMENTS.append(self)
+
+    def make(self, prom, registry):
+        kind, name, documentation, labelnames, kwargs = self._spec
+        self._made = getattr(prom, kind)(
+            name, documentation, labelnames, namespace=_NS,
+            registry=registry, **kwargs)
+        if self._function is not None:
+            self._made.set_function(self._function)
+
+    def labels(self, *values):
+        return _UNCOUNTED if self._made is None else self._made.labels(
+            *values)
+
+    def inc(self, amount=1):
+        if self._made is not None:
+            self._made.inc(amount)
+
+    def set_function(self, function):
+        self._function = function
+        if self._made is not None:
+            self._made.set_function(function)
+
+
+def enable():
+    """Count from now on, in :data:`REGISTRY`; returns prometheus_client."""
+    global REGISTRY
+    prom = importlib.import_module('prometheus_client')
+    if REGISTRY is None:
+        REGISTRY = prom.CollectorRegistry(auto_describe=True)
+        for instrument in _INSTRUMENTS:
+            instrument.make(prom, REGISTRY)
+    return prom
+
+
+CALL_SECONDS = _Instrument(
+    'Histogram', 'call_seconds',
+    'Time the driver took to answer a libnetwork call', ['call'],
     buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5,
              10, 30))
-CALL_ERRORS = prom.Counter(
-    'call_errors', 'libnetwork calls answered with an error, by the '
-    'error\'s kind (InvalidOption, BackendUnavailable, ...)',
-    ['call', 'reason'], namespace=_NS, registry=REGISTRY)
-CONTRAIL_REQUESTS = prom.Counter(
-    'contrail_requests', 'Requests to the Contrail config API, by HTTP '
-    'method and status ("none": no answer)', ['method', 'status'],
-    namespace=_NS, registry=REGISTRY)
-CONTRAIL_RENEWALS = prom.Counter(
-    'contrail_token_renewals', 'Keystone tokens renewed after the API '
-    'refused one (401); the request is then sent again',
-    namespace=_NS, registry=REGISTRY)
-AGENT_CALLS = prom.Counter(
-    'agent_calls', 'Calls to the vrouter agent\'s port API, by HTTP method '
-    'and status ("none": no answer)', ['method', 'status'],
-    namespace=_NS, registry=REGISTRY)
-PACED_BURSTS = prom.Counter(
-    'paced_bursts', 'Bursts of DeleteEndpoint calls on one network whose '
-    'answers were spaced (delete_spacing_ms)', namespace=_NS,
-    registry=REGISTRY)
-PACED_ANSWERS = prom.Counter(
-    'paced_answers', 'DeleteEndpoint answers held for their turn',
-    namespace=_NS, registry=REGISTRY)
-AUDIT_RUNS = prom.Counter(
-    'audit_runs', 'Periodic audits, by outcome (done, skipped, unsure)',
-    ['outcome'], namespace=_NS, registry=REGISTRY)
-AUDIT_FINDINGS = prom.Gauge(
-    'audit_findings', 'What the latest periodic audit found out of step, '
-    'by kind', ['kind'], namespace=_NS, registry=REGISTRY)
-AUDIT_REPAIRS = prom.Counter(
-    'audit_repairs', 'Periodic audit actions, by finding kind and outcome '
-    '(repaired, left, failed)', ['kind', 'outcome'], namespace=_NS,
-    registry=REGISTRY)
-NETWORKS = prom.Gauge(
-    'networks', 'Networks of this driver in use on this host (known to '
-    'this process)', namespace=_NS, registry=REGISTRY)
-ENDPOINTS = prom.Gauge(
-    'endpoints', 'Endpoints of this driver joined on this host',
-    namespace=_NS, registry=REGISTRY)
+CALL_ERRORS = _Instrument(
+    'Counter', 'call_errors', 'libnetwork calls answered with an error, by '
+    'the error\'s kind (InvalidOption, BackendUnavailable, ...)',
+    ['call', 'reason'])
+CONTRAIL_REQUESTS = _Instrument(
+    'Counter', 'contrail_requests', 'Requests to the Contrail config API, '
+    'by HTTP method and status ("none": no answer)', ['method', 'status'])
+CONTRAIL_RENEWALS = _Instrument(
+    'Counter', 'contrail_token_renewals', 'Keystone tokens renewed after '
+    'the API refused one (401); the request is then sent again')
+AGENT_CALLS = _Instrument(
+    'Counter', 'agent_calls', 'Calls to the vrouter agent\'s port API, by '
+    'HTTP method and status ("none": no answer)', ['method', 'status'])
+PACED_BURSTS = _Instrument(
+    'Counter', 'paced_bursts', 'Bursts of DeleteEndpoint calls on one '
+    'network whose answers were spaced (delete_spacing_ms)')
+PACED_ANSWERS = _Instrument(
+    'Counter', 'paced_answers', 'DeleteEndpoint answers held for their '
+    'turn')
+AUDIT_RUNS = _Instrument(
+    'Counter', 'audit_runs', 'Periodic audits, by outcome (done, skipped, '
+    'unsure)', ['outcome'])
+AUDIT_FINDINGS = _Instrument(
+    'Gauge', 'audit_findings', 'What the latest periodic audit found out '
+    'of step, by kind', ['kind'])
+AUDIT_REPAIRS = _Instrument(
+    'Counter', 'audit_repairs', 'Periodic audit actions, by finding kind '
+    'and outcome (repaired, left, failed)', ['kind', 'outcome'])
+NETWORKS = _Instrument(
+    'Gauge', 'networks', 'Networks of this driver in use on this host '
+    '(known to this process)')
+ENDPOINTS = _Instrument(
+    'Gauge', 'endpoints', 'Endpoints of this driver joined on this host')
 
 UNIX_PREFIX = 'unix:'
 
@@ -106,13 +163,14 @@ class Exporter:
     def __init__(self, address):
         self.address = address
         self.bind = parse_address(address)
+        self._prom = enable()
         self._server = None
         self._thread = None
 
     def start(self):
         if isinstance(self.bind, str):
             unix_socket.remove_stale(self.bind)
-        app = prom.make_wsgi_app(REGISTRY)
+        app = self._prom.make_wsgi_app(REGISTRY)
         self._server = wsgi.Server(self.bind, app, numthreads=2)
         self._server.prepare()
         if isinstance(self.bind, str):

@@ -48,7 +48,11 @@ def load(namespace: str, name: str, base: Type[Plugin],
                    exc: BaseException) -> None:
         failures.append(exc)
 
-    choices = ', '.join(installed(namespace)) or 'none'
+    def choices() -> str:
+        # Only an error names them: listing every installed package's
+        # entry points is no part of a start that succeeds.
+        return ', '.join(installed(namespace)) or 'none'
+
     try:
         mgr: driver.DriverManager[object] = driver.DriverManager(
             namespace, name, invoke_on_load=False,
@@ -58,11 +62,11 @@ def load(namespace: str, name: str, base: Type[Plugin],
         if not failures and name not in installed(namespace):
             reason = 'no such %s' % kind
         raise exception.PluginLoadError(kind=kind, name=name,
-                                        reason=reason, choices=choices)
+                                        reason=reason, choices=choices())
     cls = mgr.driver
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise exception.PluginLoadError(
-            kind=kind, name=name, choices=choices,
+            kind=kind, name=name, choices=choices(),
             reason='%r is not a %s' % (cls, base.__name__))
     if cls.CONFIG_GROUP and cls.CONFIG_OPTS:
         conf.register_opts(list(cls.CONFIG_OPTS), group=cls.CONFIG_GROUP)

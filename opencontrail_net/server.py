@@ -7,6 +7,7 @@ turns every exception into Docker's error body, in this one place.
 import http
 import json
 import os
+import threading
 import time
 
 from cheroot import errors as cheroot_errors
@@ -237,11 +238,28 @@ class _Connection(cheroot_server.HTTPConnection):
 
 class _HTTPServer(_cpwsgi_server.CPWSGIServer):
     ConnectionClass = _Connection
+    _ready = False
 
     def __init__(self, server_adapter):
+        self._listening = threading.Event()
         super().__init__(server_adapter)
         # CherryPy's own __init__ sets its request class here.
         self.ConnectionClass.RequestHandlerClass = _Request
+
+    # CherryPy's start polls ``ready`` every 0.1 s until the server
+    # listens: until it first does, a read waits for it (as long as one
+    # poll would), so serving starts, and is logged, once it listens.
+    @property
+    def ready(self):
+        if not self._listening.is_set():
+            self._listening.wait(0.1)
+        return self._ready
+
+    @ready.setter
+    def ready(self, value):
+        self._ready = value
+        if value:
+            self._listening.set()
 
 
 def make_app(calls, max_body):

@@ -77,6 +77,9 @@ class Service:
         if systemd.notify('READY=1\nSTATUS=Serving %s' %
                           self.conf.socket_path):
             LOG.info('Told systemd the driver is ready')
+        # Once serving: reading the engine first imports docker-py, which
+        # the start-up has no need to wait for.
+        self.engine.start()
 
     def _stopping(self):
         systemd.notify('STOPPING=1')
@@ -123,7 +126,6 @@ class Service:
         except Exception:
             LOG.exception('Resync at start failed; continuing')
         self.audit.start()
-        self.engine.start()
         if self.exporter is not None:
             self.exporter.start()
         try:

@@ -55,7 +55,8 @@ class DockerUser:
             LOG.info('No %s command: nothing to accept in %s', self.name,
                      self.CHAIN)
             return False
-        if self._run('-S', self.CHAIN).returncode != 0:
+        listed = self._run('-S', self.CHAIN)
+        if listed.returncode != 0:
             res = self._run('-N', self.CHAIN)
             if res.returncode != 0:
                 LOG.warning('Could not make %s chain %s: %s', self.name,
@@ -65,7 +66,10 @@ class DockerUser:
             LOG.info('Made %s chain %s (Docker\'s chain for its users) '
                      'for the accepts of this driver\'s bridges', self.name,
                      self.CHAIN)
-        self._below_theirs()
+            self._below_theirs()
+        else:
+            # The listing that found the chain: no second one.
+            self._below_theirs(self._parse(listed.stdout))
         return True
 
     def rules(self, network_id, bridge):
@@ -80,9 +84,12 @@ class DockerUser:
 
     def _chain(self):
         """The chain's rules, each as its arguments after ``-A CHAIN``."""
-        res = self._run('-S', self.CHAIN)
+        return self._parse(self._run('-S', self.CHAIN).stdout)
+
+    def _parse(self, listing):
+        """The rules of ``iptables -S CHAIN``'s output, as ``_chain``."""
         found = []
-        for line in res.stdout.splitlines():
+        for line in listing.splitlines():
             args = shlex.split(line)
             if args[:2] == ['-A', self.CHAIN]:
                 found.append(args[2:])

@@ -84,6 +84,17 @@ def test_moved_below_a_rule_added_after_them():
     assert ipt.calls.count('-S') == 1
 
 
+def test_one_listing_at_start():
+    """The listing that finds the chain is the one ours are checked in."""
+    user, ipt = docker_user([THEIRS])
+    user.set_network(NET, 'ocbr1')
+    ipt.rules.append(THEIRS[:1] + ['10.1.0.0/16'] + THEIRS[2:])
+    ipt.calls.clear()
+    assert user.ensure() is True
+    assert ipt.calls.count('-S') == 1
+    assert [ipt.rules[i] for i in ours(ipt)] == ipt.rules[-2:]
+
+
 def test_rules_after_a_return_are_not_theirs_to_pass():
     """A rule after the RETURN is never reached: nothing moves for it."""
     user, ipt = docker_user([firewall.DockerUser.RETURN, THEIRS])

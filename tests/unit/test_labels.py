@@ -31,7 +31,7 @@ class FakeAPIClient:
 @pytest.fixture
 def reader(conf, monkeypatch):
     conf.set_override('docker_url', 'unix:///nowhere.sock')
-    monkeypatch.setattr(labels.docker, 'APIClient', FakeAPIClient)
+    monkeypatch.setattr(docker, 'APIClient', FakeAPIClient)
     backend = mock.MockBackend(conf)
     yield labels.LabelReader(conf, backend, wait=1, interval=0.01), backend
     backend.stop()
