@@ -12,6 +12,7 @@ import uuid
 from opencontrail_net import ids
 from tests import fake_engine
 from tests.functional.conftest import contrail_driver
+from tests.functional.conftest import drained
 
 
 def network_body(nid):
@@ -124,6 +125,7 @@ def test_audit_leaves_other_hosts_endpoints(driver_factory, fake):
                         ids.endpoint_uuid(eid)) is not None
         h2.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': gone,
                                                'EndpointID': eid})
+        drained(h2)
         res = manage(h1, 'audit', '--fix', '--settle', '0')
         assert 'deleted network %s' % gone in res.stdout, res.stdout
         assert vns(fake, gone) == [] and len(vns(fake, kept)) == 1
