@@ -69,6 +69,35 @@ def test_other_host_finds_the_network_on_first_use(driver_factory, fake):
     assert vns(fake, nid) == []
 
 
+def test_other_host_never_deletes_this_hosts_endpoint(driver_factory,
+                                                      fake):
+    """A DeleteEndpoint on another host (say, of a global network whose
+    endpoint IDs it saw) leaves this host's endpoint alone: its record is
+    its own, and its worker reads whose the interface is."""
+    h1 = contrail_driver(driver_factory, fake, name='h1',
+                         host='ocn-h1').start()
+    h2 = contrail_driver(driver_factory, fake, name='h2',
+                         host='ocn-h2').start()
+    nid, eid = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    h1.ok('NetworkDriver.CreateNetwork', network_body(nid))
+    h1.ok('NetworkDriver.CreateEndpoint', {
+        'NetworkID': nid, 'EndpointID': eid, 'Options': {},
+        'Interface': {'Address': '192.168.10.2/24'}})
+    h2.ok('NetworkDriver.CreateNetwork', network_body(nid))
+    h2.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': nid,
+                                           'EndpointID': eid})
+    drained(h2)
+    assert fake.get('virtual-machine-interface',
+                    ids.endpoint_uuid(eid)) is not None
+    assert 'bound on host ocn-h1' in h2.log_text()
+    h1.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': nid,
+                                           'EndpointID': eid})
+    h1.ok('NetworkDriver.DeleteNetwork', {'NetworkID': nid})
+    assert fake.get('virtual-machine-interface',
+                    ids.endpoint_uuid(eid)) is None
+    assert vns(fake, nid) == []
+
+
 def test_allow_policy_goes_when_the_host_that_made_it_deletes(
         driver_factory, fake):
     """The policy of -o opencontrail.allow is recorded by the host that made

@@ -143,10 +143,17 @@ class ContrailBackend(base.Backend):
         if not self.deletes.running:
             # Not serving (opencontrail-net-manage's repairs): at once.
             return self.endpoints.delete(network, endpoint_id)
-        if self.deletes.submit(delete_queue.entry(
-                endpoint_id, network.id, self.ctx.host,
-                self.endpoints.parts(network, endpoint_id))):
-            LOG.debug('Delete of endpoint %s queued', endpoint_id)
+        item = delete_queue.entry(endpoint_id, network.id, self.ctx.host,
+                                  self.endpoints.parts(network, endpoint_id))
+        try:
+            if self.deletes.submit(item):
+                LOG.debug('Delete of endpoint %s queued', endpoint_id)
+        except OSError as exc:
+            # Not recorded, so not left for later: done now.
+            LOG.error('Cannot record the delete of endpoint %s under '
+                      '[DEFAULT] state_path, deleting it now: %s',
+                      endpoint_id, exc)
+            self.endpoints.remove(item)
 
     def queued_deletes(self):
         if self.deletes.running:
