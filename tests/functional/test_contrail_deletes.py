@@ -8,12 +8,14 @@ CreateEndpoint of the same ID that follows at once; ``status`` shows a
 delete while it waits.
 """
 
+import os
 import subprocess
 import sys
 import time
 
 import pytest
 
+from opencontrail_net.backends.contrail import delete_queue
 from opencontrail_net import ids
 from tests import contrail_target
 from tests import fake_engine
@@ -241,3 +243,19 @@ def test_held_delete_waits_and_status_says_why(fake, driver_factory):
         drv.ok('NetworkDriver.DeleteNetwork',
                {'NetworkID': net['NetworkID']})
     assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+
+
+def test_delete_not_recorded_is_done_at_once(fake, drv):
+    """state_path cannot hold the record: the delete is done before the
+    answer, as before, and the log says why."""
+    net = base.net_body(28, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    ep = joined(drv, fake, net, 0)
+    os.makedirs(drv.options['state_path'], exist_ok=True)
+    with open(delete_queue.directory(drv.options['state_path']), 'w'):
+        pass    # A file where the directory goes.
+    drv.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
+    assert endpoint_objects(fake, ep) == []
+    assert 'Cannot record the delete of endpoint %s' % ep['EndpointID'] in \
+        drv.log_text()
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
