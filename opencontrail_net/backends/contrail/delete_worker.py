@@ -180,17 +180,26 @@ class DeleteWorker:
         self._busy.discard(endpoint_id)
         self._cond.notify_all()
         if error is None:
-            self.queue.remove(endpoint_id)
             self._items.pop(endpoint_id, None)
             self._due.pop(endpoint_id, None)
+            self._recorded(self.queue.remove, endpoint_id)
             return
         attempts = item.get('attempts', 0) + 1
         item.update(attempts=attempts, error=str(error))
         # With the parts this try may have read off the interface.
-        self.queue.write(item)
+        self._recorded(self.queue.write, item)
         delay = backoff(attempts)
         self._due[endpoint_id] = self.clock() + delay
         log = LOG.warning if attempts % WARN_EVERY == 1 else LOG.debug
         log('Delete of endpoint %s of network %s failed (attempt %d), '
             'tried again in %.1f s: %s', endpoint_id, item['network'],
             attempts, delay, error)
+
+    @staticmethod
+    def _recorded(change, arg):
+        """Change the record; a failure is logged (the worker goes on)."""
+        try:
+            change(arg)
+        except OSError as exc:
+            LOG.error('Record of the queued endpoint deletes under '
+                      '[DEFAULT] state_path not updated: %s', exc)
