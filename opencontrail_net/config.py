@@ -57,7 +57,10 @@ default_opts = [
                     'opencontrail_net.port_drivers ("bridge", "veth", '
                     '"vrouter").'),
     cfg.StrOpt('state_path', default='/var/lib/opencontrail-net',
-               help='Directory where the mock backend keeps its state.'),
+               help='Directory of this host\'s driver state: the mock '
+                    'backend\'s database, and the contrail backend\'s '
+                    'endpoint deletes still to do (contrail-deletes/, one '
+                    'file each; a restarted driver does them).'),
     cfg.StrOpt('host', sample_default='<hostname>',
                help='Name of this host, recorded in the bindings of the '
                     'interfaces it plugs. Defaults to the hostname.'),

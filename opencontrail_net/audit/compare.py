@@ -57,6 +57,9 @@ def collect(conf, backend, ports, view, known=None):
     report.docker_networks, report.backend_networks = (len(docker_nets),
                                                        len(owned))
     links = backend.vrouter_links()
+    report.queued_deletes = backend.queued_deletes()
+    # On their way out: not leaked.
+    deleting = {q['endpoint'] for q in report.queued_deletes}
     known_endpoints = set()
     backend_endpoints = set()
     for net_id in sorted(set(docker_nets) | set(owned)):
@@ -81,7 +84,8 @@ def collect(conf, backend, ports, view, known=None):
         # Every host's endpoints, in one look: this host's are checked,
         # the others' keep a network this host's Docker no longer has.
         every = backend.network_endpoints(record)
-        in_backend = {ep.id: ep for ep in every if ep.host == host}
+        in_backend = {ep.id: ep for ep in every
+                      if ep.host == host and ep.id not in deleting}
         backend_endpoints.update(in_backend)
         for ep in in_backend.values():
             report.records[(net_id, ep.id)] = ep

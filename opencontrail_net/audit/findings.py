@@ -97,6 +97,10 @@ class Report:
     interfaces: typing.List[dict] = dataclasses.field(default_factory=list)
     # The driver's own allow policies (Backend.allow_policies).
     policies: typing.List[dict] = dataclasses.field(default_factory=list)
+    # Endpoint deletes the backend has recorded and not done yet
+    # (Backend.queued_deletes).
+    queued_deletes: typing.List[dict] = dataclasses.field(
+        default_factory=list)
     # For repairs: the records behind the rows.
     records: dict = dataclasses.field(default_factory=dict, repr=False)
     # How many of the driver's networks Docker listed, and how many of
@@ -126,5 +130,6 @@ class Report:
                     {'uuid': p['uuid'], 'fq_name': ':'.join(p['fq_name']),
                      'networks': p['networks'], 'gone': p['gone'],
                      'others': p['others']} for p in self.policies],
+                'queued_deletes': self.queued_deletes,
                 'findings': [f.to_dict() for f in self.findings],
                 'clean': self.clean}

@@ -1,7 +1,8 @@
 """The backend plugin point: where networks, endpoints and VMs live."""
 
 import abc
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import (Any, Dict, Iterable, List, Optional, Sequence, Set,
+                    Tuple)
 
 from opencontrail_net import model
 from opencontrail_net import plugin
@@ -55,7 +56,13 @@ class Backend(plugin.PluginBase):
     @abc.abstractmethod
     def delete_endpoint(self, network: model.Network,
                         endpoint_id: str) -> None:
-        """Delete the endpoint, and its VM when no other endpoint uses it."""
+        """Delete the endpoint, and its VM when no other endpoint uses it.
+
+        A backend may record the delete and do it after returning
+        (:meth:`queued_deletes` shows it until done); it then does it
+        before deleting the endpoint's network or creating an endpoint
+        of the same ID.
+        """
 
     @abc.abstractmethod
     def attach_endpoint(self, network: model.Network,
@@ -135,6 +142,12 @@ class Backend(plugin.PluginBase):
         Start-up asks for the endpoints whose interfaces this host has:
         what it costs follows this host, never the whole backend.
         """
+        return []
+
+    def queued_deletes(self) -> List[Dict[str, Any]]:
+        """Endpoint deletes recorded and not done yet, each with its
+        ``endpoint`` and ``network`` IDs (and, where known, ``queued``:
+        when, ``attempts``: failed tries, ``error``: the latest's)."""
         return []
 
     # Inventory, for the audit ----------------------------------------

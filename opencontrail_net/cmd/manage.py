@@ -187,10 +187,24 @@ def print_table(report, out=sys.stdout):
             if policy['gone'] else 'ok', ', '.join(policy['networks'])))
         for obj in policy['others']:
             w('  foreign   %s (not ours: never touched)\n' % obj)
+    for queued in report.queued_deletes:
+        w('\nQUEUED DELETE endpoint %s of network %s%s\n' % (
+            queued['endpoint'], queued['network'], _queued_state(queued)))
     w('\n%s\n' % ('In step.' if report.clean else
                   '%d out of step:' % len(report.findings)))
     for f in report.findings:
         w('  %s\n' % f)
+
+
+def _queued_state(queued):
+    said = []
+    if queued.get('queued'):
+        said.append('queued %s' % time.strftime(
+            '%Y-%m-%d %H:%M:%S', time.localtime(queued['queued'])))
+    if queued.get('attempts'):
+        said.append('%d failed tries, the latest: %s' % (
+            queued['attempts'], queued.get('error')))
+    return ' (%s)' % '; '.join(said) if said else ''
 
 
 def _print_actions(actions, out=sys.stdout):

@@ -3,9 +3,11 @@
 import os
 import shutil
 import tempfile
+import time
 
 import pytest
 
+from opencontrail_net.backends.contrail import delete_queue
 from tests import contrail_target
 from tests import driverproc
 from tests import netns as netns_mod
@@ -70,3 +72,22 @@ def contrail_driver(driver_factory, fake, name='drv', timeout=3, **options):
 @pytest.fixture
 def drv(driver_factory, fake):
     return contrail_driver(driver_factory, fake).start()
+
+
+def queued_deletes(drv):
+    """The endpoint deletes the driver has recorded and not done yet, as
+    files under its state_path (what ``status`` shows)."""
+    path = delete_queue.directory(drv.options['state_path'])
+    try:
+        return sorted(n for n in os.listdir(path) if n.endswith('.json'))
+    except FileNotFoundError:
+        return []
+
+
+def drained(drv, timeout=20):
+    """Wait until the driver has done its queued endpoint deletes."""
+    deadline = time.monotonic() + timeout
+    while queued_deletes(drv):
+        assert time.monotonic() < deadline, (queued_deletes(drv),
+                                             drv.log_tail())
+        time.sleep(0.02)

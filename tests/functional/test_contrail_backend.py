@@ -63,6 +63,19 @@ def counted(fake, drv, name, body):
     return fake.count()
 
 
+def counted_apart(fake, drv, name, body):
+    """(requests on the path Docker waits for, requests after the answer
+    until the driver's queued deletes are done). The requests of a call
+    carry its request ID; the background deletes' carry none."""
+    fake.reset_requests()
+    status, reply = drv.call('NetworkDriver.' + name, body)
+    assert status == 200, (name, reply)
+    conftest.drained(drv)
+    sent = fake.request_ids()
+    on_path = len([r for r in sent if r is not None])
+    return on_path, len(sent) - on_path
+
+
 def snapshot(fake):
     return {t: sorted(o['uuid'] for o in fake.objects(t)) for t in TYPES}
 
@@ -129,24 +142,26 @@ def test_request_budget(fake, drv, crowded):
     counts['EndpointOperInfo'] = counted(fake, drv, 'EndpointOperInfo',
                                          ids_of(ep))
     counts['Leave'] = counted(fake, drv, 'Leave', ids_of(ep))
-    counts['DeleteEndpoint'] = counted(fake, drv, 'DeleteEndpoint',
-                                       ids_of(ep))
-    counts['DeleteNetwork'] = counted(fake, drv, 'DeleteNetwork',
-                                      {'NetworkID': net['NetworkID']})
+    # DeleteEndpoint answers once the delete is recorded: (on the path,
+    # after the answer).
+    counts['DeleteEndpoint'] = counted_apart(fake, drv, 'DeleteEndpoint',
+                                             ids_of(ep))
+    counts['DeleteNetwork'] = counted_apart(fake, drv, 'DeleteNetwork',
+                                            {'NetworkID': net['NetworkID']})
     # The network's security group is made and deleted with it; the
     # interface's ref to it rides in the interface's create body.
     assert counts == {'CreateNetwork': 2, 'CreateEndpoint': 3, 'Join': 2,
                       'EndpointOperInfo': 0, 'Leave': 0,
-                      'DeleteEndpoint': 4, 'DeleteNetwork': 2}
+                      'DeleteEndpoint': (0, 4), 'DeleteNetwork': (2, 0)}
     # A driver restarted between the calls knows nothing yet: Join reads
-    # the network and the interface first (4), DeleteEndpoint the
-    # interface (4 with one address).
+    # the network and the interface first (4), DeleteEndpoint's worker
+    # the interface (4 with one address).
     ep2 = ep_body(crowded[3], 9, v6=False)
     drv.ok('NetworkDriver.CreateEndpoint', ep2)
     drv.restart()
     assert counted(fake, drv, 'Join', join_body(ep2)) == 4
     drv.restart()
-    assert counted(fake, drv, 'DeleteEndpoint', ids_of(ep2)) == 4
+    assert counted_apart(fake, drv, 'DeleteEndpoint', ids_of(ep2)) == (0, 4)
 
 
 def test_create_is_idempotent(fake, drv):
@@ -274,7 +289,10 @@ def _steps():
             ('DeleteNetwork', network, {'NetworkID': net['NetworkID']})]
 
 
-STEPS = _steps()
+# DeleteEndpoint sends no request while Docker waits: a fault in its
+# deletes is the background worker's, retried until done (see
+# test_contrail_deletes.test_failed_delete_is_tried_again).
+STEPS = [s for s in _steps() if s[0] != 'DeleteEndpoint']
 
 
 @pytest.mark.noauth_only
@@ -349,18 +367,28 @@ def test_password_never_logged(fake, driver_factory):
     assert password not in log
 
 
+def drop_interface(fake, ep):
+    """Delete an endpoint's addresses and interface behind the driver's
+    back, leaving its VM unused (what a DeleteEndpoint of an earlier
+    release left when it failed at its last step)."""
+    vnc = contrail_target.vnc_client(fake)
+    vmi = ids.endpoint_uuid(ep['EndpointID'])
+    for iip in fake.objects('instance-ip'):
+        if vmi in [r['uuid'] for r in
+                   iip.get('virtual_machine_interface_refs') or []]:
+            vnc.instance_ip_delete(id=iip['uuid'])
+    vnc.virtual_machine_interface_delete(id=vmi)
+
+
 def test_unused_vm_is_deleted_at_start(fake, drv):
-    """A DeleteEndpoint that failed at its last step leaves only the VM."""
+    """A VM of this host that no interface uses is deleted at start."""
     net = net_body(12, v6=False)
     drv.ok('NetworkDriver.CreateNetwork', net)
     ep = ep_body(net, 0, v6=False)
     drv.ok('NetworkDriver.CreateEndpoint', ep)
     drv.ok('NetworkDriver.Join', join_body(ep))
     drv.ok('NetworkDriver.Leave', ids_of(ep))
-    fake.reset_requests()
-    fake.fail_request(3, '500')     # the VM's DELETE
-    status, _reply = drv.call('NetworkDriver.DeleteEndpoint', ids_of(ep))
-    assert status == 500
+    drop_interface(fake, ep)
     assert len(fake.objects('virtual-machine')) == 1
     drv.restart()
     assert fake.objects('virtual-machine') == []

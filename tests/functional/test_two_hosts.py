@@ -12,6 +12,7 @@ import uuid
 from opencontrail_net import ids
 from tests import fake_engine
 from tests.functional.conftest import contrail_driver
+from tests.functional.conftest import drained
 
 
 def network_body(nid):
@@ -65,6 +66,35 @@ def test_other_host_finds_the_network_on_first_use(driver_factory, fake):
     h2.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': nid,
                                            'EndpointID': eid})
     h2.ok('NetworkDriver.DeleteNetwork', {'NetworkID': nid})
+    assert vns(fake, nid) == []
+
+
+def test_other_host_never_deletes_this_hosts_endpoint(driver_factory,
+                                                      fake):
+    """A DeleteEndpoint on another host (say, of a global network whose
+    endpoint IDs it saw) leaves this host's endpoint alone: its record is
+    its own, and its worker reads whose the interface is."""
+    h1 = contrail_driver(driver_factory, fake, name='h1',
+                         host='ocn-h1').start()
+    h2 = contrail_driver(driver_factory, fake, name='h2',
+                         host='ocn-h2').start()
+    nid, eid = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    h1.ok('NetworkDriver.CreateNetwork', network_body(nid))
+    h1.ok('NetworkDriver.CreateEndpoint', {
+        'NetworkID': nid, 'EndpointID': eid, 'Options': {},
+        'Interface': {'Address': '192.168.10.2/24'}})
+    h2.ok('NetworkDriver.CreateNetwork', network_body(nid))
+    h2.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': nid,
+                                           'EndpointID': eid})
+    drained(h2)
+    assert fake.get('virtual-machine-interface',
+                    ids.endpoint_uuid(eid)) is not None
+    assert 'bound on host ocn-h1' in h2.log_text()
+    h1.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': nid,
+                                           'EndpointID': eid})
+    h1.ok('NetworkDriver.DeleteNetwork', {'NetworkID': nid})
+    assert fake.get('virtual-machine-interface',
+                    ids.endpoint_uuid(eid)) is None
     assert vns(fake, nid) == []
 
 
@@ -124,6 +154,7 @@ def test_audit_leaves_other_hosts_endpoints(driver_factory, fake):
                         ids.endpoint_uuid(eid)) is not None
         h2.ok('NetworkDriver.DeleteEndpoint', {'NetworkID': gone,
                                                'EndpointID': eid})
+        drained(h2)
         res = manage(h1, 'audit', '--fix', '--settle', '0')
         assert 'deleted network %s' % gone in res.stdout, res.stdout
         assert vns(fake, gone) == [] and len(vns(fake, kept)) == 1

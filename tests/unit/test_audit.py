@@ -75,7 +75,7 @@ class Recorder:
 class Backend(Recorder):
     def __init__(self, networks, endpoints, others=(), foreign=None,
                  links=None, held=(), calls=None, policies=(),
-                 elsewhere=None, groups=()):
+                 elsewhere=None, groups=(), queued=()):
         self.networks = {n.id: n for n in networks}
         self.endpoints = endpoints     # network ID -> [Endpoint]
         # Networks this driver did not make, found by ID.
@@ -91,6 +91,11 @@ class Backend(Recorder):
         # network ID -> {other host: [endpoint ID]}
         self.elsewhere = dict(elsewhere or {})
         self.groups = list(groups)
+        # Endpoint deletes recorded and not done yet.
+        self.queued = list(queued)
+
+    def queued_deletes(self):
+        return self.queued
 
     def orphan_groups(self, networks=None):
         return self.groups
@@ -460,6 +465,21 @@ def test_what_is_a_finding(case, expected):
     assert keys(report) == expected
     assert report.clean is (not expected)
     assert report.unsure() is None
+
+
+def test_queued_delete_is_shown_not_leaked():
+    """An endpoint whose delete the backend has recorded and not done
+    yet is on its way out: shown as such, neither leaked nor repaired."""
+    queued = {'endpoint': EA, 'network': A, 'queued': 1.0, 'attempts': 2,
+              'error': 'Contrail API: service unavailable'}
+    report, backend, ports, view = audited(
+        {A: docker_net('a')}, [net(A)], {A: [ep(EA, A)]},
+        [('vethA', EA, False)], queued=[queued])
+    assert report.clean
+    assert report.queued_deletes == [queued]
+    assert report.to_dict()['queued_deletes'] == [queued]
+    assert repairs.repair(report, backend, ports, view) == []
+    assert backend.deleted == []
 
 
 def test_rows_show_foreign_objects_and_networks_of_others():

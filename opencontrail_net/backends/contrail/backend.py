@@ -16,6 +16,8 @@ own, sharing one :class:`~.context.Context`:
   networks; ``route_targets``: the cluster's rules and a network's
   targets;
 - ``endpoints``: interfaces, instance-ips, VMs, the virtual-router link;
+  ``delete_queue`` and ``delete_worker``: endpoint deletes done after
+  DeleteEndpoint has answered;
 - ``ports``: exposed and published ports (security groups of endpoints,
   floating IPs);
 - ``pools``: the driver's IPAM (pools, addresses);
@@ -30,6 +32,8 @@ from opencontrail_net.backends import base
 from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import client as client_mod
 from opencontrail_net.backends.contrail import context
+from opencontrail_net.backends.contrail import delete_queue
+from opencontrail_net.backends.contrail import delete_worker
 from opencontrail_net.backends.contrail import endpoints
 from opencontrail_net.backends.contrail import groups
 from opencontrail_net.backends.contrail import guard
@@ -67,6 +71,11 @@ class ContrailBackend(base.Backend):
         self.endpoints = endpoints.Endpoints(self.ctx, self.pools, records,
                                              self.vrouter)
         self.ports = ports.Ports(self.ctx, records, self.endpoints.cached)
+        # DeleteEndpoint records the delete (a file of this host's) and
+        # answers; the worker sends the requests after.
+        self.deletes = delete_worker.DeleteWorker(
+            delete_queue.DeleteQueue(conf.state_path), self.endpoints.remove,
+            self.ctx.host)
         self.inventory = inventory.Inventory(self.ctx, self.networks,
                                              records, self.vrouter,
                                              self.pending)
@@ -86,9 +95,11 @@ class ContrailBackend(base.Backend):
         # Until the record is read, it is read again every few seconds
         # (and before any call that needs it): never carried on without.
         self.pending.start(self.networks.delete, self.ctx.api)
+        self.deletes.start()
 
     def stop(self):
         self.pending.stop()
+        self.deletes.stop()
 
     # Networks ---------------------------------------------------------
 
@@ -102,6 +113,8 @@ class ContrailBackend(base.Backend):
         return self.networks.get(network_id)
 
     def delete_network(self, network_id, only_host=None):
+        # Contrail refuses to delete a network its endpoints still hold.
+        self.deletes.run_now(self.deletes.queued(network_id))
         return self.networks.delete(network_id, only_host)
 
     def set_route_targets(self, network_id, route_targets=None,
@@ -112,6 +125,9 @@ class ContrailBackend(base.Backend):
     # Endpoints --------------------------------------------------------
 
     def create_endpoint(self, network, endpoint):
+        # The same endpoint ID again while its delete waits: the old one
+        # goes first.
+        self.deletes.run_now([endpoint.id])
         return self.endpoints.create(network, endpoint)
 
     def get_endpoint(self, network, endpoint_id):
@@ -124,7 +140,25 @@ class ContrailBackend(base.Backend):
         return self.endpoints.detach(network, endpoint)
 
     def delete_endpoint(self, network, endpoint_id):
-        return self.endpoints.delete(network, endpoint_id)
+        if not self.deletes.running:
+            # Not serving (opencontrail-net-manage's repairs): at once.
+            return self.endpoints.delete(network, endpoint_id)
+        item = delete_queue.entry(endpoint_id, network.id, self.ctx.host,
+                                  self.endpoints.parts(network, endpoint_id))
+        try:
+            if self.deletes.submit(item):
+                LOG.debug('Delete of endpoint %s queued', endpoint_id)
+        except OSError as exc:
+            # Not recorded, so not left for later: done now.
+            LOG.error('Cannot record the delete of endpoint %s under '
+                      '[DEFAULT] state_path, deleting it now: %s',
+                      endpoint_id, exc)
+            self.endpoints.remove(item)
+
+    def queued_deletes(self):
+        if self.deletes.running:
+            return self.deletes.state()
+        return self.deletes.queue.entries()
 
     # Exposed and published ports -------------------------------------
 

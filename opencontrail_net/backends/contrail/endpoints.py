@@ -220,35 +220,53 @@ class Endpoints:
             cleanup.delete_vm(api, vm_uuid)
         endpoint.vm_uuid = endpoint.vm_name = endpoint.sandbox = None
 
-    def delete(self, network, endpoint_id):
-        # The cached record names the VM; it is dropped only once all is
-        # gone, so a retry after a failure part-way still finds the VM.
-        ep = self._endpoints.get(endpoint_id)
-        with self.ctx.api() as api:
-            if ep is not None:
-                vm_uuid = ep.vm_uuid
-                families = () if ep.instance_ips else (
-                    {'v%d' % s.version for s in network.subnets} or
-                    ('v4', 'v6'))
-                iips = cleanup.endpoint_iips(endpoint_id, families,
-                                             ep.instance_ips)
-            else:
-                vm_uuid, iips = self._endpoint_parts(api, endpoint_id)
-            # Unknown (never seen here): its derived uuids are tried.
-            ports = self.records.get(endpoint_id) or {
-                'group': True, 'floating_ip': True}
-            cleanup.delete_endpoint_objects(
-                api, endpoint_id, vm_uuid, iips,
-                floating_ip=ports['floating_ip'],
-                ports_group=ports['group'])
+    def parts(self, network, endpoint_id):
+        """What deleting an endpoint takes, from what this process holds,
+        without a request: ``{'vm', 'iips', 'floating_ip', 'group'}``, or
+        None when it holds no record of it (its interface is read at the
+        delete). The record is dropped: the endpoint is on its way out.
+        """
         with self._lock:
-            self._endpoints.pop(endpoint_id, None)
+            ep = self._endpoints.pop(endpoint_id, None)
+        if ep is None or ep.host not in (None, self.ctx.host):
+            return None
+        families = () if ep.instance_ips else (
+            {'v%d' % s.version for s in network.subnets} or ('v4', 'v6'))
+        return self._with_ports(endpoint_id, ep.vm_uuid, cleanup.endpoint_iips(
+            endpoint_id, families, ep.instance_ips))
+
+    def delete(self, network, endpoint_id):
+        """Delete an endpoint now (see :meth:`remove`)."""
+        self.remove({'endpoint': endpoint_id,
+                     'parts': self.parts(network, endpoint_id)})
+
+    def remove(self, item):
+        """Delete the Contrail objects of a queued delete (``item``, see
+        delete_queue.entry). Parts not known yet are read off the
+        interface first and kept in ``item``, so that a retry after a
+        failure part-way still finds the VM. An interface bound on
+        another host is that host's: left alone.
+        """
+        endpoint_id = item['endpoint']
+        with self.ctx.api() as api:
+            if item.get('parts') is None:
+                parts = self._endpoint_parts(api, endpoint_id)
+                if parts is None:
+                    self.records.drop(endpoint_id)
+                    return
+                item['parts'] = parts
+            parts = item['parts']
+            cleanup.delete_endpoint_objects(
+                api, endpoint_id, parts['vm'], parts['iips'],
+                floating_ip=parts['floating_ip'],
+                ports_group=parts['group'])
         self.records.drop(endpoint_id)
         LOG.info('Deleted virtual-machine-interface %s of endpoint %s',
                  ids.endpoint_uuid(endpoint_id), endpoint_id)
 
     def _endpoint_parts(self, api, endpoint_id):
-        """(VM uuid, instance-ip uuids) of an endpoint, from its interface.
+        """The parts (see :meth:`parts`) of an endpoint, from its
+        interface; None if it is bound on another host.
 
         For an endpoint this process did not make or join; what of its
         ports stands is noted from it too. Gone already: its derived
@@ -259,12 +277,29 @@ class Endpoints:
                 id=ids.endpoint_uuid(endpoint_id),
                 fields=['virtual_machine_refs', 'instance_ip_back_refs',
                         'annotations', 'security_group_refs',
-                        'floating_ip_back_refs'])
+                        'floating_ip_back_refs',
+                        'virtual_machine_interface_bindings'])
         except vnc_exc.NoIdError:
-            return None, cleanup.endpoint_iips(endpoint_id)
+            return self._with_ports(endpoint_id, None,
+                                    cleanup.endpoint_iips(endpoint_id))
+        bound = objects.kv(vmi.get_virtual_machine_interface_bindings()
+                           ).get('host_id')
+        if bound and bound != self.ctx.host:
+            LOG.warning('Endpoint %s is bound on host %s, not this one '
+                        '(%s): its objects are that host\'s to delete',
+                        endpoint_id, bound, self.ctx.host)
+            return None
         self.records.of_vmi(vmi, exact=True)
         held = {r['uuid'] for r in vmi.get_instance_ip_back_refs() or []}
         mine = cleanup.endpoint_iips(
             endpoint_id, adopted=objects.annotation(vmi).get('iips', ()))
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
-        return vm, [u for u in mine if u in held]
+        return self._with_ports(endpoint_id, vm,
+                                [u for u in mine if u in held])
+
+    def _with_ports(self, endpoint_id, vm_uuid, iips):
+        # Unknown (never seen here): its derived uuids are tried.
+        ports = self.records.get(endpoint_id) or {
+            'group': True, 'floating_ip': True}
+        return {'vm': vm_uuid, 'iips': iips,
+                'floating_ip': ports['floating_ip'], 'group': ports['group']}
