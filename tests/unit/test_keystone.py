@@ -5,13 +5,13 @@ import types
 
 import pytest
 
-from opencontrail_net.backends.contrail import client
+from opencontrail_net.backends.contrail import options
 from opencontrail_net.backends.contrail import keystone
 from opencontrail_net import exception
 
 
 def opts(**changes):
-    values = {o.dest: o.default for o in client.CONFIG_OPTS}
+    values = {o.dest: o.default for o in options.CONFIG_OPTS}
     values.update(changes)
     return types.SimpleNamespace(**values)
 

@@ -30,7 +30,6 @@ from oslo_log import log as logging
 
 from opencontrail_net.backends import base
 from opencontrail_net.backends.contrail import cleanup
-from opencontrail_net.backends.contrail import client as client_mod
 from opencontrail_net.backends.contrail import context
 from opencontrail_net.backends.contrail import delete_queue
 from opencontrail_net.backends.contrail import delete_worker
@@ -39,6 +38,7 @@ from opencontrail_net.backends.contrail import groups
 from opencontrail_net.backends.contrail import guard
 from opencontrail_net.backends.contrail import inventory
 from opencontrail_net.backends.contrail import networks
+from opencontrail_net.backends.contrail import options
 from opencontrail_net.backends.contrail import pending
 from opencontrail_net.backends.contrail import pools
 from opencontrail_net.backends.contrail import ports
@@ -52,7 +52,7 @@ class ContrailBackend(base.Backend):
     """Networks and endpoints in a Contrail cluster, through vnc_api."""
 
     CONFIG_GROUP = 'contrail'
-    CONFIG_OPTS = tuple(client_mod.CONFIG_OPTS) + tuple(guard.CONFIG_OPTS)
+    CONFIG_OPTS = tuple(options.CONFIG_OPTS) + tuple(guard.CONFIG_OPTS)
 
     def __init__(self, conf):
         super().__init__(conf)
