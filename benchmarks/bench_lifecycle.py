@@ -8,7 +8,9 @@ namespace of its own so no other driver on the host touches its pairs:
     lifecycle (the four calls but EndpointOperInfo) against a minimal
     no-op server on a Unix socket answering ``{}``.
 (b) ``docker run --rm`` on a driver network against Docker's built-in
-    bridge and against ``--net none``, interleaved on one private dockerd.
+    bridge and against ``--net none``, interleaved on one private dockerd
+    (``bench_run.py`` times it on the veth port driver and the contrail
+    backend too).
 (c) ``--parallel`` containers started at once with ``docker run -d``
     (through the API) on one network: ours against the built-in bridge,
     alternating rounds; failures counted.
