@@ -84,6 +84,19 @@ def queued_deletes(drv):
         return []
 
 
+def counted_apart(fake, drv, call, body):
+    """(requests on the path Docker waits for, requests after the answer
+    until the driver's queued deletes are done). The requests of a call
+    carry its request ID; the background deletes' carry none."""
+    fake.reset_requests()
+    status, reply = drv.call(call, body)
+    assert status == 200, (call, reply)
+    drained(drv)
+    sent = fake.request_ids()
+    on_path = len([r for r in sent if r is not None])
+    return on_path, len(sent) - on_path
+
+
 def drained(drv, timeout=20):
     """Wait until the driver has done its queued endpoint deletes."""
     deadline = time.monotonic() + timeout

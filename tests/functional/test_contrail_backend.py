@@ -64,16 +64,7 @@ def counted(fake, drv, name, body):
 
 
 def counted_apart(fake, drv, name, body):
-    """(requests on the path Docker waits for, requests after the answer
-    until the driver's queued deletes are done). The requests of a call
-    carry its request ID; the background deletes' carry none."""
-    fake.reset_requests()
-    status, reply = drv.call('NetworkDriver.' + name, body)
-    assert status == 200, (name, reply)
-    conftest.drained(drv)
-    sent = fake.request_ids()
-    on_path = len([r for r in sent if r is not None])
-    return on_path, len(sent) - on_path
+    return conftest.counted_apart(fake, drv, 'NetworkDriver.' + name, body)
 
 
 def snapshot(fake):

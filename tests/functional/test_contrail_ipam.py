@@ -119,14 +119,15 @@ def test_request_budget(fake, drv):
     counts['CreateEndpoint'], _r = counted(fake, drv,
                                            'NetworkDriver.CreateEndpoint',
                                            endpoint(net, 0, addr))
-    counts['DeleteEndpoint'], _r = counted(fake, drv,
-                                           'NetworkDriver.DeleteEndpoint',
-                                           ids_of(endpoint(net, 0, addr)))
+    # On the path Docker waits for, and after its answer.
+    counts['DeleteEndpoint'] = conftest.counted_apart(
+        fake, drv, 'NetworkDriver.DeleteEndpoint',
+        ids_of(endpoint(net, 0, addr)))
     counts['ReleaseAddress'], _r = counted(
         fake, drv, 'IpamDriver.ReleaseAddress',
         {'PoolID': pid, 'Address': addr.split('/')[0]})
     assert counts == {'RequestPool': 2, 'RequestAddress': 2,
-                      'CreateEndpoint': 2, 'DeleteEndpoint': 2,
+                      'CreateEndpoint': 2, 'DeleteEndpoint': (0, 2),
                       'ReleaseAddress': 1}
 
 
