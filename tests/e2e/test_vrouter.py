@@ -109,8 +109,13 @@ def test_container_port_matches_contrail(dockerd, drv, fakes):
         dockerd.cli('rm', '-f', 'cv1')
         assert agent.ports == {}
         assert plugin_mod.leftovers([ep['EndpointID']]) == []
-        assert linked(vnc, api.vrouter) == []
-        assert api.get('virtual-machine', vm_uuid) is None
+        # The Contrail deletes follow DeleteEndpoint's answer.
+        deadline = time.monotonic() + 20
+        while linked(vnc, api.vrouter) or api.get('virtual-machine',
+                                                  vm_uuid) is not None:
+            assert time.monotonic() < deadline, (
+                linked(vnc, api.vrouter), drv.log_tail())
+            time.sleep(0.1)
     finally:
         dockerd.cli('rm', '-f', 'cv1', check=False)
         dockerd.cli('network', 'rm', 'net4v', check=False)
