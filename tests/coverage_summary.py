@@ -21,7 +21,7 @@ MODULE_FLOOR = 80
 
 
 def read_reasons(path):
-    """{module path: reason} from lines of "path  reason"; '#' comments."""
+    """{module path: reason} from lines of "path reason"; '#' comments."""
     reasons = {}
     with open(path) as f:
         for line in f:
