@@ -49,6 +49,15 @@ def endpoint_uuid(endpoint_id):
     return _derive('endpoint', endpoint_id)
 
 
+def pooled_interface_uuid(network_id, host, slot):
+    """A pooled interface of ``host`` in a network: its ``slot``-th."""
+    return _derive('pooled-interface', '%s:%s:%d' % (network_id, host, slot))
+
+
+def pooled_vm_uuid(network_id, host, slot):
+    return _derive('pooled-vm', '%s:%s:%d' % (network_id, host, slot))
+
+
 def instance_ip_uuid(endpoint_id, family):
     return _derive('instance-ip-%s' % family, endpoint_id)
 

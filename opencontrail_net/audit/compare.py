@@ -58,6 +58,12 @@ def collect(conf, backend, ports, view, known=None):
                                                        len(owned))
     links = backend.vrouter_links()
     report.queued_deletes = backend.queued_deletes()
+    report.port_pools = backend.port_pools()
+    for net_id, (free, _taken) in sorted(report.port_pools.items()):
+        if free and net_id not in docker_nets:
+            report.findings.append(findings.Finding(
+                findings.POOL_STALE, net_id,
+                detail='%d free pooled interfaces' % free))
     # On their way out: not leaked.
     deleting = {q['endpoint'] for q in report.queued_deletes}
     known_endpoints = set()

@@ -20,6 +20,7 @@ VROUTER_UNLINKED = 'vrouter-unlinked'
 POLICY_STALE = 'policy-stale'
 NETWORK_ELSEWHERE = 'network-elsewhere'
 GROUP_ORPHAN = 'group-orphan'
+POOL_STALE = 'pool-stale'
 
 WHY = {
     NETWORK_MISSING: 'Docker has the network, the backend does not',
@@ -43,13 +44,16 @@ WHY = {
     GROUP_ORPHAN: 'a security group the driver made for a network whose '
                   'create failed and could not be undone: no network has '
                   'it',
+    POOL_STALE: 'this host keeps interfaces made ahead (its port pool) in '
+                'a network Docker here no longer has',
     POLICY_STALE: 'a network-policy the driver made between two networks '
                   '(opencontrail.allow) outlives one of them: its rule would '
                   'let through a network made later under the same name',
 }
 
 REPAIRABLE = {NETWORK_LEAKED, ENDPOINT_LEAKED, INTERFACE_MISSING,
-              INTERFACE_STRAY, PORT_MISSING, POLICY_STALE, GROUP_ORPHAN}
+              INTERFACE_STRAY, PORT_MISSING, POLICY_STALE, GROUP_ORPHAN,
+              POOL_STALE}
 
 
 @dataclasses.dataclass
@@ -101,6 +105,9 @@ class Report:
     # (Backend.queued_deletes).
     queued_deletes: typing.List[dict] = dataclasses.field(
         default_factory=list)
+    # This host's port pools (Backend.port_pools): network ID → (free,
+    # taken).
+    port_pools: dict = dataclasses.field(default_factory=dict)
     # For repairs: the records behind the rows.
     records: dict = dataclasses.field(default_factory=dict, repr=False)
     # How many of the driver's networks Docker listed, and how many of
@@ -131,5 +138,7 @@ class Report:
                      'networks': p['networks'], 'gone': p['gone'],
                      'others': p['others']} for p in self.policies],
                 'queued_deletes': self.queued_deletes,
+                'port_pools': {n: {'free': f, 'taken': t} for n, (f, t) in
+                               sorted(self.port_pools.items())},
                 'findings': [f.to_dict() for f in self.findings],
                 'clean': self.clean}

@@ -178,6 +178,12 @@ def _repair_stray(report, finding, backend, ports, view):
         'its network\'s audit' % finding.interface
 
 
+def _repair_pool(report, finding, backend, ports, view):
+    backend.reclaim_port_pool(finding.network)
+    return 'deleted this host\'s free pooled interfaces of network %s' % (
+        finding.network)
+
+
 def _row(report, finding):
     for net in report.networks:
         if net['id'] == finding.network:
@@ -193,4 +199,5 @@ _REPAIRS = {findings.NETWORK_LEAKED: _repair_network,
             findings.PORT_MISSING: _repair_port,
             findings.INTERFACE_STRAY: _repair_stray,
             findings.POLICY_STALE: _repair_policy,
-            findings.GROUP_ORPHAN: _repair_group}
+            findings.GROUP_ORPHAN: _repair_group,
+            findings.POOL_STALE: _repair_pool}

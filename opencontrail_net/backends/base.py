@@ -150,6 +150,14 @@ class Backend(plugin.PluginBase):
         when, ``attempts``: failed tries, ``error``: the latest's)."""
         return []
 
+    def port_pools(self) -> Dict[str, Tuple[int, int]]:
+        """This host's pools of interfaces made ahead: network ID →
+        (free, taken)."""
+        return {}
+
+    def reclaim_port_pool(self, network_id: str) -> None:
+        """Delete this host's free pooled interfaces of ``network_id``."""
+
     # Inventory, for the audit ----------------------------------------
 
     def owned_networks(self, networks: Optional[Iterable[str]] = None

@@ -187,6 +187,9 @@ def print_table(report, out=sys.stdout):
             if policy['gone'] else 'ok', ', '.join(policy['networks'])))
         for obj in policy['others']:
             w('  foreign   %s (not ours: never touched)\n' % obj)
+    for net_id, (free, taken) in sorted(report.port_pools.items()):
+        w('\nPORT POOL of network %s: %d free, %d taken\n' % (
+            net_id, free, taken))
     for queued in report.queued_deletes:
         w('\nQUEUED DELETE endpoint %s of network %s%s\n' % (
             queued['endpoint'], queued['network'], _queued_state(queued)))

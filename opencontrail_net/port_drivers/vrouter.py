@@ -65,6 +65,10 @@ class VrouterDriver(veth.VethDriver):
                 % self.opts.ports_dir)
         self.client = vrouter_agent.AgentClient(
             url=self.opts.agent_url, ports_dir=self.opts.ports_dir)
+        # Endpoint ID → its interface's uuid, where it is not the one
+        # named after the endpoint (a pooled interface): noted at Join
+        # and at the resync after a restart, for Leave.
+        self._vmis = {}
 
     def mtu(self, network):
         return self.opts.mtu or super().mtu(network)
@@ -79,6 +83,7 @@ class VrouterDriver(veth.VethDriver):
         port goes to a file the agent loads when it starts.
         """
         _check_vmi_uuid(endpoint)
+        self._note_vmi(endpoint)
         host, peer = self.create_pair(network, endpoint)
         try:
             port = self._port(network, endpoint, host)
@@ -147,6 +152,10 @@ class VrouterDriver(veth.VethDriver):
                             'port': port['id'], 'ep': endpoint.id,
                             'url': self.client.url, 't': timeout})
 
+    def _note_vmi(self, endpoint):
+        if str(endpoint.uuid) != ids.endpoint_uuid(endpoint.id):
+            self._vmis[endpoint.id] = str(endpoint.uuid)
+
     # -- unplug -------------------------------------------------------------
 
     def unplug(self, network_id, endpoint_id, background=False):
@@ -156,7 +165,8 @@ class VrouterDriver(veth.VethDriver):
         here would keep DeleteEndpoint from the backend, so agent trouble
         is logged and the local parts are removed regardless.
         """
-        vmi = ids.endpoint_uuid(endpoint_id)
+        vmi = self._vmis.pop(endpoint_id, None) or ids.endpoint_uuid(
+            endpoint_id)
         self._delete_port(vmi, endpoint_id)
         self._remove_file(vmi, endpoint_id)
         return super().unplug(network_id, endpoint_id, background)
@@ -232,6 +242,7 @@ class VrouterDriver(veth.VethDriver):
             LOG.info('Not resyncing endpoint %s: its host interface is gone',
                      endpoint.id)
             return down
+        self._note_vmi(endpoint)
         port = self._port(network, endpoint, host)
         if down is None:
             try:
@@ -246,17 +257,13 @@ class VrouterDriver(veth.VethDriver):
 
 
 def _check_vmi_uuid(endpoint):
-    # Leave derives the uuid from the endpoint ID alone (no backend call);
-    # a port under any other uuid could never be removed.
-    derived = ids.endpoint_uuid(endpoint.id)
+    # The agent's port is the interface's uuid.
     try:
-        same = uuid.UUID(str(endpoint.uuid)) == uuid.UUID(derived)
+        uuid.UUID(str(endpoint.uuid))
     except ValueError:
-        same = False
-    if not same:
         raise exception.PortError(
-            reason='endpoint %s has interface uuid %s, not the derived %s'
-            % (endpoint.id, endpoint.uuid, derived))
+            reason='endpoint %s has no interface uuid (%r)'
+            % (endpoint.id, endpoint.uuid))
 
 
 def _discard(host, endpoint_id):

@@ -33,6 +33,7 @@ VU = findings.VROUTER_UNLINKED
 PS = findings.POLICY_STALE
 NE = findings.NETWORK_ELSEWHERE
 GO = findings.GROUP_ORPHAN
+PL = findings.POOL_STALE
 EX = 'e' * 63 + 'f'      # an endpoint bound on another host, h2
 
 
@@ -75,7 +76,7 @@ class Recorder:
 class Backend(Recorder):
     def __init__(self, networks, endpoints, others=(), foreign=None,
                  links=None, held=(), calls=None, policies=(),
-                 elsewhere=None, groups=(), queued=()):
+                 elsewhere=None, groups=(), queued=(), pools=None):
         self.networks = {n.id: n for n in networks}
         self.endpoints = endpoints     # network ID -> [Endpoint]
         # Networks this driver did not make, found by ID.
@@ -93,9 +94,18 @@ class Backend(Recorder):
         self.groups = list(groups)
         # Endpoint deletes recorded and not done yet.
         self.queued = list(queued)
+        # This host's port pools: network ID -> (free, taken).
+        self.pools = dict(pools or {})
 
     def queued_deletes(self):
         return self.queued
+
+    def port_pools(self):
+        return dict(self.pools)
+
+    def reclaim_port_pool(self, network_id):
+        self._call('reclaim_port_pool', network_id)
+        self.pools.pop(network_id, None)
 
     def orphan_groups(self, networks=None):
         return self.groups
@@ -277,6 +287,9 @@ def scenario(kind, **changes):
                  elsewhere={B: {'h2': [EX]}}),
         GO: dict(docker={A: docker_net('a')}, networks=[net(A)],
                  groups=[group(C)]),
+        # Docker's network A keeps its pool; B's is this host's no more.
+        PL: dict(docker={A: docker_net('a')}, networks=[net(A)],
+                 pools={A: (2, 1), B: (3, 0)}),
         'clean': joined,
     }[kind]
     return dict(case, **changes)
@@ -439,6 +452,9 @@ def test_in_flight_calls_unreadable_means_unsure(tmp_path):
     pytest.param(scenario(IS), [(IS, None, ED, 'vethD')],
                  id='interface-stray'),
     pytest.param(scenario(PS), [(PS, B, None, 'p-ab')], id='policy-stale'),
+    pytest.param(scenario(PL), [(PL, B, None, None)], id='pool-stale'),
+    pytest.param(scenario(PL, pools={B: (0, 1)}), [],
+                 id='pool-with-only-taken-interfaces-is-not-stale'),
     pytest.param(scenario(PS, policies=[policy(gone=[A, B], ours=[])]),
                  [(PS, A, None, 'p-ab')], id='policy-stale-both-gone'),
     pytest.param(scenario(PS, policies=[policy(gone=[], ours=[
@@ -597,6 +613,9 @@ def repaired(kind, claims=None, confirmed='all', **changes):
     pytest.param(GO, {}, 'deleted security-group g-c (d:p:docker-%s)' % C,
                  [('remove_orphan_group', 'g-c')], (C, None),
                  id='group-orphan-deleted'),
+    pytest.param(PL, {}, 'deleted this host\'s free pooled interfaces of '
+                 'network %s' % B, [('reclaim_port_pool', B)], (B, None),
+                 id='pool-stale-reclaimed'),
     pytest.param(PS, {'policies': [policy(others=[
         'virtual-network u-n (d:p:nova)'])]},
                  'left: objects of others refer to it (virtual-network u-n '

@@ -192,8 +192,8 @@ def test_plug_failure_leaves_no_veth(driver, links, client_setup, error):
 
 
 @pytest.mark.parametrize('changes, error', [
-    ({'uuid': None}, 'not the derived'),
-    ({'uuid': ids.endpoint_uuid('other')}, 'not the derived'),
+    ({'uuid': None}, 'no interface uuid'),
+    ({'uuid': 'not-a-uuid'}, 'no interface uuid'),
     ({'vm_uuid': None}, 'instance-id'),
     ({'ipv4': 'fd00::9'}, 'ip-address'),
 ])

@@ -18,6 +18,7 @@ own, sharing one :class:`~.context.Context`:
 - ``endpoints``: interfaces, instance-ips, VMs, the virtual-router link;
   ``delete_queue`` and ``delete_worker``: endpoint deletes done after
   DeleteEndpoint has answered;
+- ``port_pool``: interfaces made ahead (``[contrail] port_pool_size``);
 - ``ports``: exposed and published ports (security groups of endpoints,
   floating IPs);
 - ``pools``: the driver's IPAM (pools, addresses);
@@ -41,6 +42,7 @@ from opencontrail_net.backends.contrail import networks
 from opencontrail_net.backends.contrail import options
 from opencontrail_net.backends.contrail import pending
 from opencontrail_net.backends.contrail import pools
+from opencontrail_net.backends.contrail import port_pool
 from opencontrail_net.backends.contrail import ports
 from opencontrail_net.backends.contrail import route_targets
 from opencontrail_net import exception
@@ -68,9 +70,14 @@ class ContrailBackend(base.Backend):
         self.route_targets = route_targets.RouteTargets(self.ctx,
                                                         self.networks.get)
         records = ports.PortRecords()
+        # Interfaces made ahead, per network this host serves.
+        self.port_pool = port_pool.PortPool(
+            self.ctx, self.ctx.opts.port_pool_size, conf.state_path,
+            self.vrouter)
         self.endpoints = endpoints.Endpoints(self.ctx, self.pools, records,
-                                             self.vrouter)
-        self.ports = ports.Ports(self.ctx, records, self.endpoints.cached)
+                                             self.vrouter, self.port_pool)
+        self.ports = ports.Ports(self.ctx, records, self.endpoints.cached,
+                                 self.endpoints.vmi_uuid)
         # DeleteEndpoint records the delete (a file of this host's) and
         # answers; the worker sends the requests after.
         self.deletes = delete_worker.DeleteWorker(
@@ -78,7 +85,8 @@ class ContrailBackend(base.Backend):
             self.ctx.host)
         self.inventory = inventory.Inventory(self.ctx, self.networks,
                                              records, self.vrouter,
-                                             self.pending)
+                                             self.pending,
+                                             self.endpoints.vmi_uuid)
 
     # Start and stop ---------------------------------------------------
 
@@ -96,10 +104,12 @@ class ContrailBackend(base.Backend):
         # (and before any call that needs it): never carried on without.
         self.pending.start(self.networks.delete, self.ctx.api)
         self.deletes.start()
+        self.port_pool.start()
 
     def stop(self):
         self.pending.stop()
         self.deletes.stop()
+        self.port_pool.stop()
 
     # Networks ---------------------------------------------------------
 
@@ -107,7 +117,9 @@ class ContrailBackend(base.Backend):
         return self.route_targets.rules()
 
     def create_network(self, network):
-        return self.networks.create(network)
+        network, created = self.networks.create(network)
+        self.port_pool.want(network)
+        return network, created
 
     def get_network(self, network_id):
         return self.networks.get(network_id)
@@ -115,6 +127,7 @@ class ContrailBackend(base.Backend):
     def delete_network(self, network_id, only_host=None):
         # Contrail refuses to delete a network its endpoints still hold.
         self.deletes.run_now(self.deletes.queued(network_id))
+        self.port_pool.forget(network_id)
         return self.networks.delete(network_id, only_host)
 
     def set_route_targets(self, network_id, route_targets=None,
@@ -154,6 +167,12 @@ class ContrailBackend(base.Backend):
                       '[DEFAULT] state_path, deleting it now: %s',
                       endpoint_id, exc)
             self.endpoints.remove(item)
+
+    def port_pools(self):
+        return self.port_pool.state()
+
+    def reclaim_port_pool(self, network_id):
+        self.port_pool.forget(network_id)
 
     def queued_deletes(self):
         if self.deletes.running:

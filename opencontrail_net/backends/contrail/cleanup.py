@@ -103,15 +103,16 @@ def delete_floating_ip(api, endpoint_id):
         LOG.info('Deleted floating-ip %s of endpoint %s', fip, endpoint_id)
 
 
-def delete_ports_group(api, endpoint_id, unref=False):
+def delete_ports_group(api, endpoint_id, unref=False, vmi_uuid=None):
     """The security group of an endpoint's exposed ports (uuid derived from
-    the endpoint's ID). ``unref``: the interface still refers to it."""
+    the endpoint's ID). ``unref``: the interface (``vmi_uuid``, by default
+    the one named after the endpoint) still refers to it."""
     sg = ids.endpoint_security_group_uuid(endpoint_id)
     if unref:
         try:
             api.ref_update('virtual-machine-interface',
-                           ids.endpoint_uuid(endpoint_id), 'security-group',
-                           sg, None, 'DELETE')
+                           vmi_uuid or ids.endpoint_uuid(endpoint_id),
+                           'security-group', sg, None, 'DELETE')
         except vnc_exc.NoIdError:
             pass
     try:
@@ -125,8 +126,10 @@ def delete_ports_group(api, endpoint_id, unref=False):
 
 
 def delete_endpoint_objects(api, endpoint_id, vm_uuid, iips,
-                            floating_ip=True, ports_group=True):
-    """An endpoint's floating IP, instance-ips, interface, its exposed-ports
+                            floating_ip=True, ports_group=True,
+                            vmi_uuid=None):
+    """An endpoint's floating IP, instance-ips, interface (``vmi_uuid``,
+    by default the one named after the endpoint), its exposed-ports
     group, then its VM if unused.
 
     Only the uuids the endpoint knows as its own: an address someone else
@@ -139,7 +142,7 @@ def delete_endpoint_objects(api, endpoint_id, vm_uuid, iips,
         delete_floating_ip(api, endpoint_id)
     for iip in iips:
         ignore_missing(api.instance_ip_delete, iip)
-    vmi_uuid = ids.endpoint_uuid(endpoint_id)
+    vmi_uuid = vmi_uuid or ids.endpoint_uuid(endpoint_id)
     try:
         ignore_missing(api.virtual_machine_interface_delete, vmi_uuid)
     except vnc_exc.RefsExistError as exc:
@@ -188,11 +191,15 @@ def survey(api, network_id, vn_uuid, only_host=None):
         bound = objects.kv(vmi.get_virtual_machine_interface_bindings()
                            ).get('host_id')
         if objects.is_ours(vmi) and only_host is not None and bound and \
-                bound != only_host and view.get('network_id') == network_id:
-            elsewhere.append('virtual-machine-interface %s of endpoint %s '
-                             'on host %s' % (vmi.uuid, vmi.name, bound))
+                bound != only_host and network_id in (
+                    view.get('network_id'), view.get('pool_of')):
+            elsewhere.append('virtual-machine-interface %s of %s on host %s'
+                             % (vmi.uuid, 'its port pool' if view.get(
+                                 'pool_of') else 'endpoint %s' % view.get(
+                                 'endpoint', vmi.name), bound))
         elif objects.is_ours(vmi) and network_id in (
-                view.get('network_id'), view.get('router_of')):
+                view.get('network_id'), view.get('router_of'),
+                view.get('pool_of')):
             mine.append(vmi)
         else:
             foreign.append(objects.describe(
@@ -227,14 +234,26 @@ def clear_network(api, network_id, vn_uuid, only_host=None):
                 foreign.append(str(exc))
             continue
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
+        view = objects.annotation(vmi)
+        endpoint_id = view.get('endpoint', vmi.name)
         try:
-            delete_endpoint_objects(api, vmi.name, vm, endpoint_iips(
-                vmi.name, adopted=objects.annotation(vmi).get('iips', ())))
+            if view.get('pool_of'):
+                # A free pooled interface: no address, no ports of its own.
+                delete_endpoint_objects(api, endpoint_id, vm, [],
+                                        floating_ip=False, ports_group=False,
+                                        vmi_uuid=vmi.uuid)
+            else:
+                delete_endpoint_objects(
+                    api, endpoint_id, vm, endpoint_iips(
+                        endpoint_id, adopted=view.get('iips', ())),
+                    vmi_uuid=vmi.uuid)
         except exception.Conflict as exc:
             foreign.append(str(exc))
             continue
-        LOG.warning('Deleted leftover interface %s of endpoint %s in '
-                    'network %s', vmi.uuid, vmi.name, network_id)
+        LOG.warning('Deleted leftover interface %s of %s in network %s',
+                    vmi.uuid, 'the port pool of host %s' % view.get('host')
+                    if view.get('pool_of') else 'endpoint %s' % endpoint_id,
+                    network_id)
     return foreign, elsewhere
 
 

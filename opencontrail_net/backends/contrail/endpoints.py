@@ -17,6 +17,7 @@ from opencontrail_net.backends.contrail import objects
 from opencontrail_net.backends.contrail import undo
 from opencontrail_net import exception
 from opencontrail_net import ids
+from opencontrail_net import model
 
 LOG = logging.getLogger(__name__)
 
@@ -68,11 +69,12 @@ class Endpoints:
     a record is replaced, never changed in place by others.
     """
 
-    def __init__(self, ctx, pools, records, vrouter):
+    def __init__(self, ctx, pools, records, vrouter, port_pool):
         self.ctx = ctx
         self.pools = pools
         self.records = records
         self.vrouter = vrouter
+        self.port_pool = port_pool
         self._endpoints = {}
         self._lock = threading.Lock()
 
@@ -80,7 +82,25 @@ class Endpoints:
         """The record of an endpoint this process holds, or None."""
         return self._endpoints.get(endpoint_id)
 
+    def vmi_uuid(self, endpoint_id):
+        """The endpoint's interface: a pooled one it took, or the one
+        named after it."""
+        taken = self.port_pool.taken(endpoint_id)
+        return taken['vmi'] if taken else ids.endpoint_uuid(endpoint_id)
+
     def create(self, network, endpoint):
+        self.port_pool.want(network)
+        taken = self.port_pool.take(network, endpoint)
+        while taken is not None:
+            try:
+                return self._create_pooled(network, endpoint, taken)
+            except vnc_exc.NoIdError:
+                # Its interface was deleted under it: the next one.
+                self.port_pool.discard(endpoint.id)
+                taken = self.port_pool.take(network, endpoint)
+            except Exception:
+                self.port_pool.give_back(endpoint.id)
+                raise
         endpoint.uuid = ids.endpoint_uuid(endpoint.id)
         endpoint.mac = endpoint.mac or ids.mac_from_uuid(endpoint.uuid)
         endpoint.host = endpoint.host or self.ctx.host
@@ -114,6 +134,28 @@ class Endpoints:
             self._endpoints[endpoint.id] = endpoint
         LOG.info('Created virtual-machine-interface %s (mac %s) for endpoint '
                  '%s', endpoint.uuid, endpoint.mac, endpoint.id)
+        return endpoint, bool(made)
+
+    def _create_pooled(self, network, endpoint, taken):
+        """An endpoint on a pooled interface: only the instance-ips of
+        its addresses are made (one request each)."""
+        endpoint.uuid, endpoint.mac = taken['vmi'], taken['mac']
+        endpoint.host = endpoint.host or self.ctx.host
+        vmi = objects.vnc_api.VirtualMachineInterface(
+            taken['fq_name'][-1], objects.project(taken['fq_name'][:2]))
+        vmi.uuid = taken['vmi']
+        with undo.Made(self.ctx.client) as made:
+            with self.ctx.api(budget=2 / 3) as api:
+                for iip in objects.iip_objs(network, endpoint, vmi):
+                    if not self._create_iip(api, iip, made):
+                        cleanup.reclaim(api, network, endpoint,
+                                        iip.get_instance_ip_address())
+                        self._create_iip(api, iip, made, last_try=True)
+        self.records.note(endpoint.id, False, False)
+        with self._lock:
+            self._endpoints[endpoint.id] = endpoint
+        LOG.info('Endpoint %s has pooled virtual-machine-interface %s (mac '
+                 '%s)', endpoint.id, endpoint.uuid, endpoint.mac)
         return endpoint, bool(made)
 
     def _adopt(self, api, endpoint, made):
@@ -158,9 +200,13 @@ class Endpoints:
         return True
 
     def read(self, api, network, endpoint_id):
+        taken = self.port_pool.taken(endpoint_id)
+        if taken is not None and not taken.get('noted'):
+            # Its interface does not name it yet: this host's record does.
+            return self._pooled_endpoint(network, endpoint_id, taken)
         try:
             vmi = api.virtual_machine_interface_read(
-                id=ids.endpoint_uuid(endpoint_id))
+                id=self.vmi_uuid(endpoint_id))
         except vnc_exc.NoIdError:
             raise exception.EndpointNotFound(id=endpoint_id)
         ep = objects.endpoint_from_vmi(vmi, network.id)
@@ -168,6 +214,18 @@ class Endpoints:
             raise exception.EndpointNotFound(id=endpoint_id)
         self.records.of_vmi(vmi)
         return ep
+
+    @staticmethod
+    def _pooled_endpoint(network, endpoint_id, taken):
+        view = taken.get('view') or {}
+        joined = taken.get('sandbox')
+        return model.Endpoint(
+            id=endpoint_id, network_id=network.id, mac=taken['mac'],
+            ipv4=view.get('ipv4'), ipv6=view.get('ipv6'),
+            ports=bool(view.get('ports')), host=taken['host'],
+            uuid=taken['vmi'], sandbox=joined,
+            vm_uuid=taken['vm'] if joined else None,
+            vm_name=taken['vm'] if joined else None)
 
     def get(self, network, endpoint_id):
         ep = self._endpoints.get(endpoint_id)
@@ -180,6 +238,16 @@ class Endpoints:
         return ep
 
     def attach(self, network, endpoint, sandbox):
+        taken = self.port_pool.taken(endpoint.id)
+        if taken is not None:
+            # Its VM, and the VM's link to this host's virtual-router,
+            # were made with it: nothing to make, nothing to undo.
+            endpoint.vm_uuid = endpoint.vm_name = taken['vm']
+            endpoint.sandbox = sandbox
+            with self._lock:
+                self._endpoints[endpoint.id] = endpoint
+            self.port_pool.joined(endpoint, sandbox)
+            return endpoint, False
         vm = objects.vm_obj(self.ctx.host, sandbox)
         if endpoint.vm_uuid == vm.uuid:
             return endpoint, False
@@ -232,8 +300,11 @@ class Endpoints:
             return None
         families = () if ep.instance_ips else (
             {'v%d' % s.version for s in network.subnets} or ('v4', 'v6'))
-        return self._with_ports(endpoint_id, ep.vm_uuid, cleanup.endpoint_iips(
-            endpoint_id, families, ep.instance_ips))
+        taken = self.port_pool.taken(endpoint_id)
+        return self._with_ports(
+            endpoint_id, taken['vm'] if taken else ep.vm_uuid,
+            cleanup.endpoint_iips(endpoint_id, families, ep.instance_ips),
+            vmi=ep.uuid)
 
     def delete(self, network, endpoint_id):
         """Delete an endpoint now (see :meth:`remove`)."""
@@ -259,10 +330,12 @@ class Endpoints:
             cleanup.delete_endpoint_objects(
                 api, endpoint_id, parts['vm'], parts['iips'],
                 floating_ip=parts['floating_ip'],
-                ports_group=parts['group'])
+                ports_group=parts['group'], vmi_uuid=parts.get('vmi'))
         self.records.drop(endpoint_id)
+        self.port_pool.released(endpoint_id)
         LOG.info('Deleted virtual-machine-interface %s of endpoint %s',
-                 ids.endpoint_uuid(endpoint_id), endpoint_id)
+                 parts.get('vmi') or ids.endpoint_uuid(endpoint_id),
+                 endpoint_id)
 
     def _endpoint_parts(self, api, endpoint_id):
         """The parts (see :meth:`parts`) of an endpoint, from its
@@ -272,16 +345,19 @@ class Endpoints:
         ports stands is noted from it too. Gone already: its derived
         instance-ips may still stand, of either family.
         """
+        taken = self.port_pool.taken(endpoint_id)
         try:
             vmi = api.virtual_machine_interface_read(
-                id=ids.endpoint_uuid(endpoint_id),
+                id=self.vmi_uuid(endpoint_id),
                 fields=['virtual_machine_refs', 'instance_ip_back_refs',
                         'annotations', 'security_group_refs',
                         'floating_ip_back_refs',
                         'virtual_machine_interface_bindings'])
         except vnc_exc.NoIdError:
-            return self._with_ports(endpoint_id, None,
-                                    cleanup.endpoint_iips(endpoint_id))
+            return self._with_ports(endpoint_id,
+                                    taken['vm'] if taken else None,
+                                    cleanup.endpoint_iips(endpoint_id),
+                                    vmi=self.vmi_uuid(endpoint_id))
         bound = objects.kv(vmi.get_virtual_machine_interface_bindings()
                            ).get('host_id')
         if bound and bound != self.ctx.host:
@@ -295,11 +371,11 @@ class Endpoints:
             endpoint_id, adopted=objects.annotation(vmi).get('iips', ()))
         vm = (vmi.get_virtual_machine_refs() or [{}])[0].get('uuid')
         return self._with_ports(endpoint_id, vm,
-                                [u for u in mine if u in held])
+                                [u for u in mine if u in held], vmi=vmi.uuid)
 
-    def _with_ports(self, endpoint_id, vm_uuid, iips):
+    def _with_ports(self, endpoint_id, vm_uuid, iips, vmi=None):
         # Unknown (never seen here): its derived uuids are tried.
         ports = self.records.get(endpoint_id) or {
             'group': True, 'floating_ip': True}
-        return {'vm': vm_uuid, 'iips': iips,
+        return {'vm': vm_uuid, 'iips': iips, 'vmi': vmi,
                 'floating_ip': ports['floating_ip'], 'group': ports['group']}

@@ -23,8 +23,10 @@ LOG = logging.getLogger(__name__)
 class Inventory:
     """This host's endpoints and networks, as Contrail holds them."""
 
-    def __init__(self, ctx, networks, records, vrouter, pending):
+    def __init__(self, ctx, networks, records, vrouter, pending,
+                 vmi_uuid):
         self.ctx = ctx
+        self.vmi_uuid = vmi_uuid
         self.networks = networks
         self.records = records
         self.vrouter = vrouter
@@ -35,7 +37,7 @@ class Inventory:
             return []
         with self.ctx.api() as api:
             found = api.virtual_machine_interfaces_list(
-                obj_uuids=[ids.endpoint_uuid(e) for e in endpoint_ids],
+                obj_uuids=[self.vmi_uuid(e) for e in endpoint_ids],
                 detail=True)
         result, networks = [], {}
         for vmi in found:

@@ -450,6 +450,65 @@ def vmi_obj(network, endpoint):
     return vmi
 
 
+def pooled_vm_obj(network, host, slot):
+    """The VM of a pooled interface: a container's once the interface
+    is taken (its sandbox then joins the annotation)."""
+    vm_uuid = ids.pooled_vm_uuid(network.id, host, slot)
+    vm = vnc_api.VirtualMachine(vm_uuid)
+    vm.uuid = vm_uuid
+    vm.set_server_type('container')
+    vm.set_display_name(host)
+    _mark(vm, 'pooled interface %d of Docker network %s on %s' % (
+        slot, network.id, host), {'host': host, 'pool_of': network.id})
+    return vm
+
+
+def pooled_vmi_fq_name(network, host, slot):
+    return list(network.project) + ['pool-%s-%d-%s' % (host, slot,
+                                                       network.id)]
+
+
+def pooled_vmi_obj(network, host, slot, vm):
+    """A pooled interface: made ahead, with its VM, in ``network``'s
+    own security group; named after the network, the host and its slot.
+    """
+    vmi_uuid = ids.pooled_interface_uuid(network.id, host, slot)
+    vmi = vnc_api.VirtualMachineInterface(
+        pooled_vmi_fq_name(network, host, slot)[-1], project(network.project))
+    vmi.uuid = vmi_uuid
+    vmi.set_display_name(vmi.name)
+    vmi.set_virtual_network(network_ref(network))
+    vmi.set_virtual_machine_interface_mac_addresses(
+        vnc_api.MacAddressesType([ids.mac_from_uuid(vmi_uuid)]))
+    vmi.set_virtual_machine_interface_bindings(vnc_api.KeyValuePairs(
+        [vnc_api.KeyValuePair('host_id', host)]))
+    vmi.set_virtual_machine(vm)
+    for ref in network.security_group_refs:
+        sg = vnc_api.SecurityGroup(ref['to'][-1], project(ref['to'][:2]))
+        sg.uuid = ref['uuid']
+        vmi.add_security_group(sg)
+    _mark(vmi, 'pooled interface %d of Docker network %s on %s' % (
+        slot, network.id, host), {'pool_of': network.id, 'host': host})
+    return vmi
+
+
+def taken_vmi_view(endpoint, network_id):
+    """A pooled interface's annotation once an endpoint has it: the
+    endpoint's, as :func:`vmi_obj` gives, naming the endpoint."""
+    view = {'network_id': network_id, 'ipv4': endpoint.ipv4,
+            'ipv6': endpoint.ipv6, 'endpoint': endpoint.id,
+            'pooled': True}
+    if endpoint.ports:
+        view['ports'] = True
+    return view
+
+
+def annotate(obj, view):
+    """Set ``obj``'s annotation to ``view`` (for an update)."""
+    obj.set_annotations(vnc_api.KeyValuePairs([vnc_api.KeyValuePair(
+        ANNOTATION, json.dumps(view, sort_keys=True))]))
+
+
 def iip_objs(network, endpoint, vmi):
     """The instance-ips of Docker's own addresses (none with our IPAM)."""
     if network.own_ipam:
@@ -500,7 +559,7 @@ def endpoint_from_vmi(vmi, network_id):
     macs = vmi.get_virtual_machine_interface_mac_addresses()
     vms = vmi.get_virtual_machine_refs() or []
     return model.Endpoint(
-        id=vmi.name, network_id=network_id,
+        id=view.get('endpoint', vmi.name), network_id=network_id,
         mac=macs.mac_address[0] if macs and macs.mac_address else None,
         ipv4=view.get('ipv4'), ipv6=view.get('ipv6'),
         instance_ips=view.get('iips', []), ports=bool(view.get('ports')),

@@ -105,6 +105,19 @@ CONFIG_OPTS = [
                     'container\'s PORT). "%s" overrides it per network. '
                     'Unset: -p is refused on networks without that '
                     'option.' % optnames.spelling('floating_ip_pool')),
+    cfg.IntOpt('port_pool_size', default=0, min=0, max=64,
+               help='Interfaces (each with its VM, and its virtual-router '
+                    'link with the vrouter port driver) this host keeps '
+                    'ready in each network it serves, made in the '
+                    'background, so that a container start makes one '
+                    'request (its instance-ip) instead of four. A pooled '
+                    'interface is this host\'s own: it goes with its '
+                    'container, and the free ones go at docker network rm '
+                    'and with the audit. Networks of the driver\'s IPAM '
+                    '(--ipam-driver) and attached existing networks keep '
+                    'no pool; an endpoint with --mac-address or its own '
+                    'security groups takes no pooled interface. 0: no '
+                    'pools.'),
     cfg.IntOpt('retry_interval', default=30, min=0,
                help='Seconds between attempts to delete a network that '
                     'Docker removed while objects of others still held '

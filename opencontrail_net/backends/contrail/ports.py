@@ -58,17 +58,18 @@ class PortRecords:
         group (made after it, removed before it): tried with it, unless
         ``exact`` (the interface was read with its back-refs).
         """
-        known = self.get(vmi.name)
+        endpoint_id = objects.annotation(vmi).get('endpoint', vmi.name)
+        known = self.get(endpoint_id)
         if known and known['sure']:
             return
-        group = ids.endpoint_security_group_uuid(vmi.name) in {
+        group = ids.endpoint_security_group_uuid(endpoint_id) in {
             r['uuid'] for r in vmi.get_security_group_refs() or []} or bool(
             objects.annotation(vmi).get('ports'))
         fip = group
         if exact:
-            fip = ids.floating_ip_uuid(vmi.name) in {
+            fip = ids.floating_ip_uuid(endpoint_id) in {
                 r['uuid'] for r in vmi.get_floating_ip_back_refs() or []}
-        self.note(vmi.name, group, fip, sure=False)
+        self.note(endpoint_id, group, fip, sure=False)
 
 
 class Ports:
@@ -76,10 +77,11 @@ class Ports:
     restart. ``cached_endpoint(endpoint ID)`` gives an endpoint this
     process holds, or None."""
 
-    def __init__(self, ctx, records, cached_endpoint):
+    def __init__(self, ctx, records, cached_endpoint, vmi_uuid):
         self.ctx = ctx
         self.records = records
         self.cached_endpoint = cached_endpoint
+        self.vmi_uuid = vmi_uuid
         self.fip_pool = None
         if ctx.opts.floating_ip_pool:
             self.fip_pool = ctx.pool_fq(ctx.opts.floating_ip_pool)
@@ -161,7 +163,7 @@ class Ports:
                 'address' % network.id)
         mappings = self._port_mappings(bindings, ':'.join(pool or ()))
         versions = sorted({s.version for s in network.subnets}) or [4, 6]
-        vmi_uuid = ids.endpoint_uuid(endpoint_id)
+        vmi_uuid = self.vmi_uuid(endpoint_id)
         address = None
         try:
             with undo.Made(self.ctx.client) as made:
@@ -273,5 +275,7 @@ class Ports:
             if ports['floating_ip']:
                 cleanup.delete_floating_ip(api, endpoint_id)
             if ports['group']:
-                cleanup.delete_ports_group(api, endpoint_id, unref=True)
+                cleanup.delete_ports_group(api, endpoint_id, unref=True,
+                                           vmi_uuid=self.vmi_uuid(
+                                               endpoint_id))
         self.records.note(endpoint_id, False, False)

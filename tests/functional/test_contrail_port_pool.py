@@ -1,0 +1,249 @@
+"""Port pools: interfaces made ahead, so that a container start makes one
+request per address.
+
+What a user sees: with ``[contrail] port_pool_size``, each network this
+host serves keeps that many interfaces (with their VMs) ready;
+CreateEndpoint takes one and sends only its instance-ip while Docker
+waits, Join sends nothing; the interface comes to name its endpoint after
+the answer; an interface is never taken twice, also across a kill -9;
+``docker network rm`` and the audit leave nothing of the pool behind.
+Run on the fake and on the real server (``OCN_CONTRAIL_API``).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from opencontrail_net.backends.contrail import port_pool
+from opencontrail_net import ids
+from tests import fake_engine
+from tests.functional import conftest
+from tests.functional import test_contrail_backend as base
+
+SIZE = 2
+HOST = 'ocn-pool-h1'
+
+
+def pooled_driver(driver_factory, fake, name='drv', host=HOST, **options):
+    return conftest.contrail_driver(
+        driver_factory, fake, name=name, host=host,
+        **dict({'contrail.port_pool_size': SIZE}, **options))
+
+
+@pytest.fixture
+def drv(driver_factory, fake):
+    return pooled_driver(driver_factory, fake).start()
+
+
+def pooled(fake, net, host=HOST):
+    """uuids of ``host``'s pooled interfaces in ``net`` that stand."""
+    return sorted(o['uuid'] for o in fake.objects('virtual-machine-interface')
+                  if json.loads(_annotation(o) or '{}').get('pool_of') ==
+                  net['NetworkID'] and _bound(o) == host)
+
+
+def _annotation(obj):
+    pairs = (obj.get('annotations') or {}).get('key_value_pair') or []
+    return {p['key']: p['value'] for p in pairs}.get('opencontrail-net')
+
+
+def _bound(obj):
+    pairs = (obj.get('virtual_machine_interface_bindings') or {}).get(
+        'key_value_pair') or []
+    return {p['key']: p['value'] for p in pairs}.get('host_id')
+
+
+def wait_for(what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value:
+            return value
+        assert time.monotonic() < deadline, what.__doc__
+        time.sleep(0.05)
+
+
+def filled(fake, net, size=SIZE, host=HOST):
+    def full():
+        """the pool filled"""
+        found = pooled(fake, net, host)
+        return found if len(found) == size else None
+    return wait_for(full)
+
+
+def network(drv, n):
+    net = base.net_body(n, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    return net
+
+
+def records(drv):
+    """This host's pooled-interface records (what ``status`` reads)."""
+    path = os.path.join(drv.options['state_path'], port_pool.DIRECTORY)
+    try:
+        return sorted(os.listdir(path))
+    except FileNotFoundError:
+        return []
+
+
+def manage(drv, *args):
+    cmd = [sys.executable, '-m', 'opencontrail_net.cmd.manage',
+           '--config-file', drv.config_path] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_start_sends_one_request_while_docker_waits(fake,
+                                                      driver_factory):
+    net = base.net_body(41, v6=False)
+    with fake_engine.FakeEngine(networks={
+            net['NetworkID']: {'Name': 'n41', 'Driver': 'p'}}) as engine:
+        drv = pooled_driver(driver_factory, fake,
+                            docker_url=engine.url).start()
+        drv.ok('NetworkDriver.CreateNetwork', net)
+        _one_request(fake, drv, net)
+
+
+def _one_request(fake, drv, net):
+    ready = filled(fake, net)
+    assert ready == sorted(ids.pooled_interface_uuid(
+        net['NetworkID'], HOST, s) for s in range(SIZE))
+    ep = base.ep_body(net, 0, v6=False)
+    fake.reset_requests()
+    status, reply = drv.call('NetworkDriver.CreateEndpoint', ep)
+    assert status == 200, reply
+    on_path = [r for r in fake.request_ids() if r is not None]
+    assert len(on_path) == 1
+    taken = ids.pooled_interface_uuid(net['NetworkID'], HOST, 0)
+    assert reply == {'Interface': {'MacAddress': ids.mac_from_uuid(taken)}}
+    fake.reset_requests()
+    drv.ok('NetworkDriver.Join', base.join_body(ep))
+    assert [r for r in fake.request_ids() if r is not None] == []
+    # Its address is on the pooled interface; the pool is full again.
+    iip = fake.get('instance-ip',
+                   ids.instance_ip_uuid(ep['EndpointID'], 'v4'))
+    assert iip['instance_ip_address'] == '10.0.41.2'
+    assert [r['uuid'] for r in iip['virtual_machine_interface_refs']] == [
+        taken]
+    filled(fake, net)
+
+    def named():
+        """the interface names its endpoint"""
+        vmi = fake.get('virtual-machine-interface', taken)
+        return vmi['display_name'] == ep['EndpointID'] and json.loads(
+            _annotation(vmi)).get('endpoint') == ep['EndpointID']
+    wait_for(named)
+    res = manage(drv, 'status')
+    assert 'PORT POOL of network %s: %d free, 1 taken' % (
+        net['NetworkID'], SIZE) in res.stdout, res.stdout + res.stderr
+    assert taken in res.stdout
+    # docker rm: the taken interface goes with its VM and address.
+    drv.ok('NetworkDriver.Leave', base.ids_of(ep))
+    assert base.counted_apart(fake, drv, 'DeleteEndpoint',
+                              base.ids_of(ep))[0] == 0
+    assert fake.get('virtual-machine-interface', taken) is None
+    assert fake.get('instance-ip', iip['uuid']) is None
+    assert fake.get('virtual-machine', ids.pooled_vm_uuid(
+        net['NetworkID'], HOST, 0)) is None
+    # docker network rm: nothing of the pool is left.
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+    assert records(drv) == []
+    res = manage(drv, 'status')
+    assert 'PORT POOL' not in res.stdout, res.stdout + res.stderr
+
+
+def test_an_interface_is_never_taken_twice_across_a_kill(fake, drv):
+    net = network(drv, 42)
+    filled(fake, net)
+    first = base.ep_body(net, 0, v6=False)
+    reply = drv.ok('NetworkDriver.CreateEndpoint', first)
+    drv.kill()
+    drv.start()
+    # Docker sends it again: the same interface.
+    assert drv.ok('NetworkDriver.CreateEndpoint', first) == reply
+    second = base.ep_body(net, 1, v6=False)
+    other = drv.ok('NetworkDriver.CreateEndpoint', second)
+    assert other['Interface']['MacAddress'] != reply['Interface'][
+        'MacAddress']
+    for m, ep in enumerate((first, second)):
+        drv.ok('NetworkDriver.Join', base.join_body(ep, '%012x' % m))
+    info = drv.ok('NetworkDriver.EndpointOperInfo', base.ids_of(first))
+    assert info['Value']
+    drv.restart()
+    for ep in (first, second):
+        drv.ok('NetworkDriver.Leave', base.ids_of(ep))
+        drv.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
+    conftest.drained(drv)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+
+
+def test_what_a_pooled_interface_cannot_serve(fake, drv):
+    """--mac-address and --driver-opt security groups get an interface of
+    their own, named after the endpoint; the pool is left as it was."""
+    net = network(drv, 43)
+    ready = filled(fake, net)
+    ep = base.ep_body(net, 0, v6=False)
+    ep['Interface']['MacAddress'] = '02:42:0a:00:2b:09'
+    assert drv.ok('NetworkDriver.CreateEndpoint', ep) == {'Interface': {}}
+    vmi = fake.get('virtual-machine-interface',
+                   ids.endpoint_uuid(ep['EndpointID']))
+    assert vmi['virtual_machine_interface_mac_addresses'][
+        'mac_address'] == ['02:42:0a:00:2b:09']
+    assert pooled(fake, net) == ready
+    drv.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
+    conftest.drained(drv)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+
+
+def test_hosts_keep_pools_of_their_own(fake, driver_factory):
+    h1 = pooled_driver(driver_factory, fake, name='h1').start()
+    h2 = pooled_driver(driver_factory, fake, name='h2',
+                       host='ocn-pool-h2').start()
+    net = network(h1, 44)
+    filled(fake, net)
+    # h2 serves the network from its first endpoint there on.
+    ep = base.ep_body(net, 0, v6=False)
+    h2.ok('NetworkDriver.CreateEndpoint', ep)
+    vmi = fake.get('virtual-machine-interface',
+                   ids.endpoint_uuid(ep['EndpointID']))
+    assert vmi is not None and _bound(vmi) == 'ocn-pool-h2'
+    filled(fake, net, host='ocn-pool-h2')
+    assert len(pooled(fake, net)) == SIZE
+    h2.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
+    conftest.drained(h2)
+    # docker network rm (the network is gone from every host's Docker):
+    # every pool in it goes, and the log says whose.
+    h1.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert 'of the port pool of host ocn-pool-h2' in h1.log_text()
+    assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+    h2.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert records(h2) == []
+
+
+def test_the_audit_reclaims_a_pool_docker_no_longer_has(fake,
+                                                        driver_factory):
+    net = base.net_body(45, v6=False)
+    kept = base.net_body(46, v6=False)
+    with fake_engine.FakeEngine(networks={
+            kept['NetworkID']: {'Name': 'kept', 'Driver': 'p'}}) as engine:
+        drv = pooled_driver(driver_factory, fake,
+                            docker_url=engine.url).start()
+        for body in (net, kept):
+            drv.ok('NetworkDriver.CreateNetwork', body)
+        filled(fake, net)
+        filled(fake, kept)
+        drv.stop()
+        res = manage(drv, 'audit', '--fix', '--settle', '0')
+        assert 'pool-stale: network %s' % net['NetworkID'] in res.stdout, \
+            res.stdout + res.stderr
+        assert pooled(fake, net) == []
+        assert len(pooled(fake, kept)) == SIZE
+        drv.start()
+        drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': kept['NetworkID']})
+        assert pooled(fake, kept) == []
