@@ -14,7 +14,9 @@ hits every network alike:
   backend with the veth port driver against that API server (no proxy
   on the way; a TCP relay, ``tests/relay.py``, from the namespace's
   loopback), in a project of the run's own (``tests/contrail_target.py``),
-  which is deleted at the end with all the run made in it.
+  which is deleted at the end with all the run made in it;
+* ``contrail+veth+pool``: the same with ``[contrail] port_pool_size``
+  (:data:`POOL_SIZE`).
 
 Every driver runs with ``debug = false``. The report gives the median of
 each network and its ratio to Docker's bridge.
@@ -45,7 +47,10 @@ from tests import relay as relay_mod  # noqa: E402
 from tests.e2e import dockerd as harness  # noqa: E402
 from tests.e2e import plugin as plugin_mod  # noqa: E402
 
-GOALS = {'contrail+veth': 1.0, 'mock+bridge': 0.85}
+GOALS = {'contrail+veth+pool': 1.0, 'mock+bridge': 0.85}
+# [contrail] port_pool_size of the pooled network: rounds are seconds
+# apart, so the pool is full again at each.
+POOL_SIZE = 4
 
 
 def contrail_api(where):
@@ -96,12 +101,15 @@ def drivers(api_port, daemon, ns):
     found = {'mock+bridge': plugin('ocnbb', port_driver='bridge'),
              'mock+veth': plugin('ocnbv', port_driver='veth')}
     if api_port is not None:
+        contrail = {'contrail.api_server': '127.0.0.1',
+                    'contrail.api_port': api_port,
+                    'contrail.auth_type': 'noauth',
+                    'contrail.project': contrail_target.PROJECT_NAME}
         found['contrail+veth'] = plugin(
-            'ocnbc', backend='contrail', port_driver='veth',
-            **{'contrail.api_server': '127.0.0.1',
-               'contrail.api_port': api_port,
-               'contrail.auth_type': 'noauth',
-               'contrail.project': contrail_target.PROJECT_NAME})
+            'ocnbc', backend='contrail', port_driver='veth', **contrail)
+        found['contrail+veth+pool'] = plugin(
+            'ocnbp', backend='contrail', port_driver='veth', **dict(
+                contrail, **{'contrail.port_pool_size': POOL_SIZE}))
     return found
 
 
@@ -163,11 +171,12 @@ def report(medians, runs, api_where, swept):
     print('  machine  %s, Python %s' % (cluster_report.machine(),
                                         platform.python_version()))
     print('  load     %.1f (1 min) at the end' % os.getloadavg()[0])
-    print('  %-15s %8s %10s' % ('network', 'median', 'to bridge'))
-    order = ('contrail+veth', 'mock+veth', 'mock+bridge', 'bridge', 'none')
+    print('  %-18s %8s %10s' % ('network', 'median', 'to bridge'))
+    order = ('contrail+veth', 'contrail+veth+pool', 'mock+veth',
+             'mock+bridge', 'bridge', 'none')
     for label in order:
         if label in medians:
-            print('  %-15s %7.3fs %9.2fx' % (label, medians[label],
+            print('  %-18s %7.3fs %9.2fx' % (label, medians[label],
                                              medians[label] / bridge))
     for label, goal in GOALS.items():
         if label in medians:

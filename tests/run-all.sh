@@ -89,7 +89,7 @@ if [ "$#" = 0 ] || [ -n "${OCN_ENGINE_ALWAYS:-}" ]; then
         tests/e2e/test_stock_host.py tests/e2e/test_ports.py \
         tests/e2e/test_mock_bridge.py tests/e2e/test_ipam.py \
         tests/e2e/test_operate.py tests/e2e/test_compose.py \
-        tests/e2e/test_dockerd_restart.py || second=$?
+        tests/e2e/test_dockerd_restart.py tests/e2e/test_vrouter.py || second=$?
     [ "$second" = 5 ] && second=0
 fi
 

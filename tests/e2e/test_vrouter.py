@@ -121,3 +121,100 @@ def test_container_port_matches_contrail(dockerd, drv, fakes):
         dockerd.cli('network', 'rm', 'net4v', check=False)
     assert api.objects('virtual-machine-interface') == []
     assert api.objects('virtual-network') == []
+
+
+@pytest.fixture(scope='module')
+def pooled_drv(dockerd, fakes):
+    """The same driver with a port pool of 2 per network."""
+    api, agent = fakes
+    name = 'ocnp' + ids.short_hash(str(time.time()), 6)
+    plugin = plugin_mod.DockerPlugin(
+        name, backend='contrail', port_driver='vrouter',
+        host=contrail_target.HOST, **contrail_target.driver_options(api, **{
+            'vrouter.agent_url': agent.url,
+            'vrouter.ports_dir': agent.ports_dir,
+            'vrouter.port_ready_timeout': 2,
+            'contrail.port_pool_size': 2}))
+    try:
+        plugin.start()
+        yield plugin
+    finally:
+        plugin.close()
+
+
+def free_pooled(api, network_id):
+    """uuids of the pooled interfaces of a network no endpoint has."""
+    found = []
+    for vmi in api.objects('virtual-machine-interface'):
+        pairs = (vmi.get('annotations') or {}).get('key_value_pair') or []
+        view = json.loads({p['key']: p['value'] for p in pairs}.get(
+            'opencontrail-net', '{}'))
+        if view.get('pool_of') == network_id:
+            found.append(vmi['uuid'])
+    return sorted(found)
+
+
+def wait_until(what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, what.__doc__
+        time.sleep(0.1)
+
+
+def test_pooled_container_port_matches_contrail(dockerd, pooled_drv, fakes):
+    """docker run on a network with a port pool: the container's port is
+    a pooled interface, its VM linked to this host's virtual-router ahead
+    of time; a restart re-registers it, docker rm removes it, and docker
+    network rm leaves nothing of the pool."""
+    api, agent = fakes
+    vnc = vnc_api.VncApi(api_server_host=api.host,
+                         api_server_port=str(api.port), auth_type='noauth')
+    dockerd.cli('network', 'create', '-d', pooled_drv.name, '--subnet',
+                '192.168.45.0/24', 'net4p')
+    try:
+        nid = json.loads(dockerd.cli('network', 'inspect',
+                                     'net4p').stdout)[0]['Id']
+
+        def full():
+            """the pool filled"""
+            return len(free_pooled(api, nid)) == 2
+        wait_until(full)
+        ready = free_pooled(api, nid)
+        dockerd.cli('run', '-d', '--name', 'cp1', '--net', 'net4p',
+                    'bb:latest', 'sleep', '600')
+        ep = json.loads(dockerd.cli('inspect', 'cp1').stdout)[0][
+            'NetworkSettings']['Networks']['net4p']
+        port = list(agent.ports.values())[0]
+        assert port['id'] in ready
+        vmi = vnc.virtual_machine_interface_read(id=port['id'])
+        vm_uuid = vmi.get_virtual_machine_refs()[0]['uuid']
+        assert port['instance-id'] == vm_uuid
+        assert vm_uuid in linked(vnc, api.vrouter)
+        mac = vmi.get_virtual_machine_interface_mac_addresses(
+            ).mac_address[0]
+        assert port['mac-address'] == mac == ep['MacAddress']
+        assert port['ip-address'] == ep['IPAddress']
+        eth0 = dockerd.cli('exec', 'cp1', 'ip', 'addr', 'show',
+                           'eth0').stdout
+        assert mac in eth0 and '%s/24' % ep['IPAddress'] in eth0
+        wait_until(full)
+        pooled_drv.kill()
+        agent_client.AgentClient(url=agent.url).delete_port(port['id'])
+        pooled_drv.start()
+        assert list(agent.ports.values()) == [port]
+        dockerd.cli('rm', '-f', 'cp1')
+        assert agent.ports == {}
+
+        def gone():
+            """the container's interface and VM deleted"""
+            return (api.get('virtual-machine-interface', port['id']) is None
+                    and api.get('virtual-machine', vm_uuid) is None)
+        wait_until(gone)
+        assert vm_uuid not in linked(vnc, api.vrouter)
+    finally:
+        dockerd.cli('rm', '-f', 'cp1', check=False)
+        dockerd.cli('network', 'rm', 'net4p', check=False)
+    assert api.objects('virtual-machine-interface') == []
+    assert api.objects('virtual-machine') == []
+    assert linked(vnc, api.vrouter) == []
+    assert api.objects('virtual-network') == []

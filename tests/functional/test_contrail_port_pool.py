@@ -67,11 +67,15 @@ def wait_for(what, timeout=20):
         time.sleep(0.05)
 
 
-def filled(fake, net, size=SIZE, host=HOST):
+def filled(drv, fake, net, size=SIZE, host=HOST):
+    """Wait until ``drv`` holds ``size`` free interfaces of ``net`` (its
+    record says so) and they stand; their uuids."""
     def full():
         """the pool filled"""
+        free = [r for r in records(drv, full=True)
+                if r['network'] == net['NetworkID'] and r['state'] == 'free']
         found = pooled(fake, net, host)
-        return found if len(found) == size else None
+        return found if len(free) == size == len(found) else None
     return wait_for(full)
 
 
@@ -81,13 +85,24 @@ def network(drv, n):
     return net
 
 
-def records(drv):
-    """This host's pooled-interface records (what ``status`` reads)."""
+def records(drv, full=False):
+    """This host's pooled-interface records (what ``status`` reads): their
+    file names, or (``full``) what they hold."""
     path = os.path.join(drv.options['state_path'], port_pool.DIRECTORY)
     try:
-        return sorted(os.listdir(path))
+        names = sorted(n for n in os.listdir(path) if n.endswith('.json'))
     except FileNotFoundError:
         return []
+    if not full:
+        return names
+    found = []
+    for name in names:
+        try:
+            with open(os.path.join(path, name)) as f:
+                found.append(json.load(f))
+        except (OSError, ValueError):
+            pass    # Replaced or removed meanwhile.
+    return found
 
 
 def manage(drv, *args):
@@ -108,7 +123,7 @@ def test_a_start_sends_one_request_while_docker_waits(fake,
 
 
 def _one_request(fake, drv, net):
-    ready = filled(fake, net)
+    ready = filled(drv, fake, net)
     assert ready == sorted(ids.pooled_interface_uuid(
         net['NetworkID'], HOST, s) for s in range(SIZE))
     ep = base.ep_body(net, 0, v6=False)
@@ -116,7 +131,7 @@ def _one_request(fake, drv, net):
     status, reply = drv.call('NetworkDriver.CreateEndpoint', ep)
     assert status == 200, reply
     on_path = [r for r in fake.request_ids() if r is not None]
-    assert len(on_path) == 1
+    assert len(on_path) == 1, fake.requests
     taken = ids.pooled_interface_uuid(net['NetworkID'], HOST, 0)
     assert reply == {'Interface': {'MacAddress': ids.mac_from_uuid(taken)}}
     fake.reset_requests()
@@ -128,7 +143,7 @@ def _one_request(fake, drv, net):
     assert iip['instance_ip_address'] == '10.0.41.2'
     assert [r['uuid'] for r in iip['virtual_machine_interface_refs']] == [
         taken]
-    filled(fake, net)
+    filled(drv, fake, net)
 
     def named():
         """the interface names its endpoint"""
@@ -158,7 +173,7 @@ def _one_request(fake, drv, net):
 
 def test_an_interface_is_never_taken_twice_across_a_kill(fake, drv):
     net = network(drv, 42)
-    filled(fake, net)
+    filled(drv, fake, net)
     first = base.ep_body(net, 0, v6=False)
     reply = drv.ok('NetworkDriver.CreateEndpoint', first)
     drv.kill()
@@ -186,7 +201,7 @@ def test_what_a_pooled_interface_cannot_serve(fake, drv):
     """--mac-address and --driver-opt security groups get an interface of
     their own, named after the endpoint; the pool is left as it was."""
     net = network(drv, 43)
-    ready = filled(fake, net)
+    ready = filled(drv, fake, net)
     ep = base.ep_body(net, 0, v6=False)
     ep['Interface']['MacAddress'] = '02:42:0a:00:2b:09'
     assert drv.ok('NetworkDriver.CreateEndpoint', ep) == {'Interface': {}}
@@ -206,14 +221,14 @@ def test_hosts_keep_pools_of_their_own(fake, driver_factory):
     h2 = pooled_driver(driver_factory, fake, name='h2',
                        host='ocn-pool-h2').start()
     net = network(h1, 44)
-    filled(fake, net)
+    filled(h1, fake, net)
     # h2 serves the network from its first endpoint there on.
     ep = base.ep_body(net, 0, v6=False)
     h2.ok('NetworkDriver.CreateEndpoint', ep)
     vmi = fake.get('virtual-machine-interface',
                    ids.endpoint_uuid(ep['EndpointID']))
     assert vmi is not None and _bound(vmi) == 'ocn-pool-h2'
-    filled(fake, net, host='ocn-pool-h2')
+    filled(h2, fake, net, host='ocn-pool-h2')
     assert len(pooled(fake, net)) == SIZE
     h2.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
     conftest.drained(h2)
@@ -236,8 +251,8 @@ def test_the_audit_reclaims_a_pool_docker_no_longer_has(fake,
                             docker_url=engine.url).start()
         for body in (net, kept):
             drv.ok('NetworkDriver.CreateNetwork', body)
-        filled(fake, net)
-        filled(fake, kept)
+        filled(drv, fake, net)
+        filled(drv, fake, kept)
         drv.stop()
         res = manage(drv, 'audit', '--fix', '--settle', '0')
         assert 'pool-stale: network %s' % net['NetworkID'] in res.stdout, \

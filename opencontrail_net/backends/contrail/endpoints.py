@@ -94,7 +94,7 @@ class Endpoints:
         while taken is not None:
             try:
                 return self._create_pooled(network, endpoint, taken)
-            except vnc_exc.NoIdError:
+            except exception.NotFound:
                 # Its interface was deleted under it: the next one.
                 self.port_pool.discard(endpoint.id)
                 taken = self.port_pool.take(network, endpoint)

@@ -24,6 +24,7 @@ the network here, and with the audit when Docker no longer has it.
 import json
 import os
 import threading
+import time
 
 from oslo_log import log as logging
 from vnc_api import exceptions as vnc_exc
@@ -43,6 +44,10 @@ DIRECTORY = 'contrail-port-pool'
 _SUFFIX = '.json'
 
 MAKING, FREE, TAKEN = 'making', 'free', 'taken'
+
+# Seconds the refill waits after an interface is taken: the rest of that
+# container's start (its Join) has the API client to itself.
+REFILL_AFTER = 0.5
 
 
 class Records:
@@ -130,6 +135,7 @@ class PortPool:
         self._failures = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._quiet_until = 0.0
         self._loaded = False
         self._thread = None
         # A network's pool emptied: its making waits for this.
@@ -206,6 +212,7 @@ class PortPool:
                 free.insert(0, rec)
                 return None
             self._taken[endpoint.id] = rec
+            self._quiet_until = time.monotonic() + REFILL_AFTER
             self._cond.notify_all()
         LOG.debug('Endpoint %s takes pooled interface %s', endpoint.id,
                   rec['vmi'])
@@ -295,8 +302,8 @@ class PortPool:
         while True:
             with self._cond:
                 work = self._next()
-                while work is None and not self._stopping:
-                    self._cond.wait()
+                while not isinstance(work, tuple) and not self._stopping:
+                    self._cond.wait(work)
                     work = self._next()
                 if self._stopping:
                     return
@@ -309,12 +316,16 @@ class PortPool:
                     self._cond.wait(delete_worker.backoff(self._failures))
 
     def _next(self):
-        """What to do next, under ``_cond``: a note, then one making."""
+        """What to do next, under ``_cond``: a note, then one making; or
+        the seconds to wait (None: until woken)."""
         if self._notes:
             endpoint_id = next(iter(self._notes))
             return self._note, self._notes.pop(endpoint_id)
         for network_id, network in self._wanted.items():
             if len(self._free.get(network_id, ())) < self.size:
+                quiet = self._quiet_until - time.monotonic()
+                if quiet > 0:
+                    return quiet
                 return self._make, network
         return None
 
@@ -359,7 +370,7 @@ class PortPool:
                                            'ADD')
                             made.ref('virtual-router', vrouter,
                                      'virtual-machine', vm.uuid)
-            except vnc_exc.NoIdError as exc:
+            except exception.NotFound as exc:
                 self._forget_record(rec)
                 # Its network is gone (deleted on another host): no pool.
                 LOG.info('Port pool of network %s: not filled, %s',
