@@ -262,3 +262,71 @@ def test_the_audit_reclaims_a_pool_docker_no_longer_has(fake,
         drv.start()
         drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': kept['NetworkID']})
         assert pooled(fake, kept) == []
+
+
+def test_a_failed_start_gives_its_interface_back(fake, drv):
+    """An address someone else holds fails CreateEndpoint: the interface
+    it took is free again, the next start takes it."""
+    from vnc_api import vnc_api
+    from tests import contrail_target
+    net = network(drv, 47)
+    filled(drv, fake, net)
+    vnc = contrail_target.vnc_client(fake)
+    vn = vnc.virtual_network_read(id=ids.network_uuid(net['NetworkID']))
+    other = vnc_api.InstanceIp('someone-elses-ip-' + contrail_target.RUN,
+                               instance_ip_address='10.0.47.2')
+    other.set_virtual_network(vn)
+    vnc.instance_ip_create(other)
+    try:
+        status, reply = drv.call('NetworkDriver.CreateEndpoint',
+                                 base.ep_body(net, 0, v6=False))
+        assert status == 409 and '10.0.47.2' in reply['Err'], reply
+        assert sorted(r['state'] for r in records(drv, full=True)) == [
+            'free'] * SIZE
+        ep = base.ep_body(net, 1, v6=False)
+        reply = drv.ok('NetworkDriver.CreateEndpoint', ep)
+        assert reply['Interface']['MacAddress'] == ids.mac_from_uuid(
+            ids.pooled_interface_uuid(net['NetworkID'], HOST, 0))
+        drv.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
+        conftest.drained(drv)
+    finally:
+        vnc.instance_ip_delete(id=other.uuid)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+    assert records(drv) == []
+
+
+def test_a_making_cut_off_is_undone_at_the_next_start(fake, drv):
+    """A driver killed while it made a pooled interface: the next start
+    deletes what stands of it, and never hands it out."""
+    net = network(drv, 48)
+    filled(drv, fake, net)
+    drv.stop()
+    cut = ids.pooled_interface_uuid(net['NetworkID'], HOST, 1)
+    path = os.path.join(drv.options['state_path'], port_pool.DIRECTORY,
+                        cut + '.json')
+    with open(path) as f:
+        rec = json.load(f)
+    with open(path, 'w') as f:
+        json.dump(dict(rec, state='making'), f)
+    drv.start()
+
+    def undone():
+        """the cut-off interface and its VM deleted"""
+        return (fake.get('virtual-machine-interface', cut) is None and
+                fake.get('virtual-machine', rec['vm']) is None and
+                cut + '.json' not in records(drv))
+    wait_for(undone)
+    taken = []
+    for m in range(2):
+        ep = base.ep_body(net, m, v6=False)
+        reply = drv.ok('NetworkDriver.CreateEndpoint', ep)
+        taken.append(reply['Interface']['MacAddress'])
+        drv.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
+    assert ids.mac_from_uuid(cut) not in taken
+    assert taken[0] == ids.mac_from_uuid(
+        ids.pooled_interface_uuid(net['NetworkID'], HOST, 0))
+    conftest.drained(drv)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+    assert records(drv) == []

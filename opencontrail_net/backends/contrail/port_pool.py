@@ -390,8 +390,8 @@ class PortPool:
                 if network.id in self._wanted:
                     self._free.setdefault(network.id, []).append(rec)
                     return
-            # Docker deleted the network meanwhile.
-        self._delete(rec)
+            # Docker deleted the network meanwhile: its delete waits.
+            self._delete(rec)
 
     def _forget_record(self, rec):
         try:
