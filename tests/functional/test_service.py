@@ -166,8 +166,11 @@ def test_waiting_answers_keep_threads_for_other_calls(driver_factory):
         thread.join(30)
     times = sorted(answered.values())
     assert len(times) == 24
-    # 24 answers 100 ms apart: 2.3 s from the first to the last.
-    assert times[-1] - times[0] >= 2.2
+    # 24 answers 100 ms apart: 2.3 s from the first to the last, as the
+    # client threads note them (a busy machine delays a thread's note by
+    # up to a tenth of a second or so; answers not spaced would all come
+    # within a few ms).
+    assert times[-1] - times[0] >= 2.0
     assert waited < 0.8, 'a call waited %.2f s behind the burst' % waited
     assert settle(lambda: threads_of(drv.proc) <= before + 1)
     assert 'answering them 100 ms apart' in drv.log_text()
