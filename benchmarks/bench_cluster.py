@@ -65,7 +65,8 @@ CALLS = cluster_report.CALLS
 class Host(driverproc.DriverProcess):
     """One host: a driver process with its own host name, socket, state."""
 
-    def __init__(self, workdir, name, api, project, pythonpath, spacing):
+    def __init__(self, workdir, name, api, project, pythonpath, spacing,
+                 pool_size=0):
         os.makedirs(workdir)
         super().__init__(
             workdir, os.path.join(workdir, 's.sock'), backend='contrail',
@@ -74,7 +75,8 @@ class Host(driverproc.DriverProcess):
                 'contrail.api_server': api.host,
                 'contrail.api_port': api.port,
                 'contrail.auth_type': 'noauth',
-                'contrail.project': project})
+                'contrail.project': project,
+                'contrail.port_pool_size': pool_size})
         self.pythonpath = pythonpath
 
     def command(self):
@@ -197,7 +199,8 @@ def run_hosts(n, ctx):
     layout = Layout(ctx.token, n, ctx.args.network == 'shared')
     hosts = [Host(os.path.join(ctx.workdir, 'n%d-h%d' % (n, i)),
                   'bench-%s-h%d' % (ctx.token, i), ctx.proxy, ctx.project,
-                  ctx.pythonpath, ctx.args.delete_spacing_ms)
+                  ctx.pythonpath, ctx.args.delete_spacing_ms,
+                  ctx.args.port_pool_size)
              for i in range(n)]
     result = {'hosts': n, 'pids': []}
     created = []
@@ -336,6 +339,8 @@ def parse(argv):
     p.add_argument('--delete-spacing-ms', type=int, default=0,
                    help="the drivers' delete_spacing_ms: one container "
                    'after the other is a burst to it, so 0, off')
+    p.add_argument('--port-pool-size', type=int, default=0,
+                   help="the drivers' [contrail] port_pool_size (0: none)")
     p.add_argument('--plot', help='write a PNG plot here')
     p.add_argument('--table', help='write the markdown table here')
     p.add_argument('--json', help='write the results as JSON here')
@@ -366,6 +371,7 @@ def main(argv=None):
         report = {'server': ('Tungsten Fabric API server at %s' % args.api
                              if args.api else 'the fake API server'),
                   'network': args.network, 'duration': args.duration,
+                  'port_pool_size': args.port_pool_size,
                   'machine': cluster_report.machine(), 'results': [],
                   'workdir': workdir}
         for n in [int(x) for x in args.hosts.split(',')]:

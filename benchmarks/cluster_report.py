@@ -49,10 +49,12 @@ def table(report):
              ['API requests / start', 'errors', 'ceiling requests/s',
               'efficiency', 'drivers PSS MiB (per host)', 'start-up s',
               'load', 'CPU ms / start'])
-    lines = ['Server: %s; %s networks; %g s per N; machine: %s.' % (
-        report['server'], report['network'], report['duration'],
-        report['machine']), '',
-        '| ' + ' | '.join(heads) + ' |', '|' + '---|' * len(heads)]
+    said = 'Server: %s; %s networks; %g s per N; port pool %d; ' \
+        'machine: %s.' % (report['server'], report['network'],
+                          report['duration'], report.get('port_pool_size', 0),
+                          report['machine'])
+    lines = [said, '', '| ' + ' | '.join(heads) + ' |',
+             '|' + '---|' * len(heads)]
     lines += [_row(r) for r in report['results']]
     return '\n'.join(lines) + '\n'
 
