@@ -330,3 +330,45 @@ def test_a_making_cut_off_is_undone_at_the_next_start(fake, drv):
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
     assert base.snapshot(fake) == {t: [] for t in base.TYPES}
     assert records(drv) == []
+
+
+def test_killed_before_the_interface_names_its_endpoint(fake, drv,
+                                                        namespaces):
+    """kill -9 after Join, before the pooled interface's annotation names
+    its endpoint (the API was away): the next start finds the container's
+    endpoint by this host's record alone, and shows it as before."""
+    from tests.functional.test_contrail_shared import move_container_end
+    net = network(drv, 49)
+    filled(drv, fake, net)
+    ep = base.ep_body(net, 0, v6=False)
+    drv.ok('NetworkDriver.CreateEndpoint', ep)
+    fake.set_down(True)
+    try:
+        move_container_end(drv.ok('NetworkDriver.Join', base.join_body(ep)),
+                           namespaces.add())
+        shown = drv.ok('NetworkDriver.EndpointOperInfo', base.ids_of(ep))
+        drv.kill()
+    finally:
+        fake.set_down(False)
+    assert shown['Value']['host_if']
+    taken = ids.pooled_interface_uuid(net['NetworkID'], HOST, 0)
+    assert 'endpoint' not in json.loads(_annotation(fake.get(
+        'virtual-machine-interface', taken)))
+    # A start may look at this host's endpoints before it writes the
+    # owed annotation: here it never writes it (the record says written),
+    # so the look has only the record to go by.
+    path = os.path.join(drv.options['state_path'], port_pool.DIRECTORY,
+                        taken + '.json')
+    with open(path) as f:
+        rec = json.load(f)
+    with open(path, 'w') as f:
+        json.dump(dict(rec, noted=True), f)
+    drv.start()
+    assert drv.ok('NetworkDriver.EndpointOperInfo',
+                  base.ids_of(ep)) == shown
+    drv.ok('NetworkDriver.Leave', base.ids_of(ep))
+    drv.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
+    conftest.drained(drv)
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+    assert base.snapshot(fake) == {t: [] for t in base.TYPES}
+    assert records(drv) == []

@@ -86,7 +86,8 @@ class ContrailBackend(base.Backend):
         self.inventory = inventory.Inventory(self.ctx, self.networks,
                                              records, self.vrouter,
                                              self.pending,
-                                             self.endpoints.vmi_uuid)
+                                             self.endpoints.vmi_uuid,
+                                             self.endpoints.pooled)
 
     # Start and stop ---------------------------------------------------
 

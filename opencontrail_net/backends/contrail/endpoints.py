@@ -203,7 +203,7 @@ class Endpoints:
         taken = self.port_pool.taken(endpoint_id)
         if taken is not None and not taken.get('noted'):
             # Its interface does not name it yet: this host's record does.
-            return self._pooled_endpoint(network, endpoint_id, taken)
+            return self._pooled_endpoint(network.id, endpoint_id, taken)
         try:
             vmi = api.virtual_machine_interface_read(
                 id=self.vmi_uuid(endpoint_id))
@@ -215,12 +215,21 @@ class Endpoints:
         self.records.of_vmi(vmi)
         return ep
 
+    def pooled(self, vmi_uuid):
+        """The joined endpoint this host's record says has the pooled
+        interface ``vmi_uuid``, or None."""
+        taken = self.port_pool.taken_interface(vmi_uuid)
+        if taken is None or not taken.get('sandbox'):
+            return None
+        return self._pooled_endpoint(taken['network'], taken['endpoint'],
+                                     taken)
+
     @staticmethod
-    def _pooled_endpoint(network, endpoint_id, taken):
+    def _pooled_endpoint(network_id, endpoint_id, taken):
         view = taken.get('view') or {}
         joined = taken.get('sandbox')
         return model.Endpoint(
-            id=endpoint_id, network_id=network.id, mac=taken['mac'],
+            id=endpoint_id, network_id=network_id, mac=taken['mac'],
             ipv4=view.get('ipv4'), ipv6=view.get('ipv6'),
             ports=bool(view.get('ports')), host=taken['host'],
             uuid=taken['vmi'], sandbox=joined,

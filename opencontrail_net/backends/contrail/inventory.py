@@ -24,9 +24,12 @@ class Inventory:
     """This host's endpoints and networks, as Contrail holds them."""
 
     def __init__(self, ctx, networks, records, vrouter, pending,
-                 vmi_uuid):
+                 vmi_uuid, pooled):
         self.ctx = ctx
+        # Endpoint ID → its interface's uuid; interface uuid → the
+        # endpoint this host's record says has that pooled interface.
         self.vmi_uuid = vmi_uuid
+        self.pooled = pooled
         self.networks = networks
         self.records = records
         self.vrouter = vrouter
@@ -46,13 +49,18 @@ class Inventory:
             if (not objects.is_ours(vmi) or bound.get('host_id') != host or
                     not vmi.get_virtual_machine_refs()):
                 continue
-            nid = view.get('network_id')
+            taken = self.pooled(vmi.uuid) if view.get('pool_of') else None
+            if taken is not None:
+                # Joined, and killed before its interface named it.
+                nid = taken.network_id
+            else:
+                nid = view.get('network_id')
             if nid not in networks:
                 try:
                     networks[nid] = self.networks.get(nid)
                 except exception.NetworkNotFound:
                     continue
-            result.append((networks[nid],
+            result.append((networks[nid], taken or
                            objects.endpoint_from_vmi(vmi, nid)))
             self.records.of_vmi(vmi)
         return result

@@ -233,6 +233,15 @@ class PortPool:
         """The record of the interface ``endpoint_id`` took, or None."""
         return self._taken.get(endpoint_id)
 
+    def taken_interface(self, vmi_uuid):
+        """The record of the taken interface ``vmi_uuid``, or None."""
+        self._load()
+        with self._cond:
+            for rec in self._taken.values():
+                if rec['vmi'] == vmi_uuid:
+                    return rec
+        return None
+
     def joined(self, endpoint, sandbox):
         """Name the endpoint (and its sandbox) on its interface and VM,
         after Docker has its answer."""
