@@ -344,7 +344,7 @@ class PortPool:
         except Exception as exc:
             log = LOG.warning if self._failures % 10 == 0 else LOG.debug
             log('Port pool: %s failed: %s', step.__name__.strip('_'), exc)
-            if step is self._note:
+            if step == self._note:
                 with self._cond:
                     if arg['endpoint'] in self._taken:
                         self._notes.setdefault(arg['endpoint'], arg)
