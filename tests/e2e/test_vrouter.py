@@ -34,21 +34,27 @@ def fakes():
     shutil.rmtree(ports_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope='module')
-def drv(dockerd, fakes):
+def vrouter_plugin(fakes, prefix, **options):
+    """A started driver plugin on the vrouter port driver, against the
+    fakes; closed when the generator ends."""
     api, agent = fakes
-    name = 'ocnv' + ids.short_hash(str(time.time()), 6)
     plugin = plugin_mod.DockerPlugin(
-        name, backend='contrail', port_driver='vrouter',
-        host=contrail_target.HOST, **contrail_target.driver_options(api, **{
+        prefix + ids.short_hash(str(time.time()), 6), backend='contrail',
+        port_driver='vrouter', host=contrail_target.HOST,
+        **contrail_target.driver_options(api, **dict({
             'vrouter.agent_url': agent.url,
             'vrouter.ports_dir': agent.ports_dir,
-            'vrouter.port_ready_timeout': 2}))
+            'vrouter.port_ready_timeout': 2}, **options)))
     try:
         plugin.start()
         yield plugin
     finally:
         plugin.close()
+
+
+@pytest.fixture(scope='module')
+def drv(dockerd, fakes):
+    yield from vrouter_plugin(fakes, 'ocnv')
 
 
 def vmi_host(vmi):
@@ -126,20 +132,7 @@ def test_container_port_matches_contrail(dockerd, drv, fakes):
 @pytest.fixture(scope='module')
 def pooled_drv(dockerd, fakes):
     """The same driver with a port pool of 2 per network."""
-    api, agent = fakes
-    name = 'ocnp' + ids.short_hash(str(time.time()), 6)
-    plugin = plugin_mod.DockerPlugin(
-        name, backend='contrail', port_driver='vrouter',
-        host=contrail_target.HOST, **contrail_target.driver_options(api, **{
-            'vrouter.agent_url': agent.url,
-            'vrouter.ports_dir': agent.ports_dir,
-            'vrouter.port_ready_timeout': 2,
-            'contrail.port_pool_size': 2}))
-    try:
-        plugin.start()
-        yield plugin
-    finally:
-        plugin.close()
+    yield from vrouter_plugin(fakes, 'ocnp', **{'contrail.port_pool_size': 2})
 
 
 def free_pooled(api, network_id):

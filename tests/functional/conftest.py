@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -104,3 +106,10 @@ def drained(drv, timeout=20):
         assert time.monotonic() < deadline, (queued_deletes(drv),
                                              drv.log_tail())
         time.sleep(0.02)
+
+
+def manage(drv, *args):
+    """``opencontrail-net-manage ARGS`` on ``drv``'s configuration."""
+    cmd = [sys.executable, '-m', 'opencontrail_net.cmd.manage',
+           '--config-file', drv.config_path] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -185,17 +185,24 @@ def test_changed_network_is_a_conflict(fake, drv):
     assert status == 409 and net['NetworkID'] in reply['Err']
 
 
-def test_address_taken_in_contrail(fake, drv):
-    """An address a non-Docker workload holds is refused, untouched."""
+def someone_elses_address(fake, net, address):
+    """An instance-ip of ``address`` in ``net``'s virtual-network that a
+    non-Docker workload holds; its uuid (the caller deletes it)."""
     from vnc_api import vnc_api
-    net = net_body(4, v6=False)
-    drv.ok('NetworkDriver.CreateNetwork', net)
     vnc = contrail_target.vnc_client(fake)
     vn = vnc.virtual_network_read(id=ids.network_uuid(net['NetworkID']))
     other = vnc_api.InstanceIp('someone-elses-ip-' + contrail_target.RUN,
-                               instance_ip_address='10.0.4.2')
+                               instance_ip_address=address)
     other.set_virtual_network(vn)
     vnc.instance_ip_create(other)
+    return other.uuid
+
+
+def test_address_taken_in_contrail(fake, drv):
+    """An address a non-Docker workload holds is refused, untouched."""
+    net = net_body(4, v6=False)
+    drv.ok('NetworkDriver.CreateNetwork', net)
+    someone_elses_address(fake, net, '10.0.4.2')
     before = snapshot(fake)
     status, reply = drv.call('NetworkDriver.CreateEndpoint',
                              ep_body(net, 0, v6=False))

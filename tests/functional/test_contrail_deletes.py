@@ -9,8 +9,6 @@ delete while it waits.
 """
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -25,6 +23,7 @@ from tests.functional import test_contrail_backend as base
 contrail_driver = conftest.contrail_driver
 drained = conftest.drained
 queued_deletes = conftest.queued_deletes
+manage = conftest.manage
 
 
 # Endpoint ID -> the uuid of its container's VM, noted at Join.
@@ -86,12 +85,6 @@ def test_delete_endpoint_answers_with_the_api_down(fake, drv):
     drained(drv)
     assert endpoint_objects(fake, ep) == []
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
-
-
-def manage(drv, *args):
-    cmd = [sys.executable, '-m', 'opencontrail_net.cmd.manage',
-           '--config-file', drv.config_path] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
 def test_killed_after_the_answer_the_next_start_deletes(fake,

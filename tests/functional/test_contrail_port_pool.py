@@ -12,19 +12,19 @@ Run on the fake and on the real server (``OCN_CONTRAIL_API``).
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from opencontrail_net.backends.contrail import port_pool
 from opencontrail_net import ids
+from tests import contrail_target
 from tests import fake_engine
 from tests.functional import conftest
 from tests.functional import test_contrail_backend as base
 
 SIZE = 2
+manage = conftest.manage
 HOST = 'ocn-pool-h1'
 
 
@@ -87,28 +87,9 @@ def network(drv, n):
 
 def records(drv, full=False):
     """This host's pooled-interface records (what ``status`` reads): their
-    file names, or (``full``) what they hold."""
-    path = os.path.join(drv.options['state_path'], port_pool.DIRECTORY)
-    try:
-        names = sorted(n for n in os.listdir(path) if n.endswith('.json'))
-    except FileNotFoundError:
-        return []
-    if not full:
-        return names
-    found = []
-    for name in names:
-        try:
-            with open(os.path.join(path, name)) as f:
-                found.append(json.load(f))
-        except (OSError, ValueError):
-            pass    # Replaced or removed meanwhile.
-    return found
-
-
-def manage(drv, *args):
-    cmd = [sys.executable, '-m', 'opencontrail_net.cmd.manage',
-           '--config-file', drv.config_path] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    interface uuids, or (``full``) what they hold."""
+    found = port_pool.records(drv.options['state_path']).entries()
+    return [rec if full else vmi for vmi, rec in found]
 
 
 def test_a_start_sends_one_request_while_docker_waits(fake,
@@ -267,16 +248,9 @@ def test_the_audit_reclaims_a_pool_docker_no_longer_has(fake,
 def test_a_failed_start_gives_its_interface_back(fake, drv):
     """An address someone else holds fails CreateEndpoint: the interface
     it took is free again, the next start takes it."""
-    from vnc_api import vnc_api
-    from tests import contrail_target
     net = network(drv, 47)
     filled(drv, fake, net)
-    vnc = contrail_target.vnc_client(fake)
-    vn = vnc.virtual_network_read(id=ids.network_uuid(net['NetworkID']))
-    other = vnc_api.InstanceIp('someone-elses-ip-' + contrail_target.RUN,
-                               instance_ip_address='10.0.47.2')
-    other.set_virtual_network(vn)
-    vnc.instance_ip_create(other)
+    other = base.someone_elses_address(fake, net, '10.0.47.2')
     try:
         status, reply = drv.call('NetworkDriver.CreateEndpoint',
                                  base.ep_body(net, 0, v6=False))
@@ -290,7 +264,7 @@ def test_a_failed_start_gives_its_interface_back(fake, drv):
         drv.ok('NetworkDriver.DeleteEndpoint', base.ids_of(ep))
         conftest.drained(drv)
     finally:
-        vnc.instance_ip_delete(id=other.uuid)
+        contrail_target.vnc_client(fake).instance_ip_delete(id=other)
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
     assert base.snapshot(fake) == {t: [] for t in base.TYPES}
     assert records(drv) == []
@@ -315,7 +289,7 @@ def test_a_making_cut_off_is_undone_at_the_next_start(fake, drv):
         """the cut-off interface and its VM deleted"""
         return (fake.get('virtual-machine-interface', cut) is None and
                 fake.get('virtual-machine', rec['vm']) is None and
-                cut + '.json' not in records(drv))
+                cut not in records(drv))
     wait_for(undone)
     taken = []
     for m in range(2):

@@ -5,14 +5,13 @@ moment as another: they must end with exactly one network, or none.
 """
 
 import concurrent.futures
-import subprocess
-import sys
 import uuid
 
 from opencontrail_net import ids
 from tests import fake_engine
 from tests.functional.conftest import contrail_driver
 from tests.functional.conftest import drained
+from tests.functional.conftest import manage
 
 
 def network_body(nid):
@@ -158,9 +157,3 @@ def test_audit_leaves_other_hosts_endpoints(driver_factory, fake):
         res = manage(h1, 'audit', '--fix', '--settle', '0')
         assert 'deleted network %s' % gone in res.stdout, res.stdout
         assert vns(fake, gone) == [] and len(vns(fake, kept)) == 1
-
-
-def manage(drv, *args):
-    cmd = [sys.executable, '-m', 'opencontrail_net.cmd.manage',
-           '--config-file', drv.config_path] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -41,9 +41,9 @@ def test_what_a_pooled_interface_serves():
 
 def test_records_survive_a_new_process(tmp_path):
     rec = dict(port_pool.record(network(), 'h1', 0), state=port_pool.FREE)
-    port_pool.Records(str(tmp_path)).write(rec)
+    port_pool.records(str(tmp_path)).write(rec)
     # Another host's record and a torn file are not taken up.
-    port_pool.Records(str(tmp_path)).write(dict(
+    port_pool.records(str(tmp_path)).write(dict(
         port_pool.record(network(), 'h2', 0), state=port_pool.FREE))
     with open(os.path.join(str(tmp_path), port_pool.DIRECTORY,
                            'torn.json'), 'w') as f:
@@ -67,7 +67,7 @@ def test_records_survive_a_new_process(tmp_path):
 
 def test_no_pool_takes_nothing(tmp_path):
     rec = dict(port_pool.record(network(), 'h1', 0), state=port_pool.FREE)
-    port_pool.Records(str(tmp_path)).write(rec)
+    port_pool.records(str(tmp_path)).write(rec)
     off = pool(tmp_path, size=0)
     off.start()
     try:
@@ -145,7 +145,7 @@ def test_a_network_gone_is_no_longer_filled(tmp_path):
     p._make(p._wanted[NET])
     # What it knew of the network is forgotten, its records too.
     assert p._wanted == {} and p.state() == {}
-    assert port_pool.Records(str(tmp_path)).entries() == []
+    assert port_pool.records(str(tmp_path)).entries() == []
 
 
 def test_a_failed_making_leaves_no_record_and_is_tried_again(tmp_path):
@@ -154,7 +154,7 @@ def test_a_failed_making_leaves_no_record_and_is_tried_again(tmp_path):
     ctx.calls.virtual_machine_interface_create.side_effect = \
         RuntimeError('500')
     assert not p._attempt(p._make, p._wanted[NET])
-    assert port_pool.Records(str(tmp_path)).entries() == []
+    assert port_pool.records(str(tmp_path)).entries() == []
     assert NET in p._wanted
     # The VM it made went again.
     ctx.calls.virtual_machine_delete.assert_called_once()
@@ -200,7 +200,7 @@ def test_a_taken_interface_gone_is_forgotten(tmp_path):
     p.take(network(), endpoint())
     p.discard(endpoint().id)
     assert p.taken(endpoint().id) is None
-    assert port_pool.Records(str(tmp_path)).entries() == []
+    assert port_pool.records(str(tmp_path)).entries() == []
 
 
 def test_no_record_no_interface(tmp_path):

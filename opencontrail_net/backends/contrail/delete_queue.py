@@ -9,21 +9,21 @@ its next start. It is this host's alone (``state_path`` is local): no
 other host ever reads it, so no other host deletes this host's
 endpoints from it.
 
-A file is written whole under a temporary name and renamed into place:
-a reader (the worker, ``opencontrail-net-manage status``) sees an entry
-whole or not at all.
+The files are :class:`~.record_files.RecordFiles`: a reader (the
+worker, ``opencontrail-net-manage status``) sees an entry whole or not
+at all.
 """
 
-import json
 import os
 import time
 
 from oslo_log import log as logging
 
+from opencontrail_net.backends.contrail import record_files
+
 LOG = logging.getLogger(__name__)
 
 DIRECTORY = 'contrail-deletes'
-_SUFFIX = '.json'
 
 
 def directory(state_path):
@@ -39,57 +39,22 @@ def entry(endpoint_id, network_id, host, parts=None):
             'queued': time.time(), 'parts': parts}
 
 
-class DeleteQueue:
+class DeleteQueue(record_files.RecordFiles):
     """The files of the queued deletes, by endpoint ID."""
 
     def __init__(self, state_path):
-        self.path = directory(state_path)
-
-    def _file(self, endpoint_id):
-        return os.path.join(self.path, endpoint_id + _SUFFIX)
-
-    def write(self, item):
-        """Record ``item`` (an :func:`entry`), replacing any of its
-        endpoint."""
-        os.makedirs(self.path, mode=0o700, exist_ok=True)
-        final = self._file(item['endpoint'])
-        tmp = '%s.%d.tmp' % (final, os.getpid())
-        with open(tmp, 'w') as f:
-            json.dump(item, f, sort_keys=True)
-        os.replace(tmp, final)
-
-    def remove(self, endpoint_id):
-        try:
-            os.unlink(self._file(endpoint_id))
-        except FileNotFoundError:
-            pass
+        super().__init__(directory(state_path), 'endpoint', 'Queued delete')
 
     def entries(self):
         """Every queued delete, oldest first. An unreadable file is
         logged and left for the operator."""
-        try:
-            names = os.listdir(self.path)
-        except FileNotFoundError:
-            return []
         found = []
-        for name in names:
-            if not name.endswith(_SUFFIX):
-                continue
-            path = os.path.join(self.path, name)
-            try:
-                with open(path) as f:
-                    item = json.load(f)
-            except FileNotFoundError:
-                continue    # Done meanwhile.
-            except (OSError, ValueError) as exc:
-                LOG.error('Queued delete %s cannot be read, left as it '
-                          'is: %s', path, exc)
-                continue
+        for endpoint_id, item in super().entries():
             if not isinstance(item, dict) or \
-                    item.get('endpoint') != name[:-len(_SUFFIX)] or \
+                    item.get('endpoint') != endpoint_id or \
                     not isinstance(item.get('network'), str):
                 LOG.error('Queued delete %s is not one, left as it is: %r',
-                          path, item)
+                          self._file(endpoint_id), item)
                 continue
             found.append(item)
         return sorted(found, key=lambda i: (i.get('queued') or 0,

@@ -21,7 +21,6 @@ say whose they are. A taken interface goes with its endpoint (see
 the network here, and with the audit when Docker no longer has it.
 """
 
-import json
 import os
 import threading
 import time
@@ -34,6 +33,7 @@ from opencontrail_net.backends.contrail import cleanup
 from opencontrail_net.backends.contrail import context
 from opencontrail_net.backends.contrail import delete_worker
 from opencontrail_net.backends.contrail import objects
+from opencontrail_net.backends.contrail import record_files
 from opencontrail_net.backends.contrail import undo
 from opencontrail_net import exception
 from opencontrail_net import ids
@@ -41,7 +41,6 @@ from opencontrail_net import ids
 LOG = logging.getLogger(__name__)
 
 DIRECTORY = 'contrail-port-pool'
-_SUFFIX = '.json'
 
 MAKING, FREE, TAKEN = 'making', 'free', 'taken'
 
@@ -50,45 +49,10 @@ MAKING, FREE, TAKEN = 'making', 'free', 'taken'
 REFILL_AFTER = 0.5
 
 
-class Records:
+def records(state_path):
     """The files of this host's pooled interfaces, by interface uuid."""
-
-    def __init__(self, state_path):
-        self.path = os.path.join(state_path, DIRECTORY)
-
-    def _file(self, vmi):
-        return os.path.join(self.path, vmi + _SUFFIX)
-
-    def write(self, record):
-        os.makedirs(self.path, mode=0o700, exist_ok=True)
-        final = self._file(record['vmi'])
-        tmp = '%s.%d.tmp' % (final, os.getpid())
-        with open(tmp, 'w') as f:
-            json.dump(record, f, sort_keys=True)
-        os.replace(tmp, final)
-
-    def remove(self, vmi):
-        try:
-            os.unlink(self._file(vmi))
-        except FileNotFoundError:
-            pass
-
-    def entries(self):
-        try:
-            names = sorted(os.listdir(self.path))
-        except FileNotFoundError:
-            return []
-        found = []
-        for name in names:
-            if not name.endswith(_SUFFIX):
-                continue
-            try:
-                with open(os.path.join(self.path, name)) as f:
-                    found.append(json.load(f))
-            except (OSError, ValueError) as exc:
-                LOG.error('Unreadable pooled-interface record %s: %s',
-                          name, exc)
-        return found
+    return record_files.RecordFiles(os.path.join(state_path, DIRECTORY),
+                                    'vmi', 'Pooled-interface record')
 
 
 def record(network, host, slot):
@@ -125,7 +89,7 @@ class PortPool:
         self.ctx = ctx
         self.size = size
         self.vrouter = vrouter
-        self.records = Records(state_path)
+        self.records = records(state_path)
         self._free = {}
         self._taken = {}
         self._wanted = {}
@@ -160,7 +124,7 @@ class PortPool:
             if self._loaded:
                 return
             self._loaded = True
-        for rec in self.records.entries():
+        for _vmi, rec in self.records.entries():
             if rec.get('host') != self.ctx.host:
                 continue
             net = rec['network']
