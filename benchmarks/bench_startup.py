@@ -6,7 +6,9 @@ its own, the baseline run through the same ``ip netns exec``:
 
 (a) Cold start: from exec of ``opencontrail-net-driver --config-file``
     to the socket answering ``Plugin.Activate``, and to "Serving" in the
-    log.
+    log: the start behind the socket is over, and no call waits for it
+    any more (the port driver's netlink library, the sweep and the
+    resync).
 (b) Restart after ``kill -9`` while busy: a driver with one network and
     a few joined endpoints, clients sending endpoint lifecycles, is
     killed with SIGKILL; a new one is exec'ed at once (stale socket,
@@ -15,8 +17,9 @@ its own, the baseline run through the same ``ip netns exec``:
 
 Each row: median and p90 of ``--runs``, in ms of wall-clock time, and
 the median CPU time (user + system) the process's main thread had used
-by then, which a busy machine changes less (the main thread does all of
-the start; what starts once serving runs in threads of its own). The
+by then, which a busy machine changes less (the main thread does all
+that comes before the socket; the rest of the start, and what runs
+once serving, are threads of their own). The
 driver runs with its bytecode written (an untimed first start writes
 it, as an installed package has it), also where
 ``PYTHONDONTWRITEBYTECODE`` is set. Run as root from the
@@ -94,7 +97,7 @@ class Started:
     def _serving(self):
         with open(self.log_path) as f:
             f.seek(self.log_start)
-            return 'Serving ' in f.read()
+            return driverproc.started(f.read())
 
     def wait(self, timeout=30):
         """(seconds to Plugin.Activate, seconds to "Serving"), from t0."""

@@ -35,6 +35,11 @@ class EmptyRequest(InvalidRequest):
                'command again')
 
 
+class NotStarted(OpenContrailNetError):
+    msg_fmt = '%(call)s was not served: the driver %(reason)s'
+    code = 503
+
+
 class InvalidOption(InvalidRequest):
     msg_fmt = 'invalid value %(value)r for option %(key)s: %(reason)s'
 

@@ -3,26 +3,56 @@
 Small functions; NetlinkError becomes PortError so callers see one kind of
 failure. Each server thread keeps one IPRoute socket: opening one costs
 more than the request it serves.
+
+pyroute2 is loaded by :func:`load`, not at import: it loads every netlink
+family it knows (about 0.1 s), which the driver's socket need not wait
+for. The service loads it in its start, before any call may use it.
 """
 
 import contextlib
 import errno
 import functools
+import importlib.util
 import ipaddress
 import os
 import socket
+import sys
 import threading
 
 from oslo_log import log as logging
-from pyroute2 import IPRoute
-from pyroute2 import netns
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 from opencontrail_net import exception
 from opencontrail_net import sysctl
 
 LOG = logging.getLogger(__name__)
+
+
+def _lazy(name):
+    """``name``, executed at its first attribute read (importlib's
+    LazyLoader). That first read must come from one thread: the service
+    makes it in its start, through :func:`load`."""
+    found = sys.modules.get(name)
+    if found is not None:
+        return found
+    spec = importlib.util.find_spec(name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+pyroute2 = _lazy('pyroute2')
+
+
+def load():
+    """Load pyroute2 now; return what it is (for the log)."""
+    return 'pyroute2 %s' % pyroute2.__version__
+
+
+def _nodad():
+    return pyroute2.netlink.rtnl.ifaddrmsg.IFA_F_NODAD
 
 
 _local = threading.local()
@@ -32,10 +62,10 @@ _local = threading.local()
 def _iproute():
     ip = getattr(_local, 'ip', None)
     if ip is None:
-        ip = _local.ip = IPRoute()
+        ip = _local.ip = pyroute2.IPRoute()
     try:
         yield ip
-    except NetlinkError:
+    except pyroute2.NetlinkError:
         raise
     except Exception:
         # A broken socket is not reused.
@@ -49,7 +79,7 @@ def _netlink(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except NetlinkError as exc:
+        except pyroute2.NetlinkError as exc:
             raise exception.PortError(
                 reason='%s%r failed: %s' % (func.__name__, args, exc))
     return wrapper
@@ -64,7 +94,7 @@ def _get(ip, name):
     """The link named ``name``, or None: one netlink round trip."""
     try:
         return ip.link('get', ifname=name)[0]
-    except NetlinkError as exc:
+    except pyroute2.NetlinkError as exc:
         if exc.code == errno.ENODEV:
             return None
         raise
@@ -120,13 +150,13 @@ def create_veth(host_name, peer_name, peer_mac, mtu, alias, master=None,
                     state='up', peer={'ifname': peer_name,
                                       'address': peer_mac, 'mtu': mtu},
                     **extra)
-        except NetlinkError as exc:
+        except pyroute2.NetlinkError as exc:
             if exc.code == errno.EEXIST:
                 return False
             raise
         try:
             ip.link('set', ifname=host_name, ifalias=alias)
-        except NetlinkError:
+        except pyroute2.NetlinkError:
             _delete(ip, host_name)
             raise
     return True
@@ -138,7 +168,7 @@ def _delete(ip, name=None, index=None):
             ip.link('del', ifname=name)
         else:
             ip.link('del', index=index)
-    except NetlinkError as exc:
+    except pyroute2.NetlinkError as exc:
         if exc.code != errno.ENODEV:
             raise
         return False
@@ -202,7 +232,7 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
             try:
                 ip.link('add', ifname=name, kind='bridge', address=mac,
                         mtu=mtu)
-            except NetlinkError as exc:
+            except pyroute2.NetlinkError as exc:
                 if exc.code != errno.EEXIST:
                     raise
             index = _index(ip, name)
@@ -217,7 +247,7 @@ def ensure_bridge(name, mac, mtu, alias, addresses):
                 continue
             kwargs = {}
             if iface.version == 6:
-                kwargs['flags'] = IFA_F_NODAD
+                kwargs['flags'] = _nodad()
             ip.addr('add', index=index, address=key[0], prefixlen=key[1],
                     **kwargs)
         ip.link('set', index=index, state='up')
@@ -319,7 +349,7 @@ def move_into_sandbox(name, sandbox_key, addresses, gateways):
 def _configure_in_sandbox(name, sandbox_key, addresses, gateways, result):
     try:
         result['ifname'] = _configure(name, sandbox_key, addresses, gateways)
-    except NetlinkError as exc:
+    except pyroute2.NetlinkError as exc:
         result['error'] = exception.PortError(
             reason='configuring %s in %s failed: %s' % (
                 name, sandbox_key, exc))
@@ -330,23 +360,23 @@ def _configure_in_sandbox(name, sandbox_key, addresses, gateways, result):
 def _configure(name, sandbox_key, addresses, gateways):
     own = os.open('/proc/thread-self/ns/net', os.O_RDONLY)
     try:
-        netns.setns(sandbox_key, flags=0, fork=False)
+        pyroute2.netns.setns(sandbox_key, flags=0, fork=False)
         try:
             return _configure_here(name, addresses, gateways)
         finally:
-            netns.setns(own, fork=False)
+            pyroute2.netns.setns(own, fork=False)
     finally:
         os.close(own)
 
 
 def _configure_here(name, addresses, gateways):
-    with IPRoute() as ns:
+    with pyroute2.IPRoute() as ns:
         index = _index(ns, name)
         ifname = _first_free_eth(ns)
         ns.link('set', index=index, ifname=ifname)
         for cidr in addresses:
             iface = ipaddress.ip_interface(cidr)
-            kwargs = {'flags': IFA_F_NODAD} if iface.version == 6 else {}
+            kwargs = {'flags': _nodad()} if iface.version == 6 else {}
             ns.addr('add', index=index, address=str(iface.ip),
                     prefixlen=iface.network.prefixlen, **kwargs)
         ns.link('set', index=index, state='up')
@@ -354,7 +384,7 @@ def _configure_here(name, addresses, gateways):
             family = socket.AF_INET6 if ':' in gateway else socket.AF_INET
             try:
                 ns.route('add', family=family, gateway=gateway, oif=index)
-            except NetlinkError as exc:
+            except pyroute2.NetlinkError as exc:
                 if exc.code != errno.EEXIST:
                     raise
     return ifname

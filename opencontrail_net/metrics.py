@@ -171,8 +171,13 @@ class Exporter:
         if isinstance(self.bind, str):
             unix_socket.remove_stale(self.bind)
         app = self._prom.make_wsgi_app(REGISTRY)
-        self._server = wsgi.Server(self.bind, app, numthreads=2)
-        self._server.prepare()
+        server = wsgi.Server(self.bind, app, numthreads=2)
+        try:
+            server.prepare()
+        except OSError as exc:
+            # Another program listens there.
+            raise _bad(self.address, 'cannot listen there: %s' % exc)
+        self._server = server
         if isinstance(self.bind, str):
             os.chmod(self.bind, 0o660)
         self._thread = threading.Thread(target=self._server.serve,

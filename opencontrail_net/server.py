@@ -262,6 +262,11 @@ class _HTTPServer(_cpwsgi_server.CPWSGIServer):
             self._listening.set()
 
 
+def stop():
+    """Stop serving: what SIGTERM does."""
+    cherrypy.engine.exit()
+
+
 def make_app(calls, max_body):
     return App(calls, max_body)
 
@@ -271,9 +276,9 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
     """Serve ``calls`` on ``socket_path`` until SIGTERM or SIGINT.
 
     ``on_ready`` is called once the socket is bound, has its mode and is
-    served; ``on_stop`` when the engine begins to stop; ``on_reload`` at
-    SIGHUP; ``on_pool`` with the server's thread pool (cheroot's
-    ThreadPool) once serving.
+    served (in the main thread: it must not wait); ``on_stop`` when the
+    engine begins to stop; ``on_reload`` at SIGHUP; ``on_pool`` with the
+    server's thread pool (cheroot's ThreadPool) once serving.
     """
     os.makedirs(os.path.dirname(socket_path) or '.', exist_ok=True)
     unix_socket.remove_stale(socket_path)
@@ -324,7 +329,7 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
     os.chmod(socket_path, mode)
     if on_pool is not None:
         on_pool(cherrypy.server.httpserver.requests)
-    LOG.info('Serving %s (mode %s)', socket_path, socket_mode)
+    LOG.info('Listening on %s (mode %s)', socket_path, socket_mode)
     if on_ready is not None:
         on_ready()
     cherrypy.engine.block()

@@ -1,5 +1,13 @@
-"""Puts the pieces together: plugins, the libnetwork layer, the server."""
+"""Puts the pieces together: plugins, the libnetwork layer, the server.
 
+The socket is served first; the start (the backend's, the port driver's
+and the resync of this host's endpoints) follows behind it, and every
+call but the handshake's waits for it. Docker finds the socket at once:
+a connection it cannot make it retries only 1, 2, 4 s later.
+"""
+
+import threading
+import time
 
 from oslo_log import log as logging
 
@@ -19,6 +27,58 @@ from opencontrail_net import systemd
 from opencontrail_net import unix_socket
 
 LOG = logging.getLogger(__name__)
+
+# Answered while the start is under way: they need the configuration
+# alone. Every other call waits for the start to be over.
+EARLY_CALLS = frozenset(('Plugin.Activate', 'NetworkDriver.GetCapabilities',
+                         'IpamDriver.GetCapabilities',
+                         'IpamDriver.GetDefaultAddressSpaces'))
+# How long a call waits for the start before it is refused (503). The
+# start's own waits are shorter: a Contrail backend's first look at the
+# API server is bounded at 0.2 s.
+START_WAIT = 25.0
+# How long a stop waits for a start under way to end.
+START_JOIN = 30.0
+
+
+class StartGate:
+    """Holds the calls that need the start until it is over, or refuses
+    them (503) when it never will be."""
+
+    def __init__(self, wait=START_WAIT):
+        self.wait = wait
+        self.refusing = None
+        self._over = threading.Event()
+
+    @property
+    def over(self):
+        return self._over.is_set()
+
+    def open(self):
+        self._over.set()
+
+    def refuse(self, reason):
+        """From now on every held call is refused: the driver ``reason``."""
+        self.refusing = reason
+        self._over.set()
+
+    def wrap(self, name, handler):
+        def call(body):
+            if self.refusing is not None or not self._over.is_set():
+                self._hold(name)
+            return handler(body)
+        return call
+
+    def _hold(self, name):
+        since = time.monotonic()
+        if not self._over.wait(self.wait):
+            raise exception.NotStarted(
+                call=name, reason='is still starting after %d s; run the '
+                'command again, and see the driver\'s log' % self.wait)
+        if self.refusing is not None:
+            raise exception.NotStarted(call=name, reason=self.refusing)
+        LOG.debug('%s waited %.3f s for the start', name,
+                  time.monotonic() - since)
 
 
 class Service:
@@ -51,6 +111,10 @@ class Service:
                          if conf.metrics_address else None)
         metrics.NETWORKS.set_function(self.driver.networks_held)
         metrics.ENDPOINTS.set_function(self.driver.endpoints_held)
+        self.gate = StartGate()
+        self._start_error = None
+        self._start_thread = None
+        self._started = []     # What started, to be stopped.
 
     def _spacing(self):
         ms = engine.delete_spacing_ms(self.conf.delete_spacing_ms,
@@ -71,21 +135,70 @@ class Service:
                      'are not spaced', info.version_text)
 
     def calls(self):
-        return dict(self.driver.calls(), **self.ipam.calls())
+        calls = dict(self.driver.calls(), **self.ipam.calls())
+        return {name: handler if name in EARLY_CALLS else
+                self.gate.wrap(name, handler)
+                for name, handler in calls.items()}
 
     def _ready(self):
+        """The socket is served: the rest of the start, behind it."""
+        self._start_thread = threading.Thread(
+            target=self._finish_start, name='ocn-start', daemon=True)
+        self._start_thread.start()
+
+    def _finish_start(self):
+        began = time.monotonic()
+        try:
+            for part in (self.backend, self.ports):
+                if self.gate.refusing is not None:
+                    return
+                part.start()
+                self._started.append(part)
+            self._resync()
+            for part in (self.audit, self.exporter):
+                if part is not None and self.gate.refusing is None:
+                    part.start()
+                    self._started.append(part)
+        except Exception as exc:
+            self._start_error = exc
+            if isinstance(exc, exception.OpenContrailNetError):
+                LOG.error('Start failed: %s', exc)
+            else:
+                LOG.exception('Start failed')
+            self.gate.refuse('could not start (%s); see its log' % (exc,))
+            server.stop()
+            return
+        if self.gate.refusing is not None:
+            return
+        self.gate.open()
+        LOG.info('Serving %s (mode %s): started in %.3f s',
+                 self.conf.socket_path, self.conf.socket_mode,
+                 time.monotonic() - began)
         if systemd.notify('READY=1\nSTATUS=Serving %s' %
                           self.conf.socket_path):
             LOG.info('Told systemd the driver is ready')
-        # Once serving: reading the engine first imports docker-py, which
-        # the start-up has no need to wait for.
+        # Reading the engine first imports docker-py, which the start has
+        # no need to wait for.
         self.engine.start()
 
+    def _resync(self):
+        try:
+            self.driver.start()
+        except exception.OpenContrailNetError as exc:
+            # A backend that is down at start must not keep Docker from
+            # the driver; the resync runs on what it can. Its error says
+            # it all: no traceback.
+            LOG.warning('Resync at start failed; continuing: %s', exc)
+        except Exception:
+            LOG.exception('Resync at start failed; continuing')
+
     def _stopping(self):
+        if not self.gate.over:
+            self.gate.refuse('is stopping')
         systemd.notify('STOPPING=1')
         # Before CherryPy waits for the process's threads: the metrics
         # server's among them.
-        if self.exporter is not None:
+        if self.exporter in self._started:
             self.exporter.stop()
 
     def reload(self):
@@ -99,7 +212,8 @@ class Service:
             LOG.error('Reload (SIGHUP) failed, nothing changed: %s', exc)
         else:
             spacing = self._spacing()
-            self.audit.start()
+            if self.audit in self._started:
+                self.audit.start()
             LOG.info('Reloaded the configuration (SIGHUP): debug %s, '
                      'audit_interval %s, delete_spacing_ms %s',
                      self.conf.debug, self.conf.audit_interval,
@@ -114,20 +228,6 @@ class Service:
         LOG.info('Starting: backend %s, port driver %s, scope %s',
                  self.conf.backend, self.conf.port_driver, self.conf.scope)
         config.log_options(self.conf, LOG)
-        self.backend.start()
-        self.ports.start()
-        try:
-            self.driver.start()
-        except exception.OpenContrailNetError as exc:
-            # A backend that is down at start must not keep Docker from
-            # reaching the driver; the resync runs on what it can. Its
-            # error says it all: no traceback.
-            LOG.warning('Resync at start failed; continuing: %s', exc)
-        except Exception:
-            LOG.exception('Resync at start failed; continuing')
-        self.audit.start()
-        if self.exporter is not None:
-            self.exporter.start()
         try:
             server.serve(self.calls(), self.conf.socket_path,
                          self.conf.socket_mode, self.conf.server_threads,
@@ -136,10 +236,16 @@ class Service:
                          on_reload=self.reload,
                          on_pool=self.held_threads.attach)
         finally:
-            if self.exporter is not None:
-                self.exporter.stop()    # A failed start: never stopped.
+            if self._start_thread is not None:
+                self._start_thread.join(START_JOIN)
+            # A start that failed after it never stopped it.
+            if self.exporter in self._started:
+                self.exporter.stop()
             self.audit.stop()
             self.engine.stop()
-            self.ports.stop()
-            self.backend.stop()
+            for part in (self.ports, self.backend):
+                if part in self._started:
+                    part.stop()
+        if self._start_error is not None:
+            raise self._start_error
         return 0

@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +22,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
         self.sock.connect(self.path)
+
+
+# The driver's own line once its start is over.
+_SERVING = re.compile(r'opencontrail_net\.service \[[^\]]*\] Serving ')
+
+
+def started(log_text):
+    """Whether a driver's log says its start is over."""
+    return _SERVING.search(log_text) is not None
 
 
 def call(socket_path, name, body=None, raw=None, timeout=60):
@@ -124,6 +134,7 @@ class DriverProcess:
                                 'true' if netns else 'false')
         self.config_path = os.path.join(workdir, 'driver.conf')
         self.log_path = os.path.join(workdir, 'driver.log')
+        self.log_start = 0
         self.proc = None
         self.write_config()
 
@@ -148,6 +159,8 @@ class DriverProcess:
     def start(self, wait=True):
         assert self.proc is None
         self.log = open(self.log_path, 'a')
+        # Where this process's lines begin: the log outlives restarts.
+        self.log_start = self.log.tell()
         self.proc = subprocess.Popen(self.command(), stdout=self.log,
                                      stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -161,11 +174,11 @@ class DriverProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError('driver exited with %s:\n%s' % (
                     self.proc.returncode, self.log_tail()))
-            # "Serving" is logged once start-up is over: a signal before
-            # that makes CherryPy exit with 70, by its design.
+            # "Serving" is logged once the start behind the socket is
+            # over (CherryPy's "ENGINE Serving on socket file" is not it).
             try:
                 if (self.call('Plugin.Activate')[0] == 200 and
-                        'Serving ' in self.log_text()):
+                        started(self.log_since_start())):
                     return
             except OSError:
                 pass
@@ -205,6 +218,15 @@ class DriverProcess:
         try:
             with open(self.log_path) as f:
                 return f.read()
+        except FileNotFoundError:
+            return ''
+
+    def log_since_start(self):
+        """What this process has logged (since the last start)."""
+        try:
+            with open(self.log_path, 'rb') as f:
+                f.seek(self.log_start)
+                return f.read().decode(errors='replace')
         except FileNotFoundError:
             return ''
 

@@ -219,6 +219,8 @@ class VethDriver(base.PortDriver):
         instance's pairs (its link group), each deleted once seen idle
         twice, SWEEP_DELAY apart.
         """
+        # Here, in the service's start, before any call may use netlink.
+        LOG.debug('Netlink through %s', linux_net.load())
         idle = self._idle_pairs()
         if idle:
             timer = threading.Timer(self.SWEEP_DELAY, self._sweep, [idle])

@@ -58,14 +58,14 @@ def ip_link(dockerd, container):
 
 def test_network_create_and_inspect(dockerd, drv, cleanup):
     net = network(dockerd, drv, cleanup, 'net4', '--subnet',
-                  '192.168.4.0/24', '-o', 'rt=64512:100,64512:200')
+                  '192.168.34.0/24', '-o', 'rt=64512:100,64512:200')
     assert net['Driver'] == drv.name
-    assert net['IPAM']['Config'][0]['Subnet'] == '192.168.4.0/24'
+    assert net['IPAM']['Config'][0]['Subnet'] == '192.168.34.0/24'
     assert net['Options'] == {'rt': '64512:100,64512:200'}
     [record] = [n for n in drv.mock_rows('networks') if n['id'] == net['Id']]
     assert record['route_targets'] == ['target:64512:100',
                                        'target:64512:200']
-    assert [s['cidr'] for s in record['subnets']] == ['192.168.4.0/24']
+    assert [s['cidr'] for s in record['subnets']] == ['192.168.34.0/24']
 
 
 def test_route_targets_from_labels(dockerd, drv, cleanup):
@@ -85,7 +85,7 @@ def test_route_targets_from_labels(dockerd, drv, cleanup):
 
 def test_two_containers_talk(dockerd, drv, cleanup):
     net = network(dockerd, drv, cleanup, 'net4b', '--subnet',
-                  '192.168.4.0/24', '-o', 'mtu=1400')
+                  '192.168.34.0/24', '-o', 'mtu=1400')
     a = run(dockerd, cleanup, 'ca', '--net', 'net4b')
     b = run(dockerd, cleanup, 'cb', '--net', 'net4b')
     records = {e['id']: e for e in drv.mock_rows('endpoints')}
@@ -101,10 +101,10 @@ def test_two_containers_talk(dockerd, drv, cleanup):
                   'eth0')
         assert '%s/24' % ep['IPAddress'] in addr
         route = sh(dockerd, c['Name'].strip('/'), 'ip', 'route')
-        assert 'default via 192.168.4.1' in route
+        assert 'default via 192.168.34.1' in route
     assert plugin_mod.pings(
         dockerd, 'ca', b['NetworkSettings']['Networks']['net4b']['IPAddress'])
-    assert plugin_mod.pings(dockerd, 'cb', '192.168.4.1')
+    assert plugin_mod.pings(dockerd, 'cb', '192.168.34.1')
     assert net['Id']
 
 

@@ -9,8 +9,11 @@ import sys
 import threading
 import time
 
+import pytest
+
 from tests import driverproc
 from tests.functional import conftest
+from tests.functional.test_contrail_backend import net_body
 
 NID = 'ab' * 32
 
@@ -199,7 +202,7 @@ def test_socket_in_use_is_never_taken_over(driver_factory, workdir):
     assert ('socket %s is served by pid %d' % (first.socket_path,
                                                first.proc.pid)
             ) in res.stderr
-    assert 'Starting: backend' not in res.stderr
+    assert 'Starting: backend' not in res.stdout + res.stderr
     assert first.ok('NetworkDriver.GetCapabilities')['Scope'] == 'local'
     assert first.stop() == 0
 
@@ -215,4 +218,60 @@ def test_vrouter_in_a_managed_plugin_is_refused(driver_factory):
     assert res.returncode == 2, res.stderr
     assert ("invalid [DEFAULT] port_driver 'vrouter': a managed plugin does "
             "not see the vrouter agent's ports directory") in res.stderr
+    assert not os.path.exists(drv.socket_path)
+
+
+def _activated(drv, timeout=20):
+    """Poll Plugin.Activate until the socket answers it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if drv.call('Plugin.Activate', timeout=5)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise AssertionError('no answer:\n' + drv.log_tail())
+
+
+@pytest.mark.noauth_only
+def test_calls_during_the_start_wait_for_it(fake, driver_factory):
+    """The socket is served before the start behind it is over: the
+    handshake is answered at once, and a call that needs the backend
+    waits for the start (held up by a slow API server) and is then
+    served."""
+    drv = conftest.contrail_driver(driver_factory, fake)
+    fake.delay = 0.5
+    drv.start(wait=False)
+    _activated(drv)
+    assert drv.ok('NetworkDriver.GetCapabilities')['Scope'] == 'local'
+    assert not driverproc.started(drv.log_since_start())
+    net = net_body(60, v6=False)
+    status, reply = drv.call('NetworkDriver.CreateNetwork', net, timeout=60)
+    assert status == 200, reply
+    log = drv.log_since_start()
+    assert driverproc.started(log)
+    assert 'NetworkDriver.CreateNetwork waited' in log
+    fake.delay = 0
+    drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': net['NetworkID']})
+
+
+def test_a_start_that_fails_behind_the_socket_ends_the_driver(
+        driver_factory):
+    """A start that fails once the socket is served (here, another
+    program listens on the metrics address) ends the driver non-zero,
+    saying why, and its socket goes."""
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        address = '127.0.0.1:%d' % taken.getsockname()[1]
+        drv = driver_factory(metrics_address=address)
+        res = subprocess.run(drv.command(), capture_output=True, text=True,
+                             timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert ("invalid [DEFAULT] metrics_address %r: cannot listen there"
+            % address) in res.stderr
+    log = res.stdout
+    assert 'Listening on %s' % drv.socket_path in log
+    assert 'Start failed: invalid [DEFAULT] metrics_address' in log
     assert not os.path.exists(drv.socket_path)

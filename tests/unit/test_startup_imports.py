@@ -5,7 +5,9 @@ bridge port driver, docker_url set, no metrics address) in a process of
 its own, up to the point where it would serve; what it imported by then
 is read from ``sys.modules``. The Contrail backend, vnc_api, Keystone's
 client, docker-py and prometheus_client are each imported at their first
-use, which is no part of this start.
+use, which is no part of this start; pyroute2 in the start that follows
+serving (only its lazy module stands before: none of its netlink
+families is loaded).
 """
 
 import configparser
@@ -46,7 +48,7 @@ print(json.dumps(seen['modules']))
 NOT_IMPORTED = (
     'opencontrail_net.backends.contrail', 'vnc_api', 'cfgm_common',
     'keystoneauth1', 'docker', 'requests', 'prometheus_client',
-    'opencontrail_net.vrouter_agent',
+    'opencontrail_net.vrouter_agent', 'pyroute2.netlink', 'pyroute2.iproute',
 )
 
 
