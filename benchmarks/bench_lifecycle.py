@@ -27,7 +27,6 @@ import argparse
 import collections
 import concurrent.futures
 import http.server
-import json
 import os
 import shutil
 import socketserver
@@ -68,43 +67,6 @@ class _NoOp(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-class _NoOpPlugin(_NoOp):
-    """A remote network driver Docker can use that does nothing: it
-    answers the handshake, and ``{}`` to every other call (a Join with
-    no interface: the container has its loopback alone)."""
-
-    ANSWERS = {'/Plugin.Activate': {'Implements': ['NetworkDriver']},
-               '/NetworkDriver.GetCapabilities': {'Scope': 'local'}}
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get('Content-Length') or 0))
-        body = json.dumps(self.ANSWERS.get(self.path, {})).encode()
-        self.send_response(200)
-        self.send_header('Content-Type',
-                         'application/vnd.docker.plugins.v1+json')
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class NoOpPlugin:
-    """``_NoOpPlugin`` served on ``socket_path`` in a thread."""
-
-    def __init__(self, socket_path):
-        self.socket_path = socket_path
-        self.server = _UnixServer(socket_path, _NoOpPlugin)
-        threading.Thread(target=self.server.serve_forever,
-                         daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        try:
-            os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
 
 
 class _UnixServer(socketserver.ThreadingMixIn,

@@ -16,10 +16,7 @@ hits every network alike:
   loopback), in a project of the run's own (``tests/contrail_target.py``),
   which is deleted at the end with all the run made in it;
 * ``contrail+veth+pool``: the same with ``[contrail] port_pool_size``
-  (:data:`POOL_SIZE`);
-* ``floor``: a remote driver that answers every call at once and plugs
-  nothing (the container has its loopback alone): what Docker itself
-  spends on a remote driver's network, which no driver goes under.
+  (:data:`POOL_SIZE`).
 
 Every driver runs with ``debug = false``. The report gives the median of
 each network and its ratio to Docker's bridge.
@@ -127,17 +124,11 @@ def bench(runs, warmup, api, ns):
     plugins = drivers(relay and relay.port, daemon, ns)
     networks = {'none': 'none', 'bridge': 'benchbridge'}
     started = []
-    floor_name = 'ocnfloor' + uuid.uuid4().hex[:4]
-    floor = bench_lifecycle.NoOpPlugin(os.path.join(
-        plugin_mod.PLUGIN_DIR, floor_name + '.sock'))
     try:
         daemon.start()
         daemon.import_busybox()
         daemon.cli('network', 'create', '-d', 'bridge', '--subnet',
                    '10.96.0.0/24', 'benchbridge')
-        daemon.cli('network', 'create', '-d', floor_name, '--subnet',
-                   '10.96.99.0/24', 'benchfloor')
-        networks['floor'] = 'benchfloor'
         for i, (label, drv) in enumerate(sorted(plugins.items())):
             drv.start()
             started.append(drv)
@@ -160,7 +151,6 @@ def bench(runs, warmup, api, ns):
             if drv not in started:
                 drv.close()
         daemon.stop()
-        floor.close()
         if relay is not None:
             relay.close()
     return dict(zip(labels, medians))
@@ -183,7 +173,7 @@ def report(medians, runs, api_where, swept):
     print('  load     %.1f (1 min) at the end' % os.getloadavg()[0])
     print('  %-18s %8s %10s' % ('network', 'median', 'to bridge'))
     order = ('contrail+veth', 'contrail+veth+pool', 'mock+veth',
-             'mock+bridge', 'floor', 'bridge', 'none')
+             'mock+bridge', 'bridge', 'none')
     for label in order:
         if label in medians:
             print('  %-18s %7.3fs %9.2fx' % (label, medians[label],
