@@ -14,6 +14,7 @@ import errno
 import functools
 import importlib.util
 import ipaddress
+import logging as std_logging
 import os
 import socket
 import sys
@@ -48,7 +49,12 @@ pyroute2 = _lazy('pyroute2')
 
 def load():
     """Load pyroute2 now; return what it is (for the log)."""
-    return 'pyroute2 %s' % pyroute2.__version__
+    quiet = std_logging.getLogger('pyroute2').level
+    loaded = 'pyroute2 %s' % pyroute2.__version__
+    # Loading sets its logger's level to 0 (all of it): the level the
+    # configuration gave it stands.
+    std_logging.getLogger('pyroute2').setLevel(quiet)
+    return loaded
 
 
 def _nodad():

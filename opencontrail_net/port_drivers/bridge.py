@@ -207,16 +207,26 @@ class BridgeDriver(veth.VethDriver):
 
     @staticmethod
     def find_bridge(network_id, free=False):
-        """The bridge of ``network_id``; with ``free``, a name to create."""
+        """The bridge of ``network_id``, or, with ``free``, the first name
+        free to make it under; None when there is none and no ``free``.
+
+        Every candidate name is looked at: the interface that held an
+        earlier one when the bridge was made may be gone since.
+        """
+        first_free = None
         for tag in _candidates(network_id):
             name = 'ocbr' + tag
             exists, alias = linux_net.link_alias(name)
             if exists and alias == network_id:
                 return name
-            if not exists:
-                return name if free else None
-        raise exception.PortError(
-            reason='no free bridge name for network %s' % network_id)
+            if not exists and first_free is None:
+                first_free = name
+        if not free:
+            return None
+        if first_free is None:
+            raise exception.PortError(
+                reason='no free bridge name for network %s' % network_id)
+        return first_free
 
     def _ensure_bridge(self, network):
         """The bridge's index; made (once per network) if missing."""

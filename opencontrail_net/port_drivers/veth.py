@@ -31,12 +31,14 @@ def host_name(tag):
 
 def find_host_end_index(endpoint_id):
     """(name, index) of the host end plugged for ``endpoint_id``, told
-    ours by its alias; (None, None) if there is none."""
+    ours by its alias; (None, None) if there is none.
+
+    Every candidate name is looked at: the interface that held an
+    earlier one when the pair was made may be gone since.
+    """
     for tag in _candidates(endpoint_id):
         index, alias = linux_net.link_index(host_name(tag))
-        if index is None:
-            break
-        if alias == endpoint_id:
+        if index is not None and alias == endpoint_id:
             return host_name(tag), index
     return None, None
 

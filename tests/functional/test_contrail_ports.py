@@ -191,9 +191,6 @@ def test_request_counts(fake, drv, pool, namespaces):
         ids.security_group_uuid(net['NetworkID'])]
 
 
-# Run by itself: on a busy host, EndpointOperInfo right after the restart
-# has twice shown no host interface, a race not yet understood.
-@pytest.mark.alone
 def test_restart_between_program_and_revoke(fake, drv, vnc, pool,
                                             namespaces):
     """The driver dies (kill -9) with ports published: Revoke after its

@@ -155,6 +155,58 @@ def test_veth_name_collision_is_avoided(namespaces, host, driver_factory):
     assert nsmod.wait_links(host, want) == want
 
 
+def test_a_second_name_is_found_after_the_first_one_went(
+        namespaces, host, driver_factory):
+    """An endpoint whose pair took a second name (someone else's
+    interface held the first) keeps it: once that interface is gone, a
+    restarted driver still finds the pair, shows it, and Leave deletes
+    it."""
+    drv = driver_factory(netns=host, port_driver='veth').start()
+    network(drv)
+    nsmod.sh('ip', '-n', host, 'link', 'add', 'veth12345678p0', 'type',
+             'veth', 'peer', 'name', 'other0')
+    eid = '12345678' + 'b' * 56
+    ids = {'NetworkID': NID, 'EndpointID': eid}
+    drv.ok('NetworkDriver.CreateEndpoint', dict(
+        ids, Interface={'Address': '10.77.0.9/24'}))
+    src = drv.ok('NetworkDriver.Join', dict(
+        ids, SandboxKey='/run/netns/x'))['InterfaceName']['SrcName']
+    sandbox = namespaces.add()
+    nsmod.sh('ip', '-n', host, 'link', 'set', src, 'netns', sandbox)
+    shown = drv.ok('NetworkDriver.EndpointOperInfo', ids)['Value']
+    assert shown['host_if'] not in (None, 'veth12345678p0')
+    nsmod.sh('ip', '-n', host, 'link', 'del', 'veth12345678p0')
+    drv.restart()
+    assert drv.ok('NetworkDriver.EndpointOperInfo', ids)['Value'] == shown
+    drv.ok('NetworkDriver.Leave', ids)
+    drv.ok('NetworkDriver.DeleteEndpoint', ids)
+    assert nsmod.wait_links(host, {'lo'}) == {'lo'}
+    # Debug on: the driver's lines, not netlink's (pyroute2 is loaded
+    # after the log is set up, and keeps the level it was given).
+    assert 'DEBUG opencontrail_net' in drv.log_text()
+    assert ' pyroute2.' not in drv.log_text()
+
+
+def test_a_second_bridge_name_is_found_after_the_first_one_went(
+        namespaces, host, driver_factory):
+    """A network whose bridge took a second name (someone else's
+    interface held the first) keeps that one bridge: once the other
+    interface is gone, a restarted driver plugs the next container into
+    it, and makes no second bridge."""
+    drv = driver_factory(netns=host, port_driver='bridge').start()
+    network(drv)
+    theirs = 'ocbr' + NID[:11]
+    nsmod.sh('ip', '-n', host, 'link', 'add', theirs, 'type', 'bridge')
+    attach(drv, namespaces, host, 1)
+    ours = {n for n in nsmod.links(host) if n.startswith('ocbr')} - {theirs}
+    assert len(ours) == 1
+    nsmod.sh('ip', '-n', host, 'link', 'del', theirs)
+    drv.restart()
+    _eid, sandbox, _mac, _join = attach(drv, namespaces, host, 2)
+    assert {n for n in nsmod.links(host) if n.startswith('ocbr')} == ours
+    assert ping(namespaces, sandbox, '10.77.0.2')
+
+
 def test_join_failure_leaves_nothing(namespaces, host, driver_factory):
     drv = driver_factory(netns=host, port_driver='veth').start()
     network(drv)
