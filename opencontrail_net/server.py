@@ -308,6 +308,12 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
         LOG.info('Stopped serving %s', socket_path)
 
     cherrypy.engine.subscribe('exit', on_exit)
+    # CherryPy's block() wakes every 0.1 s to look for the end: on a
+    # host with many idle drivers, those wakeups are most of their CPU.
+    # The main thread sleeps until the bus exits instead (a signal's
+    # handler still runs at once: the wait is interruptible).
+    exited = threading.Event()
+    cherrypy.engine.subscribe('exit', exited.set, priority=90)
     if on_stop is not None:
         cherrypy.engine.subscribe('stop', on_stop, priority=10)
     # SIGHUP reloads, as an OpenStack service does; never CherryPy's
@@ -332,4 +338,7 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
     LOG.info('Listening on %s (mode %s)', socket_path, socket_mode)
     if on_ready is not None:
         on_ready()
+    exited.wait()
+    # What is left of block(): it sees the bus exited and waits for the
+    # engine's threads to end.
     cherrypy.engine.block()

@@ -140,6 +140,33 @@ def test_sighup_reloads_and_never_stops(driver_factory):
     assert drv.stop() == 0
 
 
+def wakeups(pid):
+    """Times the process's threads have slept and woken so far."""
+    total = 0
+    for tid in os.listdir('/proc/%d/task' % pid):
+        with open('/proc/%d/task/%s/status' % (pid, tid)) as f:
+            for line in f:
+                if line.startswith('voluntary_ctxt_switches:'):
+                    total += int(line.split()[1])
+    return total
+
+
+def test_an_idle_driver_sleeps(driver_factory):
+    """Nothing to do, nothing done: a host's idle drivers cost its CPU
+    no more than the HTTP server's connection expiry (twice a second)."""
+    drv = driver_factory(debug='false').start()
+    time.sleep(1)
+    before, began = wakeups(drv.proc.pid), time.monotonic()
+    time.sleep(4)
+    rate = (wakeups(drv.proc.pid) - before) / (time.monotonic() - began)
+    assert rate < 4, '%.1f wakeups a second' % rate
+    # The main thread, asleep until the end, still stops at once.
+    stopped = time.monotonic()
+    assert drv.stop() == 0
+    assert time.monotonic() - stopped < 3
+    assert not os.path.exists(drv.socket_path)
+
+
 def threads_of(proc):
     return len(os.listdir('/proc/%d/task' % proc.pid))
 
