@@ -47,6 +47,54 @@ def call(socket_path, name, body=None, raw=None, timeout=60):
         conn.close()
 
 
+class KeptAlive:
+    """Calls on one connection kept open between them, as dockerd makes
+    them (Go's http.Transport keeps a plugin's connection alive).
+
+    When the driver closed it while idle, the call is sent again once on
+    a new connection, as Go does for a kept connection found closed.
+    """
+
+    def __init__(self, socket_path, timeout=60):
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self.conn = None
+        self.connections = 0
+
+    def call(self, name, body=None):
+        """POST one libnetwork call; return (status, decoded reply)."""
+        data = b'' if body is None else json.dumps(body).encode()
+        for _ in range(2):
+            reused = self.conn is not None
+            if not reused:
+                self.conn = UnixHTTPConnection(self.socket_path,
+                                               self.timeout)
+                self.connections += 1
+            try:
+                self.conn.request('POST', '/' + name, body=data, headers={
+                    'Accept': 'application/vnd.docker.plugins.v1.2+json'})
+                res = self.conn.getresponse()
+                reply = res.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError,
+                    ConnectionResetError):
+                self.close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                self.close()
+                raise
+            if res.will_close:
+                self.close()
+            return res.status, json.loads(reply or b'{}')
+        raise AssertionError('not reached')
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
 def http_request(name, body=b'', method='POST', chunked=False, extra=b''):
     """The bytes of one request as Docker frames it, or chunked."""
     head = ['%s /%s HTTP/1.1' % (method, name), 'Host: plugin',
@@ -136,6 +184,8 @@ class DriverProcess:
         self.log_path = os.path.join(workdir, 'driver.log')
         self.log_start = 0
         self.proc = None
+        # Variables added to this process's environment for the driver's.
+        self.env = {}
         self.write_config()
 
     def write_config(self):
@@ -163,7 +213,8 @@ class DriverProcess:
         self.log_start = self.log.tell()
         self.proc = subprocess.Popen(self.command(), stdout=self.log,
                                      stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     env=dict(os.environ, **self.env))
         if wait:
             self.wait_ready()
         return self
