@@ -16,7 +16,9 @@ run's temporary directory, on their ``PYTHONPATH``).
 Each host's client does what Docker does for ``docker run --rm``, one
 container after the other, on all hosts at once for ``--duration``
 seconds: CreateEndpoint, Join, Leave, DeleteEndpoint, with random full
-64-hex endpoint and sandbox IDs and Docker-assigned addresses. Networks:
+64-hex endpoint and sandbox IDs and Docker-assigned addresses, on one
+connection kept alive between calls as dockerd keeps its connection to
+a plugin (``connections`` in the JSON: how many each host opened). Networks:
 one per host (``--network per-host``, Docker's local scope) or one
 multi-host network that every host creates (``--network shared``).
 
@@ -129,12 +131,13 @@ class Stats:
         self.starts = 0
         self.end = 0.0
         self.last_error = None
+        self.connections = 0
 
 
-def lifecycle(host, nid, address, stats, eid=None, sandbox=None):
-    """One ``docker run --rm``'s calls; after a failed call only those
-    Docker still sends (no Join without an endpoint, no Leave without a
-    Join)."""
+def lifecycle(call, nid, address, stats, eid=None, sandbox=None):
+    """One ``docker run --rm``'s calls, each through ``call(name, body)``;
+    after a failed call only those Docker still sends (no Join without an
+    endpoint, no Leave without a Join)."""
     body = {'NetworkID': nid, 'EndpointID': eid or secrets.token_hex(32)}
     sandbox = sandbox or secrets.token_hex(32)[:12]
     steps = [
@@ -152,7 +155,7 @@ def lifecycle(host, nid, address, stats, eid=None, sandbox=None):
             continue
         start = time.perf_counter()
         try:
-            status, reply = host.call('NetworkDriver.' + name, call_body)
+            status, reply = call('NetworkDriver.' + name, call_body)
         except OSError as exc:
             status, reply = None, str(exc)
         stats.times[name].append(time.perf_counter() - start)
@@ -166,9 +169,15 @@ def lifecycle(host, nid, address, stats, eid=None, sandbox=None):
 
 
 def client(host, nid, addresses, deadline, stats):
-    while time.monotonic() < deadline:
-        lifecycle(host, nid, addresses.take(), stats)
+    """One host's Docker: its calls on one kept-alive connection."""
+    conn = driverproc.KeptAlive(host.socket_path)
+    try:
+        while time.monotonic() < deadline:
+            lifecycle(conn.call, nid, addresses.take(), stats)
+    finally:
+        conn.close()
     stats.end = time.monotonic()
+    stats.connections = conn.connections
 
 
 def settle(proxy, quiet=1.0, limit=60.0):
@@ -221,7 +230,8 @@ def run_hosts(n, ctx):
             created.append(i)
         warm = Stats()
         on_all(hosts, lambda i: lifecycle(
-            hosts[i], layout.nets[i][0], layout.addresses[i].take(), warm))
+            hosts[i].call, layout.nets[i][0], layout.addresses[i].take(),
+            warm))
         # Reported, not fatal: the timed run shows whether they last.
         result['warm_up_errors'] = sum(warm.errors.values())
         result['warm_up_last_error'] = warm.last_error
@@ -290,7 +300,8 @@ def record_start(host, layout, proxy):
         address = layout.addresses[0].take()
         proxy.record()
         stats = Stats()
-        lifecycle(host, layout.nets[0][0], address, stats, eid, sandbox)
+        lifecycle(host.call, layout.nets[0][0], address, stats, eid,
+                  sandbox)
         settle(proxy)
         recorded = proxy.take()
         if not stats.errors:
@@ -312,6 +323,7 @@ def summarize(stats, elapsed, requests, ceiling):
     out = {'starts': starts, 'elapsed_s': elapsed, 'starts_per_s': rate,
            'requests': requests, 'requests_per_start': per_start,
            'errors': sum(errors.values()), 'errors_by_call': dict(errors),
+           'connections': sum(s.connections for s in stats),
            'last_error': next((s.last_error for s in stats if s.last_error),
                               None),
            'ms': {name: {'p50': statistics.median(times[name]) * 1e3,
