@@ -18,6 +18,8 @@ def test_two_hosts_start_containers_without_errors(capsys):
     assert result['ceiling']['rate'] > 0
     assert result['ceiling']['errors'] == 0, result['ceiling']
     assert 0 < result['efficiency']
+    # Each host's calls came on one connection, as dockerd's do.
+    assert result['connections'] == 2, result['connections']
     table = capsys.readouterr().out
     assert '\n| 2 | %.1f |' % result['starts_per_s'] in table, table
     assert not os.path.exists(report['workdir'])
