@@ -11,17 +11,14 @@ from tests.multihost.testbed import in_netns
 
 
 class Relay:
-    """Listens on 127.0.0.1:``port`` of ``netns`` (None: this process's
-    namespace); each connection is passed on to ``host``:``port_to`` of
-    this process's namespace."""
+    """Listens on 127.0.0.1:``port`` of ``netns``; each connection is
+    passed on to ``host``:``port_to`` of this process's namespace."""
 
     def __init__(self, netns, host, port_to):
         self.target = (host, port_to)
-        self._sock = (in_netns('/run/netns/' + netns, self._listen)
-                      if netns else self._listen())
+        self._sock = in_netns('/run/netns/' + netns, self._listen)
         self.port = self._sock.getsockname()[1]
         self._conns = []
-        self.connections = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     @staticmethod
@@ -43,7 +40,6 @@ class Relay:
                 inner.close()
                 continue
             self._conns += splice(inner, outer)
-            self.connections += 1
 
     def close(self):
         self._sock.close()

@@ -22,12 +22,17 @@ fault at every request measurable against either:
 The client's ``Host`` header goes upstream as it came, so the links of
 the server's homepage (which ``vnc_api`` learns every URL from) name the
 proxy, not the server behind it.
+
+A request whose target is a whole URL (what a client sends the proxy of
+its ``http_proxy``) goes upstream with the path alone, as a forward
+proxy sends it on: the same proxy serves as a driver's ``http_proxy``.
 """
 
 import http.client
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler
+from urllib.parse import urlsplit
 
 from tests.fakes import httpfake
 
@@ -180,6 +185,10 @@ class ApiProxy(httpfake.ServedFake):
                     raise
 
     def handle(self, handler):
+        if handler.path.startswith(('http://', 'https://')):
+            target = urlsplit(handler.path)
+            handler.path = target.path + (
+                '?' + target.query if target.query else '')
         path = handler.path.split('?', 1)[0].rstrip('/') or '/'
         body = handler.read_body()
         with self._lock:

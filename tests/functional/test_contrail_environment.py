@@ -8,12 +8,12 @@ import pytest
 
 from opencontrail_net import ids
 from tests import contrail_target
+from tests.fakes import api_proxy
 from tests.functional import conftest
 from tests.functional.test_contrail_backend import net_body
 from tests.functional.test_contrail_tls import front  # noqa: F401
 from tests.functional.test_contrail_tls import pki  # noqa: F401
 from tests.functional.test_contrail_tls import tls_driver
-from tests import relay
 
 conftest  # noqa: B018  (fixtures)
 
@@ -23,11 +23,11 @@ UNRESOLVABLE = 'contrail-api.invalid'
 
 @pytest.fixture
 def forward_proxy(fake):
-    """An HTTP proxy on loopback in front of the API: the API takes the
-    absolute URLs a client sends a proxy."""
-    proxy = relay.Relay(None, fake.host, fake.port)
+    """An HTTP proxy on loopback that passes every request on to the API,
+    whatever host it names, and counts them."""
+    proxy = api_proxy.ApiProxy(fake.host, fake.port).start()
     yield proxy
-    proxy.close()
+    proxy.stop()
 
 
 def proxied_driver(driver_factory, fake, forward_proxy, name, **env):
@@ -49,7 +49,7 @@ def test_api_requests_go_through_the_environments_proxy(
     drv.ok('NetworkDriver.CreateNetwork', body)
     assert fake.get('virtual-network',
                     ids.network_uuid(body['NetworkID'])) is not None
-    assert forward_proxy.connections >= 1
+    assert forward_proxy.count('POST', '/virtual-networks') == 1
     drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': body['NetworkID']})
 
 
@@ -64,7 +64,7 @@ def test_no_proxy_sends_api_requests_straight(fake, driver_factory,
     # Straight to a name that resolves nowhere: a clear error, no proxy.
     assert status == 503, reply
     assert 'backend unavailable: Contrail API' in reply['Err'], reply
-    assert forward_proxy.connections == 0
+    assert forward_proxy.count() == 0
     assert fake.get('virtual-network',
                     ids.network_uuid(body['NetworkID'])) is None
 
