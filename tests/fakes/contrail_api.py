@@ -1491,6 +1491,12 @@ class FakeContrailAPI(httpfake.ServedFake):
     # -- dispatch ------------------------------------------------------
 
     def _handle(self, handler, method):
+        if not handler.path.startswith('/'):
+            # A whole URL, as sent to a forward proxy: the real server's
+            # router matches it against its paths and finds none.
+            handler.read_body()
+            handler.answer(404, 'Not found: %r' % handler.path)
+            return
         parts = urlsplit(handler.path)
         path = parts.path.rstrip('/') or '/'
         raw = handler.read_body()

@@ -8,6 +8,7 @@ and the two must agree. A difference found between them becomes a row.
 """
 
 import collections
+import http.client
 import uuid
 
 import pytest
@@ -315,6 +316,21 @@ def route_target_number_after_address(p):
     return status
 
 
+def whole_url_target(p):
+    """A request whose target is a whole URL, as a client sends it to a
+    forward proxy, is not taken: only a proxy may be sent one."""
+    host, port = p.url.split('//', 1)[1].rsplit(':', 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request('GET', 'http://contrail-api.invalid:%s/virtual-networks'
+                     % port)
+        res = conn.getresponse()
+        res.read()
+        return res.status
+    finally:
+        conn.close()
+
+
 Row = collections.namedtuple('Row', 'probe expected')
 ROWS = [
     Row(iip_network_by_fq_name, (400, True)),
@@ -338,6 +354,7 @@ ROWS = [
     Row(no_vrouter_link_by_itself, []),
     Row(vmi_default_mac, True),
     Row(route_target_number_after_address, 200),
+    Row(whole_url_target, 404),
 ]
 
 
@@ -350,7 +367,8 @@ def servers():
     found = [('fake', fake.host, fake.port)]
     if contrail_target.REAL:
         real = contrail_target.start()
-        found.append(('real', real.host, real.port))
+        # The server itself, not the counting proxy in front of it.
+        found.append(('real', real.server.host, real.server.port))
     yield found
     fake.stop()
     if contrail_target.REAL:
