@@ -61,9 +61,11 @@ class KeptAlive:
         self.conn = None
         self.connections = 0
 
-    def call(self, name, body=None):
-        """POST one libnetwork call; return (status, decoded reply)."""
-        data = b'' if body is None else json.dumps(body).encode()
+    def call(self, name, body=None, raw=None):
+        """POST one libnetwork call (``raw``: these bytes as its body);
+        return (status, decoded reply)."""
+        data = raw if raw is not None else (
+            b'' if body is None else json.dumps(body).encode())
         for _ in range(2):
             reused = self.conn is not None
             if not reused:

@@ -81,6 +81,40 @@ def endpoint_body(nid=NID, eid=EID, address='10.91.0.2/24'):
                           'MacAddress': ''}}
 
 
+def test_one_connection_serves_the_calls_after_errors(drv):
+    """dockerd sends every call on the connection it keeps: an error
+    answered on it leaves it serving the next call."""
+    conn = driverproc.KeptAlive(drv.socket_path)
+    try:
+        steps = [
+            ('NetworkDriver.CreateNetwork', {'raw': b'{"NetworkID": '}, 400),
+            ('NetworkDriver.CreateNetwork', {'raw': b''}, 400),
+            ('NetworkDriver.NoSuchCall', {'body': {}}, 404),
+            ('NetworkDriver.CreateEndpoint', {'body': endpoint_body()}, None),
+            ('NetworkDriver.CreateNetwork', {'body': dict(
+                network_body(), IPv4Data=[{'Pool': 'x'}])}, 400),
+            ('NetworkDriver.CreateNetwork', {'body': network_body()}, 200),
+            ('NetworkDriver.CreateEndpoint', {'body': endpoint_body()}, 200),
+            ('NetworkDriver.EndpointOperInfo', {'body': {
+                'NetworkID': NID, 'EndpointID': EID}}, 200),
+            ('NetworkDriver.DeleteEndpoint', {'body': {
+                'NetworkID': NID, 'EndpointID': EID}}, 200),
+            ('NetworkDriver.DeleteNetwork', {'body': {'NetworkID': NID}},
+             200),
+        ]
+        for name, kwargs, status in steps:
+            got, reply = conn.call(name, **kwargs)
+            if status == 200:
+                assert got == 200, (name, got, reply)
+            else:
+                assert got >= 400 and reply['Err'], (name, got, reply)
+                if status is not None:
+                    assert got == status, (name, got, reply)
+        assert conn.connections == 1
+    finally:
+        conn.close()
+
+
 def test_oversized_body_written_first_gets_a_json_413(drv):
     for size in (LIMIT + 1, 8 * MIB):
         body = b'{"NetworkID": "' + b'a' * size + b'"}'
