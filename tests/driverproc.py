@@ -34,15 +34,11 @@ def started(log_text):
 
 
 def call(socket_path, name, body=None, raw=None, timeout=60):
-    """POST one libnetwork call; return (status, decoded reply)."""
-    conn = UnixHTTPConnection(socket_path, timeout)
+    """POST one libnetwork call on a connection of its own; return
+    (status, decoded reply)."""
+    conn = KeptAlive(socket_path, timeout)
     try:
-        data = raw if raw is not None else (
-            b'' if body is None else json.dumps(body).encode())
-        conn.request('POST', '/' + name, body=data, headers={
-            'Accept': 'application/vnd.docker.plugins.v1.2+json'})
-        res = conn.getresponse()
-        return res.status, json.loads(res.read() or b'{}')
+        return conn.call(name, body, raw)
     finally:
         conn.close()
 

@@ -102,9 +102,6 @@ class BoundedVncApi(vnc_api.VncApi):
     tls = None
     opts = None
 
-    # The environment's CA bundle where the driver's own is True.
-    _env_verify = True
-
     def __init__(self, *args, deadline=None, request_timeout=None,
                  keystone=None, tls=None, opts=None, **kwargs):
         # Set before the constructor's own first request (GET /).
@@ -138,8 +135,12 @@ class BoundedVncApi(vnc_api.VncApi):
                 '%s://%s:%s' % (self._api_connect_protocol, host,
                                 self._web_port), {}, None, None, None)
             session.proxies.update(env['proxies'])
-            self._env_verify = env['verify']
             session.trust_env = False
+            if self.tls is not None:
+                verify, cert = self.tls
+                # The environment's CA bundle where no cafile is set.
+                self._tls_kwargs = {'cert': cert, 'verify': (
+                    env['verify'] if verify is True else verify)}
 
     def _keeping_errors(self, request):
         def keep(*args, **kwargs):
@@ -149,11 +150,9 @@ class BoundedVncApi(vnc_api.VncApi):
                 kwargs['headers'] = dict(kwargs.get('headers') or {},
                                          **{'X-Request-Id': ctx.request_id})
             if self.tls is not None:
-                # Per request: a session's own verify loses to
-                # REQUESTS_CA_BUNDLE in requests' merge.
-                kwargs['verify'], kwargs['cert'] = self.tls
-                if kwargs['verify'] is True:
-                    kwargs['verify'] = self._env_verify
+                # Per request: vnc_api passes a verify of its own with
+                # each request, which would win over the session's.
+                kwargs.update(self._tls_kwargs)
             try:
                 response = request(*args, **kwargs)
             except requests.exceptions.RequestException as exc:
