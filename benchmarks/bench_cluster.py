@@ -5,10 +5,13 @@ process of its own (its own ``[DEFAULT] host``, socket and state_path),
 all with the contrail backend against one API server: the fake of
 ``tests/fakes/contrail_api.py`` served in a process of its own, or a real
 server given by ``--api HOST:PORT`` (noauth; the run works in a project
-of its own, deleted at the end). Every host's requests go through one
-counting proxy (``tests/fakes/api_proxy.py``, also a process of its own).
-The port driver is ``null`` (``benchmarks/null_port.py``): no interfaces
-are made, so the figures are the driver's and the server's, not the
+of its own, deleted at the end). The hosts talk to the server straight,
+as on a cluster, and each counts its requests in its own metrics
+(``opencontrail_net_contrail_requests_total``, served on a Unix socket
+of its own); ``--count-at proxy`` sends them through the counting proxy
+(``tests/fakes/api_proxy.py``, a process of its own) and counts there
+instead. The port driver is ``null`` (``benchmarks/null_port.py``): no
+interfaces are made, so the figures are the driver's and the server's, not the
 kernel's; it is loaded by name through a stevedore entry point that only
 this benchmark's driver processes see (a ``.dist-info`` record in the
 run's temporary directory, on their ``PYTHONPATH``).
@@ -24,12 +27,15 @@ multi-host network that every host creates (``--network shared``).
 
 Reported per N: starts/s (whole start-and-stop cycles that all four
 calls answered 200), p50/p99 of each call, API requests per start
-(counted at the proxy, including what the driver sends after answering),
-errors, and the efficiency: starts/s x requests per start / the
-server's ceiling. The ceiling is measured for each N right after its
-run, the hosts up but idle, from a minimal client that replays the
-requests of one start recorded on that N's first host, with fresh IDs,
-straight at the server (``benchmarks/cluster_ceiling.py``). Also the
+(including what the drivers send after answering), errors, and the
+efficiency: starts/s x requests per start / the server's ceiling. The
+ceiling is measured for each N right after its run, the hosts up but
+idle, from a minimal client that replays the requests of one start,
+with fresh IDs, straight at the server
+(``benchmarks/cluster_ceiling.py``). That start is recorded at the
+counting proxy from one more host, the recorder, which talks to the
+server through it and has a network of its own (the shared network
+with ``--network shared``); it makes no start in the timed run. Also the
 drivers' memory (PSS, summed) and their start-up time.
 
 Run from the repository: ``python benchmarks/bench_cluster.py
@@ -60,8 +66,10 @@ from benchmarks import cluster_report  # noqa: E402
 from benchmarks import cluster_servers  # noqa: E402
 from benchmarks import null_port  # noqa: E402
 from tests import driverproc  # noqa: E402
+from tests import metrics_scrape  # noqa: E402
 
 CALLS = cluster_report.CALLS
+REQUESTS = 'opencontrail_net_contrail_requests_total'
 
 
 class Host(driverproc.DriverProcess):
@@ -73,7 +81,8 @@ class Host(driverproc.DriverProcess):
         super().__init__(
             workdir, os.path.join(workdir, 's.sock'), backend='contrail',
             port_driver=null_port.NAME, debug='false', host=name,
-            delete_spacing_ms=spacing, **{
+            delete_spacing_ms=spacing,
+            metrics_address='unix:' + os.path.join(workdir, 'm.sock'), **{
                 'contrail.api_server': api.host,
                 'contrail.api_port': api.port,
                 'contrail.auth_type': 'noauth',
@@ -83,6 +92,11 @@ class Host(driverproc.DriverProcess):
 
     def command(self):
         return ['env', 'PYTHONPATH=' + self.pythonpath] + super().command()
+
+    def requests(self):
+        """The API requests this host has sent, answered or not."""
+        samples = metrics_scrape.scrape(self.options['metrics_address'])
+        return sum(v for (name, _), v in samples.items() if name == REQUESTS)
 
 
 def pss_kib(pid):
@@ -95,26 +109,28 @@ def pss_kib(pid):
 
 
 class Layout:
-    """The networks of N hosts and the addresses each host's client and
-    the ceiling's replay take (never the same address twice at once)."""
+    """The networks of N hosts and of the recorder (the last), and the
+    addresses each host's client, the recorder and the ceiling's replay
+    take (never the same address twice at once)."""
 
     def __init__(self, token, hosts, shared):
         self.shared = shared
         if shared:
             nid = ('5%s' % token).ljust(64, '0')
-            self.nets = [(nid, '10.200')] * hosts
+            self.nets = [(nid, '10.200')] * (hosts + 1)
             per = 32000 // hosts
             self.addresses = [cluster_ceiling.Addresses(
                 '10.200.%d.%d' % divmod(2 + i * per, 256), per)
                 for i in range(hosts)]
         else:
             self.nets = [(('%02x%s' % (i, token)).ljust(64, '0'),
-                          '10.%d' % (i + 1)) for i in range(hosts)]
+                          '10.%d' % (i + 1)) for i in range(hosts + 1)]
             self.addresses = [cluster_ceiling.Addresses(
                 '10.%d.0.2' % (i + 1), 32000) for i in range(hosts)]
-        # The replay's: the upper half of host 0's network.
+        # The recorder's and the replay's: the upper half of the
+        # recorder's network.
         self.replay = cluster_ceiling.Addresses(
-            self.nets[0][1] + '.128.0', 32000)
+            self.nets[-1][1] + '.128.0', 32000)
 
     def create_body(self, i):
         nid, prefix = self.nets[i]
@@ -180,17 +196,19 @@ def client(host, nid, addresses, deadline, stats):
     stats.connections = conn.connections
 
 
-def settle(proxy, quiet=1.0, limit=60.0):
-    """Wait until the proxy has seen no request for ``quiet`` seconds."""
+def settle(count, quiet=1.0, limit=60.0, every=0.2):
+    """Wait until ``count()`` has not changed for ``quiet`` seconds;
+    returns its last value."""
     end = time.monotonic() + limit
-    seen, since = proxy.count(), time.monotonic()
+    seen, since = count(), time.monotonic()
     while time.monotonic() < end:
-        time.sleep(0.2)
-        now = proxy.count()
+        time.sleep(every)
+        now = count()
         if now != seen:
             seen, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
-            return
+            break
+    return seen
 
 
 def percentile(values, q):
@@ -210,12 +228,19 @@ def run_hosts(n, ctx):
     # right after its delete (every instance-ip in it then gets a 500).
     layout = Layout('%s%02x' % (ctx.token, n), n,
                     ctx.args.network == 'shared')
-    hosts = [Host(os.path.join(ctx.workdir, 'n%d-h%d' % (n, i)),
-                  'bench-%s-h%d' % (ctx.token, i), ctx.proxy, ctx.project,
-                  ctx.pythonpath, ctx.args.delete_spacing_ms,
-                  ctx.args.port_pool_size)
+    at_proxy = ctx.args.count_at == 'proxy'
+
+    def host(i, name, api):
+        return Host(os.path.join(ctx.workdir, 'n%d-%s' % (n, name)),
+                    'bench-%s-%s' % (ctx.token, name), api, ctx.project,
+                    ctx.pythonpath, ctx.args.delete_spacing_ms,
+                    ctx.args.port_pool_size)
+    hosts = [host(i, 'h%d' % i, ctx.proxy if at_proxy else ctx.api)
              for i in range(n)]
-    result = {'hosts': n, 'pids': []}
+    recorder = host(n, 'rec', ctx.proxy)
+    everyone = hosts + [recorder]
+    result = {'hosts': n, 'pids': [],
+              'counted_at': 'proxy' if at_proxy else 'drivers'}
     created = []
     try:
         began = time.monotonic()
@@ -225,7 +250,9 @@ def run_hosts(n, ctx):
         for h in hosts:
             h.wait_ready(timeout=60 + 3 * n)
         result['startup_s'] = time.monotonic() - began
-        for i, h in enumerate(hosts):
+        recorder.start()
+        result['pids'].append(recorder.proc.pid)
+        for i, h in enumerate(everyone):
             h.ok('NetworkDriver.CreateNetwork', layout.create_body(i))
             created.append(i)
         warm = Stats()
@@ -235,9 +262,16 @@ def run_hosts(n, ctx):
         # Reported, not fatal: the timed run shows whether they last.
         result['warm_up_errors'] = sum(warm.errors.values())
         result['warm_up_last_error'] = warm.last_error
-        template = record_start(hosts[0], layout, ctx.proxy)
-        settle(ctx.proxy)
-        ctx.proxy.reset()
+        template = record_start(recorder, layout, ctx.proxy)
+        if at_proxy:
+            def count():
+                return ctx.proxy.count()
+        else:
+            def count():
+                return sum(on_all(hosts, lambda i: hosts[i].requests()))
+        # Scraping 64 hosts takes a while: not five times a second.
+        every = 0.2 if at_proxy else 1.0
+        before = settle(count, every=every)
         stats = [Stats() for _ in hosts]
         # The machine's load as the clients begin: other work on it shows.
         result['load1'] = os.getloadavg()[0]
@@ -252,8 +286,7 @@ def run_hosts(n, ctx):
         for t in threads:
             t.join()
         elapsed = max(s.end for s in stats) - began
-        settle(ctx.proxy)
-        requests = ctx.proxy.count()
+        requests = settle(count, every=every) - before
         used = {k: v - cpu[k] for k, v in cpu_now(hosts, ctx).items()}
         # The ceiling under the same conditions: the hosts up but idle.
         ceiling = None
@@ -273,19 +306,21 @@ def run_hosts(n, ctx):
     finally:
         # As Docker removes a network: on every host that has it.
         for i in created:
-            hosts[i].call('NetworkDriver.DeleteNetwork',
-                          {'NetworkID': layout.nets[i][0]})
-        on_all(hosts, lambda i: hosts[i].stop())
+            everyone[i].call('NetworkDriver.DeleteNetwork',
+                             {'NetworkID': layout.nets[i][0]})
+        on_all(everyone, lambda i: everyone[i].stop())
     return result
 
 
 def cpu_now(hosts, ctx):
     """CPU seconds used so far: the drivers (summed), the server (where
-    it runs here), the proxy, this process (the hosts' clients)."""
+    it runs here), the proxy (where the hosts' requests go through it),
+    this process (the hosts' clients)."""
     out = {'drivers': sum(cluster_servers.cpu_seconds(h.proc.pid)
                           for h in hosts),
-           'proxy': cluster_servers.cpu_seconds(ctx.proxy.pid),
            'clients': cluster_servers.cpu_seconds(os.getpid())}
+    if ctx.args.count_at == 'proxy':
+        out['proxy'] = cluster_servers.cpu_seconds(ctx.proxy.pid)
     if ctx.api.pid:
         out['server'] = cluster_servers.cpu_seconds(ctx.api.pid)
     return out
@@ -295,14 +330,14 @@ def record_start(host, layout, proxy):
     """The requests of one start on ``host``, as a StartTemplate: the
     first of three tries that all calls answer."""
     for _ in range(3):
-        settle(proxy)
+        settle(proxy.count)
         eid, sandbox = secrets.token_hex(32), secrets.token_hex(6)
-        address = layout.addresses[0].take()
+        address = layout.replay.take()
         proxy.record()
         stats = Stats()
-        lifecycle(host.call, layout.nets[0][0], address, stats, eid,
+        lifecycle(host.call, layout.nets[-1][0], address, stats, eid,
                   sandbox)
-        settle(proxy)
+        settle(proxy.count)
         recorded = proxy.take()
         if not stats.errors:
             return cluster_ceiling.StartTemplate(recorded, eid, sandbox,
@@ -352,6 +387,11 @@ def parse(argv):
                    'default: the fake')
     p.add_argument('--network', choices=('per-host', 'shared'),
                    default='per-host')
+    p.add_argument('--count-at', choices=('drivers', 'proxy'),
+                   default='drivers',
+                   help="where the API requests are counted: the drivers' "
+                   'metrics (the hosts talk to the server straight) or the '
+                   'counting proxy (their requests go through it)')
     p.add_argument('--ceiling-seconds', type=float, default=3.0,
                    help='seconds per concurrency of the ceiling (0: none)')
     p.add_argument('--delete-spacing-ms', type=int, default=0,
@@ -390,6 +430,7 @@ def main(argv=None):
         report = {'server': ('Tungsten Fabric API server at %s' % args.api
                              if args.api else 'the fake API server'),
                   'network': args.network, 'duration': args.duration,
+                  'count_at': args.count_at,
                   'port_pool_size': args.port_pool_size,
                   'machine': cluster_report.machine(), 'results': [],
                   'workdir': workdir}

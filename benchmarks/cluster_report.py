@@ -49,8 +49,12 @@ def table(report):
              ['API requests / start', 'errors', 'ceiling requests/s',
               'efficiency', 'drivers PSS MiB (per host)', 'start-up s',
               'load', 'CPU ms / start'])
-    said = 'Server: %s; %s networks; %g s per N; port pool %d; ' \
-        'machine: %s.' % (report['server'], report['network'],
+    counted = {'drivers': "the hosts straight at it, requests counted in "
+               "the drivers' metrics",
+               'proxy': 'the hosts through the counting proxy, requests '
+               'counted there'}[report.get('count_at', 'proxy')]
+    said = 'Server: %s (%s); %s networks; %g s per N; port pool %d; ' \
+        'machine: %s.' % (report['server'], counted, report['network'],
                           report['duration'], report.get('port_pool_size', 0),
                           report['machine'])
     lines = [said, '', '| ' + ' | '.join(heads) + ' |',
