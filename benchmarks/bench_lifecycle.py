@@ -6,7 +6,10 @@ namespace of its own so no other driver on the host touches its pairs:
 (a) Per call over the real socket, median of ``-n``: CreateEndpoint,
     Join, EndpointOperInfo, Leave, DeleteEndpoint; and the endpoint
     lifecycle (the four calls but EndpointOperInfo) against a minimal
-    no-op server on a Unix socket answering ``{}``.
+    no-op server on a Unix socket answering ``{}``. Back to back, and
+    again (``--idle-n`` lifecycles) with ``--idle`` seconds of nothing
+    before each, as on a host that starts a container now and then: the
+    caches of the machine have then forgotten the driver.
 (b) ``docker run --rm`` on a driver network against Docker's built-in
     bridge and against ``--net none``, interleaved on one private dockerd
     (``bench_run.py`` times it on the veth port driver and the contrail
@@ -74,8 +77,9 @@ class _UnixServer(socketserver.ThreadingMixIn,
     daemon_threads = True
 
 
-def per_call(socket_path, n):
-    """{call: [seconds]} over ``n`` endpoint lifecycles.
+def per_call(socket_path, n, idle=0.0):
+    """{call: [seconds]} over ``n`` endpoint lifecycles, each after
+    ``idle`` seconds of nothing.
 
     Endpoint IDs are random, as Docker's are.
     """
@@ -83,6 +87,7 @@ def per_call(socket_path, n):
     # One connection kept alive between calls, as dockerd keeps it.
     conn = driverproc.KeptAlive(socket_path)
     for i in range(n):
+        time.sleep(idle)
         body = {'NetworkID': NID, 'EndpointID': uuid.uuid4().hex * 2}
         bodies = {
             'CreateEndpoint': dict(body, Interface={
@@ -103,7 +108,19 @@ def lifecycle_median(times):
         sum(values) for values in zip(*(times[c] for c in LIFECYCLE)))
 
 
-def bench_socket(n, ns, spacing):
+def _print_calls(noop, ours):
+    print('    %-18s %8s %8s' % ('call', 'no-op', 'driver'))
+    for name in CALLS:
+        print('    %-18s %8.2f %8.2f' % (
+            name, statistics.median(noop[name]) * 1e3,
+            statistics.median(ours[name]) * 1e3))
+    base, mine = lifecycle_median(noop), lifecycle_median(ours)
+    print('    lifecycle (%s): no-op %.2f ms, driver %.2f ms, ratio %.1fx'
+          % (' + '.join(LIFECYCLE), base * 1e3, mine * 1e3, mine / base))
+    return mine
+
+
+def bench_socket(n, ns, spacing, idle, idle_n):
     tmp = tempfile.mkdtemp(prefix='ocnbench-')
     noop_path = os.path.join(tmp, 'noop.sock')
     server = _UnixServer(noop_path, _NoOp)
@@ -119,6 +136,9 @@ def bench_socket(n, ns, spacing):
         per_call(drv.socket_path, 5)  # warm up: the bridge, the caches
         noop = per_call(noop_path, n)
         ours = per_call(drv.socket_path, n)
+        if idle_n:
+            idle_noop = per_call(noop_path, idle_n, idle)
+            idle_ours = per_call(drv.socket_path, idle_n, idle)
         drv.ok('NetworkDriver.DeleteNetwork', {'NetworkID': NID})
     finally:
         drv.kill()
@@ -127,14 +147,13 @@ def bench_socket(n, ns, spacing):
         shutil.rmtree(tmp, ignore_errors=True)
     print('(a) per call over the socket, median of %d (ms), '
           'delete_spacing_ms %d:' % (n, spacing))
-    print('    %-18s %8s %8s' % ('call', 'no-op', 'driver'))
-    for name in CALLS:
-        print('    %-18s %8.2f %8.2f' % (
-            name, statistics.median(noop[name]) * 1e3,
-            statistics.median(ours[name]) * 1e3))
-    base, mine = lifecycle_median(noop), lifecycle_median(ours)
-    print('    lifecycle (%s): no-op %.2f ms, driver %.2f ms, ratio %.1fx'
-          % (' + '.join(LIFECYCLE), base * 1e3, mine * 1e3, mine / base))
+    hot = _print_calls(noop, ours)
+    if idle_n:
+        print('    after %.1f s idle before each lifecycle, median of %d '
+              '(ms):' % (idle, idle_n))
+        cold = _print_calls(idle_noop, idle_ours)
+        print('    the driver idle against back to back: %.1fx' % (
+            cold / hot))
 
 
 def timed_runs(daemon, nets, n):
@@ -284,12 +303,17 @@ def main():
                         help='delete_spacing_ms of the driver in (a): '
                         'lifecycles back to back are a burst to it, so '
                         'the default is 0, off')
+    parser.add_argument('--idle', type=float, default=0.5,
+                        help='seconds of nothing before each lifecycle of '
+                        "(a)'s second part")
+    parser.add_argument('--idle-n', type=int, default=40,
+                        help="lifecycles of (a)'s second part (0: none)")
     parser.add_argument('--skip-docker', action='store_true')
     args = parser.parse_args()
     namespaces = nsmod.Namespaces()
     try:
         ns = namespaces.add(nsmod.unique('ocnbench'))
-        bench_socket(args.n, ns, args.spacing)
+        bench_socket(args.n, ns, args.spacing, args.idle, args.idle_n)
         if not args.skip_docker:
             bench_docker(args.runs, args.parallel, args.rounds, ns)
     finally:
