@@ -82,9 +82,15 @@ def test_stop_leaves_nothing(dockerd_host, crash):
         shim_socket = _shim_socket(daemon, container_id)
         assert os.path.exists(shim_socket)
         netns, = os.listdir(daemon.netns_dir)
-        netns_id = 'net:[%d]' % os.stat(
-            os.path.join(daemon.netns_dir, netns)).st_ino
-        assert _netns_users(netns_id)
+        inode = os.stat(os.path.join(daemon.netns_dir, netns)).st_ino
+        netns_id = 'net:[%d]' % inode
+        users = _netns_users(netns_id)
+        assert users
+        # Held through a process's link, not dockerd's mount: the
+        # namespace outlives the daemon's stop, so its number cannot go
+        # to a namespace another test makes meanwhile.
+        held = os.open('/proc/%d/ns/net' % users[0], os.O_RDONLY)
+        assert os.fstat(held).st_ino == inode
         if crash:
             # What a crashed or hung daemon leaves: the shim, the container,
             # its netns and cgroups, dockerd's mounts and the shim's socket.
@@ -93,9 +99,12 @@ def test_stop_leaves_nothing(dockerd_host, crash):
     finally:
         daemon.stop()
 
-    assert _processes_naming(daemon.base_dir) == []
-    assert _netns_users(netns_id) == []
-    assert _mountinfo_lines(daemon.base_dir, netns_id) == []
+    try:
+        assert _processes_naming(daemon.base_dir) == []
+        assert _netns_users(netns_id) == []
+        assert _mountinfo_lines(daemon.base_dir, netns_id) == []
+    finally:
+        os.close(held)
     assert not os.path.exists(shim_socket)
     assert harness.container_cgroups(container_id) == []
     assert not os.path.exists(daemon.base_dir)
