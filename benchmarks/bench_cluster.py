@@ -11,10 +11,10 @@ as on a cluster, and each counts its requests in its own metrics
 of its own); ``--count-at proxy`` sends them through the counting proxy
 (``tests/fakes/api_proxy.py``, a process of its own) and counts there
 instead. The port driver is ``null`` (``benchmarks/null_port.py``): no
-interfaces are made, so the figures are the driver's and the server's, not the
-kernel's; it is loaded by name through a stevedore entry point that only
-this benchmark's driver processes see (a ``.dist-info`` record in the
-run's temporary directory, on their ``PYTHONPATH``).
+interfaces are made, so the figures are the driver's and the server's,
+not the kernel's; it is loaded by name through a stevedore entry point
+that only this benchmark's driver processes see (a ``.dist-info`` record
+in the run's temporary directory, on their ``PYTHONPATH``).
 
 Each host's client does what Docker does for ``docker run --rm``, one
 container after the other, on all hosts at once for ``--duration``
@@ -230,14 +230,14 @@ def run_hosts(n, ctx):
                     ctx.args.network == 'shared')
     at_proxy = ctx.args.count_at == 'proxy'
 
-    def host(i, name, api):
+    def host(name, api):
         return Host(os.path.join(ctx.workdir, 'n%d-%s' % (n, name)),
                     'bench-%s-%s' % (ctx.token, name), api, ctx.project,
                     ctx.pythonpath, ctx.args.delete_spacing_ms,
                     ctx.args.port_pool_size)
-    hosts = [host(i, 'h%d' % i, ctx.proxy if at_proxy else ctx.api)
+    hosts = [host('h%d' % i, ctx.proxy if at_proxy else ctx.api)
              for i in range(n)]
-    recorder = host(n, 'rec', ctx.proxy)
+    recorder = host('rec', ctx.proxy)
     everyone = hosts + [recorder]
     result = {'hosts': n, 'pids': [],
               'counted_at': 'proxy' if at_proxy else 'drivers'}
