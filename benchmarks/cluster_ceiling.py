@@ -10,7 +10,10 @@ project) as recorded.
 
 :func:`ceiling` replays instances from a minimal client (one kept-alive
 ``http.client`` connection per thread, no client library) straight at
-the server, at a few concurrencies, and reports the best rate.
+the server, at a few concurrencies, and reports the best rate; where the
+server runs on this machine, also the share of one CPU it used at each
+(near 1.0 for a server of one process: the rate is the server's limit,
+not the client's).
 """
 
 import http.client
@@ -106,9 +109,11 @@ def _replay(conn, template, addresses, ready, deadline, out):
         out.append((done, errors))
 
 
-def replay(host, port, template, addresses, threads, seconds):
-    """(requests/s, requests, errors) of ``threads`` clients replaying
-    starts for ``seconds``.
+def replay(host, port, template, addresses, threads, seconds,
+           cpu_seconds=None):
+    """(requests/s, requests, errors, CPU share) of ``threads`` clients
+    replaying starts for ``seconds``; the share is of the CPU seconds
+    ``cpu_seconds()`` counts (the server's), or None without it.
 
     The connections are made one after the other before the clock
     starts, as the drivers' kept-alive ones were.
@@ -123,25 +128,37 @@ def replay(host, port, template, addresses, threads, seconds):
         workers.append(threading.Thread(target=_replay, args=(
             conn, template, addresses, ready, deadline, out)))
         workers[-1].start()
+    used = cpu_seconds() if cpu_seconds else 0.0
     start = time.monotonic()
     deadline[0] = start + seconds
     ready.set()
     for w in workers:
         w.join()
     took = time.monotonic() - start
+    share = (cpu_seconds() - used) / took if cpu_seconds else None
     done = sum(d for d, _ in out)
-    return done / took, done, sum(e for _, e in out)
+    return done / took, done, sum(e for _, e in out), share
 
 
 def ceiling(host, port, template, addresses, seconds,
-            concurrencies=(1, 4, 16, 64)):
-    """{'rate': best requests/s, 'errors': n, 'by_threads': {n: rate}}."""
+            concurrencies=(1, 4, 16, 64), cpu_seconds=None):
+    """{'rate': best requests/s, 'errors': n, 'by_threads': {n: rate}},
+    and with ``cpu_seconds`` (the server's CPU time so far) the share of
+    one CPU the server used: 'server_cpu' at the best rate and
+    'server_cpu_by_threads'."""
     by_threads = {}
+    cpu = {}
     errors = 0
     for threads in concurrencies:
-        rate, _done, failed = replay(host, port, template, addresses,
-                                     threads, seconds)
+        rate, _done, failed, share = replay(
+            host, port, template, addresses, threads, seconds, cpu_seconds)
         by_threads[threads] = rate
+        cpu[threads] = share
         errors += failed
-    return {'rate': max(by_threads.values()), 'errors': errors,
-            'by_threads': by_threads}
+    best = max(by_threads, key=by_threads.get)
+    out = {'rate': by_threads[best], 'errors': errors,
+           'by_threads': by_threads}
+    if cpu_seconds:
+        out['server_cpu'] = cpu[best]
+        out['server_cpu_by_threads'] = cpu
+    return out

@@ -23,6 +23,13 @@ def machine():
     return '%d x %s, %.0f GiB' % (os.cpu_count(), cpu, mem / 2 ** 30)
 
 
+def _ceiling(ceiling):
+    text = '%.0f (%d errors' % (ceiling['rate'], ceiling['errors'])
+    if ceiling.get('server_cpu') is not None:
+        text += ', server %.0f%% CPU' % (100 * ceiling['server_cpu'])
+    return text + ')'
+
+
 def _row(r):
     ceiling = r.get('ceiling')
     cells = ['%d' % r['hosts'], '%.1f' % r['starts_per_s']]
@@ -32,8 +39,7 @@ def _row(r):
     if r.get('warm_up_errors'):
         errors += ' (warm-up: %d)' % r['warm_up_errors']
     cells += ['%.2f' % r['requests_per_start'], errors,
-              '%.0f (%d errors)' % (ceiling['rate'], ceiling['errors'])
-              if ceiling else '-',
+              _ceiling(ceiling) if ceiling else '-',
               '%.2f' % r['efficiency'] if 'efficiency' in r else '-',
               '%.0f (%.0f)' % (r['pss_mib'], r['pss_mib'] / r['hosts']),
               '%.1f' % r['startup_s'],
