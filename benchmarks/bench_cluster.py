@@ -46,6 +46,7 @@ needs matplotlib (``benchmarks/requirements.txt``).
 import argparse
 import collections
 import concurrent.futures
+import functools
 import json
 import os
 import secrets
@@ -275,13 +276,11 @@ def run_hosts(n, ctx):
         result['warm_up_last_error'] = warm.last_error
         template = record_start(recorder, layout, ctx.proxy)
         if at_proxy:
-            def count():
-                return ctx.proxy.count()
+            count, every = ctx.proxy.count, 0.2
         else:
-            def count():
-                return sum(on_all(hosts, lambda i: hosts[i].requests()))
-        # Scraping 64 hosts takes a while: not five times a second.
-        every = 0.2 if at_proxy else 1.0
+            # Scraping 64 hosts takes a while: not five times a second.
+            count, every = (lambda: sum(on_all(
+                hosts, lambda i: hosts[i].requests()))), 1.0
         before = settle(count, every=every)
         stats = [Stats() for _ in hosts]
         # The machine's load as the clients begin: other work on it shows.
@@ -308,11 +307,13 @@ def run_hosts(n, ctx):
         # since: its replay measures nothing.
         if ctx.args.ceiling_seconds > 0 and not ctx.args.port_pool_size:
             # The server's CPU where it runs on this machine.
-            pid = ctx.api.pid
+            server_cpu = None
+            if ctx.api.pid:
+                server_cpu = functools.partial(cluster_servers.cpu_seconds,
+                                               ctx.api.pid)
             ceiling = cluster_ceiling.ceiling(
                 ctx.api.host, ctx.api.port, template, layout.replay,
-                ctx.args.ceiling_seconds, cpu_seconds=pid and (
-                    lambda: cluster_servers.cpu_seconds(pid)))
+                ctx.args.ceiling_seconds, cpu_seconds=server_cpu)
         result.update(summarize(stats, elapsed, requests, ceiling))
         result['ceiling'] = ceiling
         result['requests_one_start'] = len(template.requests)
