@@ -47,7 +47,7 @@ print(json.dumps(seen['modules']))
 
 NOT_IMPORTED = (
     'opencontrail_net.backends.contrail', 'vnc_api', 'cfgm_common',
-    'keystoneauth1', 'docker', 'requests', 'prometheus_client',
+    'keystoneauth1', 'docker', 'requests', 'pycurl', 'prometheus_client',
     'opencontrail_net.vrouter_agent', 'pyroute2.netlink', 'pyroute2.iproute',
 )
 

@@ -19,6 +19,7 @@ from vnc_api import vnc_api
 
 from opencontrail_net.backends.contrail import keystone
 from opencontrail_net.backends.contrail import retries
+from opencontrail_net.backends.contrail import transport
 from opencontrail_net import exception
 from opencontrail_net import metrics
 
@@ -125,7 +126,6 @@ class BoundedVncApi(vnc_api.VncApi):
         super()._create_api_server_session()
         for host, session in \
                 self._api_server_session.api_server_sessions.items():
-            session.request = self._keeping_errors(session.request)
             # What requests would read from the environment on every
             # request (proxy variables, REQUESTS_CA_BUNDLE), read once
             # here: the environment of a running driver does not change,
@@ -136,6 +136,8 @@ class BoundedVncApi(vnc_api.VncApi):
                                 self._web_port), {}, None, None, None)
             session.proxies.update(env['proxies'])
             session.trust_env = False
+            session.request = self._keeping_errors(
+                transport.sender(session, self.tls, env['proxies']))
             if self.tls is not None:
                 verify, cert = self.tls
                 # The environment's CA bundle where no cafile is set.
