@@ -141,12 +141,14 @@ def test_no_answer_in_time_is_a_read_timeout_on_a_reused_connection(
     # connect of its own: its silence is still a read timeout (vnc_api
     # sends a ConnectionError again, never a read timeout).
     assert curl.request('GET', server.url + '/', timeout=(2, 5)).ok
-    server.action, server.hold = 'hold', 2
+    server.action, server.hold = 'hold', 3
     start = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout):
         curl.request('POST', server.url + '/virtual-networks', data='{}',
-                     timeout=(0.2, 0.3))
-    assert time.monotonic() - start < 1.5
+                     timeout=(1.0, 0.4))
+    # Within the read timeout, which bounds the whole request: the driver
+    # sets it to what is left of the Docker call's time.
+    assert 0.35 < time.monotonic() - start < 0.9
     assert len(server.seen) == 2
 
 

@@ -86,8 +86,13 @@ class CurlTransport:
         if timeout is not None:
             connect, read = (timeout if isinstance(timeout, tuple)
                              else (timeout, timeout))
-            curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect * 1000))
-            curl.setopt(pycurl.TIMEOUT_MS, int((connect + read) * 1000))
+            # libcurl bounds the whole request, connect included: by the
+            # read timeout, which the driver sets to what is left of the
+            # Docker call's time (requests would wait for the connect,
+            # then as long again for the answer).
+            curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(connect, read)
+                                                      * 1000))
+            curl.setopt(pycurl.TIMEOUT_MS, int(read * 1000))
         try:
             curl.perform()
         except pycurl.error as exc:
