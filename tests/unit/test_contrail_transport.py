@@ -33,17 +33,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.seen.append(seen)
         action = self.server.action
         if action == 'hold':
-            time.sleep(self.server.hold)
+            self.server.released.wait(self.server.hold)
         if action == 'drop':
             self.close_connection = True
             return
         reply = json.dumps(seen).encode()
-        self.send_response(self.server.status, 'Fine Indeed')
-        self.send_header('Content-Type', 'application/json; charset="UTF-8"')
-        self.send_header('X-Answer', 'yes')
-        self.send_header('Content-Length', str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
+        try:
+            self.send_response(self.server.status, 'Fine Indeed')
+            self.send_header('Content-Type',
+                             'application/json; charset="UTF-8"')
+            self.send_header('X-Answer', 'yes')
+            self.send_header('Content-Length', str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            # A held answer's client has given up (the timeout test).
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = _answer
 
@@ -54,12 +59,14 @@ def server():
     srv.daemon_threads = True
     srv.seen, srv.connections, srv.status = [], 0, 200
     srv.action, srv.hold = None, 0
+    srv.released = threading.Event()
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = 'http://127.0.0.1:%d' % srv.server_address[1]
     try:
         yield srv
     finally:
+        srv.released.set()
         srv.shutdown()
         srv.server_close()
         thread.join(5)
