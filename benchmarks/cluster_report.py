@@ -23,6 +23,11 @@ def machine():
     return '%d x %s, %.0f GiB' % (os.cpu_count(), cpu, mem / 2 ** 30)
 
 
+def _cpus(cpus):
+    return '%s %s' % ('CPU' if len(cpus) == 1 else 'CPUs',
+                      ', '.join(str(c) for c in cpus))
+
+
 def _ceiling(ceiling):
     text = '%.0f (%d errors' % (ceiling['rate'], ceiling['errors'])
     if ceiling.get('server_cpu') is not None:
@@ -63,6 +68,12 @@ def table(report):
         'machine: %s.' % (report['server'], counted, report['network'],
                           report['duration'], report.get('port_pool_size', 0),
                           report['machine'])
+    cpus = report.get('cpus')
+    if cpus and cpus['split']:
+        said += ' CPUs: the server on %s, the hosts and clients on %s.' % (
+            _cpus(cpus['server']), _cpus(cpus['hosts']))
+    elif cpus:
+        said += ' CPUs: all shared (%s).' % cpus['why']
     lines = [said, '', '| ' + ' | '.join(heads) + ' |',
              '|' + '---|' * len(heads)]
     lines += [_row(r) for r in report['results']]

@@ -10,12 +10,26 @@ import pytest
 from benchmarks import bench_cluster
 
 
-@pytest.mark.parametrize('count_at', ['drivers', 'proxy'])
-def test_two_hosts_start_containers_without_errors(capsys, count_at):
+@pytest.mark.parametrize('count_at,cpus', [('drivers', 'split'),
+                                           ('proxy', 'shared')])
+def test_two_hosts_start_containers_without_errors(capsys, count_at, cpus):
+    mine = os.sched_getaffinity(0)
     report = bench_cluster.main(['--hosts', '2', '--duration', '2',
                                  '--ceiling-seconds', '0.5',
-                                 '--count-at', count_at])
+                                 '--count-at', count_at, '--cpus', cpus])
     (result,) = report['results']
+    # Split, the fake (it runs here) had a CPU of its own and the hosts
+    # the others, as read back from the processes during the run; this
+    # process has all its CPUs back.
+    assert os.sched_getaffinity(0) == mine
+    if cpus == 'split' and len(mine) >= 2:
+        assert report['cpus']['split'], report['cpus']
+        assert result['cpus']['server'] == [min(mine)], result['cpus']
+        assert result['cpus']['hosts'] == sorted(mine - {min(mine)})
+    else:
+        assert not report['cpus']['split'], report['cpus']
+        assert result['cpus'] == {'hosts': sorted(mine),
+                                  'server': sorted(mine)}, result['cpus']
     assert result['counted_at'] == count_at
     assert result['starts'] > 0, result
     assert result['errors'] == 0, result['last_error']
