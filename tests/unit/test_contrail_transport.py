@@ -2,6 +2,7 @@
 HTTP server on loopback: what it sends, what vnc_api reads back, and the
 requests exceptions its failures become."""
 
+import http.client
 import http.server
 import json
 import socket
@@ -129,6 +130,46 @@ def test_one_connection_is_kept_alive(server, curl):
         assert curl.request('GET', server.url + '/',
                             timeout=(2, 5)).status_code == 200
     assert server.connections == 1
+
+
+def _slow_answers(request, count=10):
+    """How many of ``count`` POSTs on one connection, after the first,
+    took 35 ms or more."""
+    body = json.dumps({'virtual-machine': {'name': 'x'}})
+    times = []
+    for _ in range(count):
+        start = time.monotonic()
+        request(body)
+        times.append(time.monotonic() - start)
+    return sum(t >= 0.035 for t in times[1:])
+
+
+def test_answer_in_two_writes_waits_for_no_delayed_ack(server, curl):
+    # This handler answers as the Contrail API server does: the headers,
+    # then the body, in two writes with Nagle's algorithm on. The body
+    # waits for the client's acknowledgement of the headers, which Linux
+    # delays by at least 40 ms on a connection in use.
+    plain = http.client.HTTPConnection('127.0.0.1', server.server_address[1],
+                                       timeout=5)
+
+    def plainly(body):
+        plain.request('POST', '/virtual-machines', body=body.encode(),
+                      headers={'Content-Type': 'application/json'})
+        plain.getresponse().read()
+    try:
+        # The case is real here: a client that acknowledges late waits.
+        assert _slow_answers(plainly) >= 7
+    finally:
+        plain.close()
+
+    def curled(body):
+        r = curl.request('POST', server.url + '/virtual-machines', data=body,
+                         headers={'Content-Type': 'application/json'},
+                         timeout=(2, 5))
+        assert r.status_code == 200
+    # libcurl's answers do not (a slow machine may delay one).
+    assert _slow_answers(curled) <= 1
+    assert server.connections == 2
 
 
 def test_refused_is_a_connection_error(curl):

@@ -16,9 +16,22 @@ requests (:func:`sender` chooses).
 When a kept-alive connection closes before any answer, libcurl sends the
 request once more on a fresh connection (the server may have closed it
 as idle just then); vnc_api sends a request that failed so once more.
+
+The Contrail API server (gevent's WSGI server) sends an answer with a
+body in two writes, its headers and then its body, with Nagle's
+algorithm on: the body leaves only once the client has acknowledged the
+headers, and Linux delays that acknowledgement by 40 ms on a connection
+that has carried a request and an answer before. Every answer with a
+body on a kept-alive connection (a create, an update, a read) took 42
+to 45 ms instead of 1 to 2. When an answer's status line arrives, the
+transport asks the kernel to acknowledge at once (``TCP_QUICKACK``, on
+each of the handle's connections; it has to be asked again after every
+request the connection sends).
 """
 
 import io
+import os
+import socket
 
 import pycurl
 import requests
@@ -28,6 +41,8 @@ from requests import utils as requests_utils
 # What a failed transfer is, in requests' terms: the rest are a
 # ConnectionError (refused, reset, no route, nothing answered).
 _TIMED_OUT = pycurl.E_OPERATION_TIMEDOUT
+# Linux only; elsewhere the answers wait as they did.
+_QUICKACK = getattr(socket, 'TCP_QUICKACK', None)
 
 
 def sender(session, tls, proxies):
@@ -50,6 +65,9 @@ class CurlTransport:
     def __init__(self, user_agent):
         self.user_agent = user_agent
         self._curl = pycurl.Curl()
+        # libcurl's own file descriptors of this handle's connections,
+        # from when it makes each socket until it closes it.
+        self._sockets = set()
 
     def request(self, method, url, params=None, data=None, headers=None,
                 timeout=None, json=None, **ignored):
@@ -63,13 +81,20 @@ class CurlTransport:
         curl.reset()
         head = []
         body = io.BytesIO()
+
+        def header(line):
+            if line.startswith(b'HTTP/'):
+                self._acknowledge_now()
+            head.append(line)
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.NOSIGNAL, 1)
         # The environment's proxy variables were read by the session: none
         # applies, or this transport would not be used.
         curl.setopt(pycurl.PROXY, '')
         curl.setopt(pycurl.USERAGENT, self.user_agent)
-        curl.setopt(pycurl.HEADERFUNCTION, head.append)
+        curl.setopt(pycurl.HEADERFUNCTION, header)
+        curl.setopt(pycurl.SOCKOPTFUNCTION, self._opened)
+        curl.setopt(pycurl.CLOSESOCKETFUNCTION, self._closed)
         curl.setopt(pycurl.WRITEDATA, body)
         if method == 'GET':
             curl.setopt(pycurl.HTTPGET, 1)
@@ -99,6 +124,36 @@ class CurlTransport:
             raise self._failure(exc, method, url) from None
         return self._response(curl.getinfo(pycurl.RESPONSE_CODE), head,
                               body.getvalue(), url)
+
+    def _opened(self, fd, purpose):
+        self._sockets.add(fd)
+        return pycurl.SOCKOPT_OK
+
+    def _closed(self, fd):
+        self._sockets.discard(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            return 1
+        return 0
+
+    def _acknowledge_now(self):
+        """Acknowledge what the connections have received, and what they
+        receive next, at once (not 40 ms later)."""
+        if _QUICKACK is None:
+            return
+        for fd in self._sockets:
+            try:
+                # A view of libcurl's socket: detached, never closed here.
+                sock = socket.socket(fileno=fd)
+            except OSError:
+                continue
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass
+            finally:
+                sock.detach()
 
     def _failure(self, exc, method, url):
         code, message = exc.args[0], exc.args[1]
