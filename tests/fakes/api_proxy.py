@@ -174,6 +174,12 @@ class ApiProxy(httpfake.ServedFake):
             try:
                 conn.request(handler.command, handler.path, body=body,
                              headers=headers)
+                # The server writes an answer's headers and body apart,
+                # with Nagle's algorithm on: acknowledge the headers at
+                # once, or the body waits 40 ms for it (as the driver's
+                # transport does).
+                conn.sock.setsockopt(socket.IPPROTO_TCP,
+                                     socket.TCP_QUICKACK, 1)
                 res = conn.getresponse()
                 return res.status, res.read(), res.getheaders()
             except (http.client.HTTPException, OSError):
