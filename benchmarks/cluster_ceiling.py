@@ -20,6 +20,7 @@ import http.client
 import ipaddress
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -94,6 +95,10 @@ def _replay(conn, template, addresses, ready, deadline, out):
                 try:
                     conn.request(method, path, body=body.encode() or None,
                                  headers={'Content-Type': 'application/json'})
+                    # The answer's headers acknowledged at once, as the
+                    # driver does (the server writes the body apart).
+                    conn.sock.setsockopt(socket.IPPROTO_TCP,
+                                         socket.TCP_QUICKACK, 1)
                     res = conn.getresponse()
                     res.read()
                     failed = res.status >= 300
