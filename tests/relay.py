@@ -47,19 +47,22 @@ class Relay:
             sock.close()
 
 
-def splice(inner, outer):
+def splice(inner, outer, nagle_inner=False):
     """Pass bytes both ways between two connected sockets, each way in a
     thread of its own, until either side closes; returns both.
 
     The relay adds no wait of its own: it sends what it has at once (no
-    Nagle), and acknowledges the server's (``outer``'s) answers at once,
-    as the client it stands between does; an answer whose headers and
-    body the server writes apart would otherwise wait 40 ms for the
-    relay's delayed acknowledgement of the headers."""
+    Nagle; ``nagle_inner``: Nagle on towards the client, as a server that
+    the relay stands for has it), and acknowledges the server's
+    (``outer``'s) answers at once, as the client it stands between does;
+    an answer whose headers and body the server writes apart would
+    otherwise wait 40 ms for the relay's delayed acknowledgement of the
+    headers."""
     outer.settimeout(None)
     inner.settimeout(None)
-    for sock in (inner, outer):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    outer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if not nagle_inner:
+        inner.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for a, b in ((inner, outer), (outer, inner)):
         threading.Thread(target=_pipe, args=(a, b, b is outer),
                          daemon=True).start()

@@ -86,7 +86,9 @@ class TLSFront:
             inner.close()
             return
         with self._lock:
-            self._conns += relay.splice(inner, outer)
+            # Towards the client as the API server answers over TLS:
+            # Nagle on, the headers and the body in records of their own.
+            self._conns += relay.splice(inner, outer, nagle_inner=True)
 
     def close(self):
         self._sock.close()

@@ -172,6 +172,30 @@ def test_answer_in_two_writes_waits_for_no_delayed_ack(server, curl):
     assert server.connections == 2
 
 
+def test_requests_session_answers_wait_for_no_delayed_ack(server):
+    # Over TLS or through a proxy the requests go through requests: its
+    # session's connections acknowledge the answers at once as well.
+    def posting(session):
+        def post(body):
+            r = session.post(server.url + '/virtual-machines', data=body,
+                             headers={'Content-Type': 'application/json'},
+                             timeout=(2, 5))
+            assert r.status_code == 200
+        return post
+    with requests.Session() as plain:
+        assert _slow_answers(posting(plain)) >= 7
+    with requests.Session() as quick:
+        transport.quick_acks(quick)
+        assert _slow_answers(posting(quick)) <= 1
+        # Its proxies' connections too, made when first asked for.
+        adapter = quick.get_adapter(server.url)
+        manager = adapter.proxy_manager_for('http://127.0.0.1:3128')
+        assert manager.connection_from_url(server.url).ConnectionCls is \
+            transport._QuickHTTPConnection
+        assert adapter.proxy_manager_for('http://127.0.0.1:3128') is manager
+    assert server.connections == 2
+
+
 def test_refused_is_a_connection_error(curl):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -245,3 +269,7 @@ def test_libcurl_sends_plain_http_without_a_proxy(tls, proxies, curl):
         send.__self__.close()
     else:
         assert send == session.request
+        # Its connections acknowledge answers at once.
+        for scheme in ('http://', 'https://'):
+            pools = session.get_adapter(scheme).poolmanager
+            assert pools.pool_classes_by_scheme == transport._QUICK_POOLS

@@ -26,7 +26,9 @@ body on a kept-alive connection (a create, an update, a read) took 42
 to 45 ms instead of 1 to 2. When an answer's status line arrives, the
 transport asks the kernel to acknowledge at once (``TCP_QUICKACK``, on
 each of the handle's connections; it has to be asked again after every
-request the connection sends).
+request the connection sends). Over TLS and through a proxy,
+:func:`quick_acks` has the requests session's connections ask the same
+once each request is sent.
 """
 
 import io
@@ -37,6 +39,9 @@ import pycurl
 import requests
 from requests import structures
 from requests import utils as requests_utils
+from urllib3 import connection as urllib3_connection
+from urllib3 import connectionpool
+from urllib3 import poolmanager
 
 # What a failed transfer is, in requests' terms: the rest are a
 # ConnectionError (refused, reset, no route, nothing answered).
@@ -47,12 +52,68 @@ _QUICKACK = getattr(socket, 'TCP_QUICKACK', None)
 
 def sender(session, tls, proxies):
     """What sends the requests of vnc_api's ``session``: libcurl for plain
-    HTTP with no proxy, else the session itself (``tls``: the driver's
-    TLS settings or None; ``proxies``: those of the environment for the
-    API server, read once)."""
+    HTTP with no proxy, else the session itself, its answers acknowledged
+    at once too (``tls``: the driver's TLS settings or None; ``proxies``:
+    those of the environment for the API server, read once)."""
     if tls is None and not proxies:
         return CurlTransport(session.headers['User-Agent']).request
+    quick_acks(session)
     return session.request
+
+
+def acknowledge_now(sock):
+    """Ask the kernel to acknowledge what ``sock`` receives at once: the
+    headers of the answer to the request just sent."""
+    if _QUICKACK is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+    except (AttributeError, OSError):
+        pass  # not a TCP socket of its own (TLS inside a TLS proxy)
+
+
+class _QuickHTTPConnection(urllib3_connection.HTTPConnection):
+    def getresponse(self):
+        # Called once the request is sent.
+        acknowledge_now(self.sock)
+        return super().getresponse()
+
+
+class _QuickHTTPSConnection(urllib3_connection.HTTPSConnection):
+    def getresponse(self):
+        acknowledge_now(self.sock)
+        return super().getresponse()
+
+
+class _QuickHTTPPool(connectionpool.HTTPConnectionPool):
+    ConnectionCls = _QuickHTTPConnection
+
+
+class _QuickHTTPSPool(connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _QuickHTTPSConnection
+
+
+_QUICK_POOLS = {'http': _QuickHTTPPool, 'https': _QuickHTTPSPool}
+
+
+def _quick_pools(manager):
+    # Only a manager with urllib3's own pools (not a SOCKS proxy's).
+    if manager.pool_classes_by_scheme is poolmanager.pool_classes_by_scheme:
+        manager.pool_classes_by_scheme = _QUICK_POOLS
+    return manager
+
+
+def quick_acks(session):
+    """Make the connections of a requests ``session`` (its adapters' and
+    their proxies') acknowledge each answer's headers at once, as
+    :class:`CurlTransport` does."""
+    for adapter in set(session.adapters.values()):
+        _quick_pools(adapter.poolmanager)
+        make = adapter.proxy_manager_for
+
+        def proxy_manager_for(proxy, _make=make, **kwargs):
+            return _quick_pools(_make(proxy, **kwargs))
+        adapter.proxy_manager_for = proxy_manager_for
 
 
 class CurlTransport:
@@ -149,9 +210,7 @@ class CurlTransport:
             except OSError:
                 continue
             try:
-                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                pass
+                acknowledge_now(sock)
             finally:
                 sock.detach()
 
