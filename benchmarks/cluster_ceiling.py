@@ -20,10 +20,11 @@ import http.client
 import ipaddress
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
+
+from opencontrail_net.backends.contrail import transport
 
 _UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
                    r'[0-9a-f]{12}')
@@ -97,8 +98,7 @@ def _replay(conn, template, addresses, ready, deadline, out):
                                  headers={'Content-Type': 'application/json'})
                     # The answer's headers acknowledged at once, as the
                     # driver does (the server writes the body apart).
-                    conn.sock.setsockopt(socket.IPPROTO_TCP,
-                                         socket.TCP_QUICKACK, 1)
+                    transport.acknowledge_now(conn.sock)
                     res = conn.getresponse()
                     res.read()
                     failed = res.status >= 300

@@ -7,6 +7,7 @@ in this process, or a real server) on the machine's loopback through it.
 import socket
 import threading
 
+from opencontrail_net.backends.contrail import transport
 from tests.multihost.testbed import in_netns
 
 
@@ -77,7 +78,7 @@ def _pipe(src, dst, upstream):
                 break
             dst.sendall(data)
             if upstream:
-                dst.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+                transport.acknowledge_now(dst)
     except OSError:
         pass
     finally:

@@ -34,6 +34,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
+from opencontrail_net.backends.contrail import transport
 from tests.fakes import httpfake
 
 FAULT_KINDS = ('500', '503', 'timeout', 'drop')
@@ -178,8 +179,7 @@ class ApiProxy(httpfake.ServedFake):
                 # with Nagle's algorithm on: acknowledge the headers at
                 # once, or the body waits 40 ms for it (as the driver's
                 # transport does).
-                conn.sock.setsockopt(socket.IPPROTO_TCP,
-                                     socket.TCP_QUICKACK, 1)
+                transport.acknowledge_now(conn.sock)
                 res = conn.getresponse()
                 return res.status, res.read(), res.getheaders()
             except (http.client.HTTPException, OSError):

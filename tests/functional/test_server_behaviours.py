@@ -10,7 +10,6 @@ and the two must agree. A difference found between them becomes a row.
 import collections
 import http.client
 import json
-import socket
 import time
 import uuid
 
@@ -19,6 +18,7 @@ import requests
 from vnc_api import exceptions as vnc_exc
 from vnc_api import vnc_api
 
+from opencontrail_net.backends.contrail import transport
 from tests import contrail_target
 from tests.fakes import contrail_api
 
@@ -357,8 +357,7 @@ def answer_body_waits_for_the_ack(p):
                 conn.request('POST', '/virtual-machines', body=body,
                              headers={'Content-Type': 'application/json'})
                 if quick:
-                    conn.sock.setsockopt(socket.IPPROTO_TCP,
-                                         socket.TCP_QUICKACK, 1)
+                    transport.acknowledge_now(conn.sock)
                 res = conn.getresponse()
                 res.read()
                 waits.append(time.monotonic() - start)

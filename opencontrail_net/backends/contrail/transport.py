@@ -72,17 +72,19 @@ def acknowledge_now(sock):
         pass  # not a TCP socket of its own (TLS inside a TLS proxy)
 
 
-class _QuickHTTPConnection(urllib3_connection.HTTPConnection):
+class _QuickAck:
     def getresponse(self):
         # Called once the request is sent.
         acknowledge_now(self.sock)
         return super().getresponse()
 
 
-class _QuickHTTPSConnection(urllib3_connection.HTTPSConnection):
-    def getresponse(self):
-        acknowledge_now(self.sock)
-        return super().getresponse()
+class _QuickHTTPConnection(_QuickAck, urllib3_connection.HTTPConnection):
+    pass
+
+
+class _QuickHTTPSConnection(_QuickAck, urllib3_connection.HTTPSConnection):
+    pass
 
 
 class _QuickHTTPPool(connectionpool.HTTPConnectionPool):
