@@ -156,11 +156,11 @@ def bench_socket(n, ns, spacing, idle, idle_n):
             cold / hot))
 
 
-def timed_runs(daemon, nets, n):
-    """Median seconds of ``docker run --rm`` per network, interleaved.
+def timed_rounds(daemon, nets, n):
+    """Seconds of each ``docker run --rm`` per network, interleaved.
 
     Round-robin over the networks, so drift in the machine's load hits
-    every network alike.
+    every network alike; item i of every list is round i.
     """
     times = {net: [] for net in nets}
     for _ in range(n):
@@ -168,7 +168,14 @@ def timed_runs(daemon, nets, n):
             start = time.perf_counter()
             daemon.cli('run', '--rm', '--net', net, 'bb:latest', 'true')
             times[net].append(time.perf_counter() - start)
-    return [statistics.median(times[net]) for net in nets]
+    return [times[net] for net in nets]
+
+
+def timed_runs(daemon, nets, n):
+    """Median seconds of ``docker run --rm`` per network, interleaved
+    (:func:`timed_rounds`)."""
+    return [statistics.median(times)
+            for times in timed_rounds(daemon, nets, n)]
 
 
 def parallel_start(daemon, network, count):
